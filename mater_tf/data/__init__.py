@@ -1,0 +1,1 @@
+"""Records of windowed embeddings: schema, reader/writer, folds, synthetic corpus."""

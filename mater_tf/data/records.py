@@ -1,0 +1,223 @@
+"""Reading and writing record shards: atomic writer, corpus index, input pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import tensorflow as tf
+
+from mater_tf.data import schema
+from mater_tf.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SHARD_SUFFIX = ".tfrecord"
+
+
+def write_atomically(path: str | Path, write) -> None:
+    """Calls `write(tmp_path)` then renames, so `path` is whole or absent."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, payload) -> None:
+    """Writes JSON atomically (indented, keys kept in order)."""
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2) + "\n"))
+
+
+def write_shard(path: str | Path, clips: Iterable[schema.ClipRecord]) -> int:
+    """Writes one shard atomically; returns the number of clips written."""
+    count = 0
+
+    def write(tmp):
+        nonlocal count
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for clip in clips:
+                writer.write(schema.to_sequence_example(clip).SerializeToString())
+                count += 1
+
+    write_atomically(path, write)
+    return count
+
+
+def shard_name(prefix: str, index: int, total: int) -> str:
+    return f"{prefix}-{index:05d}-of-{total:05d}{SHARD_SUFFIX}"
+
+
+def write_shards(
+    clips: Sequence[schema.ClipRecord], out_dir: str | Path, prefix: str = "clips", clips_per_shard: int = 256
+) -> list[Path]:
+    """Writes clips into sharded TFRecords, each shard atomically."""
+    total = max(1, -(-len(clips) // clips_per_shard))
+    paths = []
+    for index in range(total):
+        path = Path(out_dir) / shard_name(prefix, index, total)
+        write_shard(path, clips[index * clips_per_shard : (index + 1) * clips_per_shard])
+        paths.append(path)
+    return paths
+
+
+def list_shards(source: str | Path) -> list[str]:
+    """The shard files of a folder (every *.tfrecord*) or a glob, sorted."""
+    source = str(source)
+    if os.path.isdir(source):
+        files = glob.glob(os.path.join(source, f"*{SHARD_SUFFIX}*"))
+    else:
+        files = glob.glob(source)
+    files = sorted(f for f in files if os.path.isfile(f) and not f.endswith(".tmp"))
+    if not files:
+        raise UserError(
+            f"no TFRecord shards at '{source}': point data.source at a folder of *{SHARD_SUFFIX} "
+            "files made by mater-tf prepare, or at a glob"
+        )
+    return files
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordIndex:
+    """What a set of shards holds: shapes, label set, and every clip's subject."""
+
+    files: tuple
+    num_windows: int
+    audio_dim: int
+    face_dim: int
+    label_names: tuple  # index -> name
+    corpus: str
+    clip_ids: tuple
+    subjects: tuple  # per clip
+    labels: tuple  # per clip
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def subject_ids(self) -> list[str]:
+        return sorted(set(self.subjects))
+
+
+def index_records(source: str | Path) -> RecordIndex:
+    """Reads every record once, checks it against the contract, and indexes it.
+
+    Raises:
+        UserError: naming the file when a shard is unreadable or a record does
+            not follow the contract, or when the shards hold no clips.
+    """
+    files = list_shards(source)
+    shapes, names, clips = None, {}, []
+    for path in files:
+        try:
+            for position, serialized in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+                try:
+                    info = schema.describe_record(serialized)
+                except Exception as error:  # noqa: BLE001 - any decode failure is a contract breach
+                    raise UserError(
+                        f"{path}: record {position} does not follow the mater-tf data contract "
+                        f"({error}); re-create it with mater-tf prepare"
+                    ) from None
+                shape = (info["num_windows"], info["audio_dim"], info["face_dim"])
+                if shapes is None:
+                    shapes = shape
+                elif shape != shapes:
+                    raise UserError(
+                        f"{path}: record {position} has (windows, D_a, D_v)={shape} but earlier "
+                        f"records have {shapes}; keep one windowing and embedder per dataset"
+                    )
+                if names.setdefault(info["label"], info["label_name"]) != info["label_name"]:
+                    raise UserError(
+                        f"{path}: label {info['label']} is named '{info['label_name']}' here and "
+                        f"'{names[info['label']]}' elsewhere; the label set must be fixed"
+                    )
+                clips.append((info["clip_id"], info["subject"], info["label"], info["corpus"]))
+        except tf.errors.OpError as error:
+            raise UserError(
+                f"{path}: not a readable TFRecord file ({error.message.splitlines()[0]}); "
+                "remove it or re-create it with mater-tf prepare"
+            ) from None
+    if not clips:
+        raise UserError(f"the shards at '{source}' hold no clips: the dataset is empty")
+    num_classes = max(names) + 1
+    label_names = tuple(names.get(label, f"class_{label}") for label in range(num_classes))
+    return RecordIndex(
+        files=tuple(files),
+        num_windows=shapes[0],
+        audio_dim=shapes[1],
+        face_dim=shapes[2],
+        label_names=label_names,
+        corpus=clips[0][3],
+        clip_ids=tuple(c[0] for c in clips),
+        subjects=tuple(c[1] for c in clips),
+        labels=tuple(c[2] for c in clips),
+    )
+
+
+def model_targets(label: tf.Tensor, modalities: Sequence[str]) -> dict:
+    """The same label for the fused and every per-modality output."""
+    targets = {"logits": label}
+    for modality in modalities:
+        targets[f"{modality}_logits"] = label
+    return targets
+
+
+def model_inputs(features: dict, modalities: Sequence[str]) -> dict:
+    return {name: features[name] for m in modalities for name in schema.MODEL_INPUTS[m]}
+
+
+def make_dataset(
+    index: RecordIndex,
+    subjects: Iterable[str],
+    modalities: Sequence[str],
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    shuffle_buffer: int = 2048,
+    with_context: bool = False,
+) -> tf.data.Dataset:
+    """The input pipeline of one split: the clips of `subjects`, batched.
+
+    Order: shards (seeded shuffle when training) -> interleave -> parse ->
+    keep the split's subjects -> cache -> shuffle (training) -> batch ->
+    prefetch. Interleave stays deterministic so that a seed fixes the run.
+
+    Yields:
+        (inputs, targets) for Keras, or (inputs, targets, context) when
+        `with_context` (label, subject, clip id) for evaluation.
+    """
+    subjects = sorted(set(subjects))
+    if not subjects:
+        raise UserError("a data split has no subjects; use fewer folds or more subjects")
+    wanted = tf.constant(subjects)
+    files = tf.data.Dataset.from_tensor_slices(list(index.files))
+    if training:
+        files = files.shuffle(len(index.files), seed=seed, reshuffle_each_iteration=True)
+    dataset = files.interleave(
+        tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    dataset = dataset.map(
+        lambda s: schema.parse_serialized(s, index.audio_dim, index.face_dim),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    dataset = dataset.filter(lambda f: tf.reduce_any(tf.equal(f["subject"], wanted))).cache()
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+
+    def split(features):
+        inputs = model_inputs(features, modalities)
+        targets = model_targets(features["label"], modalities)
+        if with_context:
+            context = {k: features[k] for k in ("label", "subject", "clip_id")}
+            return inputs, targets, context
+        return inputs, targets
+
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

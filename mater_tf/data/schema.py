@@ -1,0 +1,202 @@
+"""The TFRecord data contract: the one definition of a clip record.
+
+One `tf.train.SequenceExample` per clip. The context holds the clip's identity
+and windowing, the feature lists hold one entry per window. The writer, the
+parser, the synthetic corpus and the serving signature all derive from the
+tables below, and `schema/version` is stored in every record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+SCHEMA_VERSION = 1
+
+# key -> (dtype, meaning). Context entries are scalars.
+CONTEXT = {
+    "clip/id": (tf.string, "unique clip id (file stem)"),
+    "clip/corpus": (tf.string, "corpus name: ravdess, cremad, synthetic, ..."),
+    "clip/subject": (tf.string, "speaker id; folds are made of whole subjects"),
+    "clip/label": (tf.int64, "class index into the corpus's label set"),
+    "clip/label_name": (tf.string, "class name"),
+    "clip/duration": (tf.float32, "clip length in seconds"),
+    "clip/num_windows": (tf.int64, "T, the number of windows (= feature list length)"),
+    "window/seconds": (tf.float32, "window length d in seconds"),
+    "audio/embedder": (tf.string, "audio embedder name and version"),
+    "face/embedder": (tf.string, "face embedder name and version"),
+    "schema/version": (tf.int64, "version of this contract"),
+}
+
+# key -> (dtype, width or None for an embedding of the corpus's size, meaning).
+SEQUENCE = {
+    "audio/embedding": (tf.float32, None, "l2-normalised audio embedding (D_a)"),
+    "face/embedding": (tf.float32, None, "l2-normalised face embedding (D_v)"),
+    "face/frames_found": (tf.int64, 1, "frames of the window with a face found"),
+    "audio/valid": (tf.int64, 1, "1 if the window holds audio of the clip"),
+    "face/valid": (tf.int64, 1, "1 if a face was found in the window"),
+}
+
+# Model input names <- record keys.
+MODEL_INPUTS = {
+    "audio": ("audio_embedding", "audio_valid"),
+    "face": ("face_embedding", "face_valid"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipRecord:
+    """One clip in memory, as written to and read from a record."""
+
+    clip_id: str
+    corpus: str
+    subject: str
+    label: int
+    label_name: str
+    duration: float
+    window_seconds: float
+    audio_embedding: np.ndarray  # [T, D_a] float32
+    face_embedding: np.ndarray  # [T, D_v] float32
+    audio_valid: np.ndarray  # [T] 0/1
+    face_valid: np.ndarray  # [T] 0/1
+    face_frames_found: np.ndarray  # [T] int
+    audio_embedder: str = ""
+    face_embedder: str = ""
+
+
+def _bytes(value: str) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+
+
+def _int(values) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in np.ravel(values)]))
+
+
+def _float(values) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).astype(np.float32)))
+
+
+def to_sequence_example(clip: ClipRecord) -> tf.train.SequenceExample:
+    """Encodes a clip as the contract's SequenceExample."""
+    num_windows = len(clip.audio_valid)
+    for name in ("audio_embedding", "face_embedding", "face_valid", "face_frames_found"):
+        if len(getattr(clip, name)) != num_windows:
+            raise ValueError(f"clip {clip.clip_id}: {name} has {len(getattr(clip, name))} windows, expected {num_windows}")
+    context = {
+        "clip/id": _bytes(clip.clip_id),
+        "clip/corpus": _bytes(clip.corpus),
+        "clip/subject": _bytes(clip.subject),
+        "clip/label": _int([clip.label]),
+        "clip/label_name": _bytes(clip.label_name),
+        "clip/duration": _float([clip.duration]),
+        "clip/num_windows": _int([num_windows]),
+        "window/seconds": _float([clip.window_seconds]),
+        "audio/embedder": _bytes(clip.audio_embedder),
+        "face/embedder": _bytes(clip.face_embedder),
+        "schema/version": _int([SCHEMA_VERSION]),
+    }
+    per_window = {
+        "audio/embedding": clip.audio_embedding,
+        "face/embedding": clip.face_embedding,
+        "face/frames_found": np.reshape(clip.face_frames_found, (-1, 1)),
+        "audio/valid": np.reshape(clip.audio_valid, (-1, 1)),
+        "face/valid": np.reshape(clip.face_valid, (-1, 1)),
+    }
+    feature_lists = {}
+    for key, (dtype, _, _) in SEQUENCE.items():
+        encode = _float if dtype == tf.float32 else _int
+        feature_lists[key] = tf.train.FeatureList(feature=[encode(row) for row in per_window[key]])
+    return tf.train.SequenceExample(
+        context=tf.train.Features(feature=context),
+        feature_lists=tf.train.FeatureLists(feature_list=feature_lists),
+    )
+
+
+def feature_spec(audio_dim: int, face_dim: int) -> tuple[dict, dict]:
+    """The parsing spec (context, sequence) for embeddings of the given sizes."""
+    context = {key: tf.io.FixedLenFeature([], dtype) for key, (dtype, _) in CONTEXT.items()}
+    widths = {"audio/embedding": audio_dim, "face/embedding": face_dim}
+    sequence = {
+        key: tf.io.FixedLenSequenceFeature([width or widths[key]], dtype)
+        for key, (dtype, width, _) in SEQUENCE.items()
+    }
+    return context, sequence
+
+
+def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int) -> dict:
+    """Parses one serialized record into model inputs plus its context.
+
+    Returns a dict with `audio_embedding` [T, D_a], `face_embedding` [T, D_v],
+    `audio_valid` / `face_valid` [T] float32 (1 = window present), and the
+    context values under `label`, `subject`, `clip_id`, `label_name`.
+    """
+    context_spec, sequence_spec = feature_spec(audio_dim, face_dim)
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized, context_features=context_spec, sequence_features=sequence_spec
+    )
+    return {
+        "audio_embedding": sequence["audio/embedding"],
+        "face_embedding": sequence["face/embedding"],
+        "audio_valid": tf.cast(sequence["audio/valid"][:, 0], tf.float32),
+        "face_valid": tf.cast(sequence["face/valid"][:, 0], tf.float32),
+        "label": context["clip/label"],
+        "subject": context["clip/subject"],
+        "clip_id": context["clip/id"],
+        "label_name": context["clip/label_name"],
+    }
+
+
+def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int) -> dict:
+    """Parses a [batch] string tensor of records (the serving path)."""
+    return tf.map_fn(
+        lambda one: {
+            key: value
+            for key, value in parse_serialized(one, audio_dim, face_dim).items()
+            if key in ("audio_embedding", "face_embedding", "audio_valid", "face_valid")
+        },
+        serialized,
+        fn_output_signature={
+            "audio_embedding": tf.TensorSpec([None, audio_dim], tf.float32),
+            "face_embedding": tf.TensorSpec([None, face_dim], tf.float32),
+            "audio_valid": tf.TensorSpec([None], tf.float32),
+            "face_valid": tf.TensorSpec([None], tf.float32),
+        },
+    )
+
+
+def describe_record(serialized: bytes) -> Mapping[str, object]:
+    """Reads a record's shape without a spec: T, D_a, D_v, label, subject.
+
+    Raises:
+        ValueError: naming the first way the record breaks the contract.
+    """
+    example = tf.train.SequenceExample.FromString(serialized)
+    context = example.context.feature
+    lists = example.feature_lists.feature_list
+    missing = [key for key in CONTEXT if key not in context] + [
+        key for key in SEQUENCE if key not in lists
+    ]
+    if missing:
+        raise ValueError(f"missing keys {missing}")
+    version = context["schema/version"].int64_list.value[0]
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema/version {version}, this mater-tf reads {SCHEMA_VERSION}")
+    num_windows = context["clip/num_windows"].int64_list.value[0]
+    lengths = {key: len(lists[key].feature) for key in SEQUENCE}
+    if any(length != num_windows for length in lengths.values()):
+        raise ValueError(f"feature lists have {lengths} windows, clip/num_windows says {num_windows}")
+    if num_windows == 0:
+        raise ValueError("clip has no windows")
+    return {
+        "num_windows": int(num_windows),
+        "audio_dim": len(lists["audio/embedding"].feature[0].float_list.value),
+        "face_dim": len(lists["face/embedding"].feature[0].float_list.value),
+        "label": int(context["clip/label"].int64_list.value[0]),
+        "label_name": context["clip/label_name"].bytes_list.value[0].decode(),
+        "subject": context["clip/subject"].bytes_list.value[0].decode(),
+        "clip_id": context["clip/id"].bytes_list.value[0].decode(),
+        "corpus": context["clip/corpus"].bytes_list.value[0].decode(),
+    }

@@ -1,0 +1,29 @@
+"""The one factory that turns a config into a model (CLI, CV and tuner use it)."""
+
+from __future__ import annotations
+
+from mater_tf.config import ModelConfig
+from mater_tf.models.mater import MATER
+
+
+def build_model(
+    config: ModelConfig, audio_dim: int, face_dim: int, num_classes: int, num_windows: int | None = None
+) -> MATER:
+    """Builds MATER (or a variant) for embeddings of the given sizes."""
+    return MATER(
+        audio_dim=audio_dim,
+        face_dim=face_dim,
+        num_classes=num_classes,
+        num_windows=num_windows,
+        modalities=tuple(config.modalities),
+        encoder=config.encoder,
+        positional_encoding=config.positional_encoding,
+        attention=config.attention,
+        num_layers=config.num_layers,
+        d_model=config.d_model,
+        num_heads=config.num_heads,
+        ff_dim=config.ff_dim,
+        dropout=config.dropout,
+        head_hidden_dim=config.head_hidden_dim,
+        name="mater",
+    )

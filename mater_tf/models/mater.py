@@ -1,0 +1,181 @@
+"""The MATER network: one encoder per modality over time windows, late fusion."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
+
+OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MATER(keras.Model):
+    """Dual-stream MATER (Ghaleb et al., ICIP 2020, section 2.2).
+
+    Per modality: the window embeddings [batch, T, D] are zeroed where absent,
+    projected to `d_model`, given the sinusoidal PE, passed through
+    `num_layers` encoder layers (or LSTMs for the baseline), mean-pooled over
+    the present windows and mapped to class logits by two FC layers. The
+    fused logits average the modalities present (paper eq. 3).
+
+    Inputs (by name): `{m}_embedding` [batch, T, D_m] and `{m}_valid`
+    [batch, T] (1 = window present) for each modality m in `modalities`.
+    Outputs: `logits` (fused) and `{m}_logits` per modality.
+
+    Args:
+        audio_dim: D_a, size of the audio embeddings.
+        face_dim: D_v, size of the face embeddings.
+        num_classes: emotion classes.
+        num_windows: T, or None for any length.
+        modalities: branches to build, from ("audio", "face").
+        encoder: "transformer" (MATER) or "lstm" (baseline).
+        positional_encoding: add the sinusoidal PE.
+        attention: keep multi-head self-attention in the encoder layers.
+        num_layers: encoder layers per modality.
+        d_model: encoder width.
+        num_heads: attention heads.
+        ff_dim: feed-forward hidden width.
+        dropout: dropout rate.
+        head_hidden_dim: width of the first FC layer.
+    """
+
+    def __init__(
+        self,
+        audio_dim,
+        face_dim,
+        num_classes,
+        num_windows=None,
+        modalities=("audio", "face"),
+        encoder="transformer",
+        positional_encoding=True,
+        attention=True,
+        num_layers=6,
+        d_model=512,
+        num_heads=8,
+        ff_dim=2048,
+        dropout=0.1,
+        head_hidden_dim=256,
+        **kwargs,
+    ):
+        modalities = tuple(modalities)
+        dims = {"audio": audio_dim, "face": face_dim}
+
+        # === Layers ===
+        branches = {}
+        for modality in modalities:
+            branch = {
+                "projection": keras.layers.Dense(d_model, name=f"{modality}_projection"),
+                "input_dropout": keras.layers.Dropout(dropout, name=f"{modality}_input_dropout"),
+                "pooling": MaskedMeanPooling(name=f"{modality}_pooling"),
+                "fc1": keras.layers.Dense(head_hidden_dim, activation="relu", name=f"{modality}_fc1"),
+                "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout"),
+                "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits"),
+            }
+            if positional_encoding:
+                branch["positional_encoding"] = PositionalEncoding(name=f"{modality}_positional_encoding")
+            if encoder == "transformer":
+                branch["encoders"] = [
+                    EncoderBlock(
+                        d_model,
+                        num_heads,
+                        ff_dim,
+                        dropout=dropout,
+                        use_attention=attention,
+                        name=f"{modality}_encoder_{layer}",
+                    )
+                    for layer in range(num_layers)
+                ]
+            elif encoder == "lstm":
+                branch["encoders"] = [
+                    keras.layers.LSTM(d_model, return_sequences=True, name=f"{modality}_lstm_{layer}")
+                    for layer in range(num_layers)
+                ]
+            else:
+                raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
+            branches[modality] = branch
+        fusion = LateFusion(name="logits")
+
+        # === Functional model ===
+        inputs, outputs, attention_scores = {}, {}, {}
+        valids, modality_logits = [], []
+        for modality in modalities:
+            branch = branches[modality]
+            embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
+            valid = keras.Input((num_windows,), name=f"{modality}_valid")
+            inputs[f"{modality}_embedding"] = embeddings
+            inputs[f"{modality}_valid"] = valid
+            # Absent windows are zeroed first, so their contents cannot reach any output.
+            x = embeddings * ops.expand_dims(ops.cast(valid, embeddings.dtype), -1)
+            x = branch["projection"](x)
+            if positional_encoding:
+                x = branch["positional_encoding"](x)
+            x = branch["input_dropout"](x)
+            for layer, block in enumerate(branch["encoders"]):
+                if encoder == "lstm":
+                    x = block(x, mask=ops.cast(valid, "bool"))
+                elif attention:
+                    x, scores = block(x, valid, return_attention_scores=True)
+                    attention_scores[f"{modality}_attention_{layer}"] = scores
+                else:
+                    x = block(x, valid)
+            pooled = branch["pooling"](x, valid)
+            logits = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
+            outputs[f"{modality}_logits"] = logits
+            valids.append(valid)
+            modality_logits.append(logits)
+        outputs = {"logits": fusion(modality_logits, valids), **outputs}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.audio_dim = audio_dim
+        self.face_dim = face_dim
+        self.num_classes = num_classes
+        self.num_windows = num_windows
+        self.modalities = modalities
+        self.encoder = encoder
+        self.positional_encoding = positional_encoding
+        self.attention = attention
+        self.num_layers = num_layers
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.dropout = dropout
+        self.head_hidden_dim = head_hidden_dim
+        self._attention_scores = attention_scores
+
+    def attention_model(self) -> keras.Model:
+        """A model on the same inputs that returns every layer's attention weights.
+
+        Outputs `{modality}_attention_{layer}`: [batch, heads, T, T], row t is
+        how window t attends to every window. Empty when attention is off or
+        the encoder is an LSTM.
+        """
+        if not self._attention_scores:
+            raise ValueError("this model has no attention (attention=False or encoder='lstm')")
+        return keras.Model(self.inputs, dict(self._attention_scores), name="mater_attention")
+
+    def get_config(self):
+        return {
+            "audio_dim": self.audio_dim,
+            "face_dim": self.face_dim,
+            "num_classes": self.num_classes,
+            "num_windows": self.num_windows,
+            "modalities": list(self.modalities),
+            "encoder": self.encoder,
+            "positional_encoding": self.positional_encoding,
+            "attention": self.attention,
+            "num_layers": self.num_layers,
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+            "head_hidden_dim": self.head_hidden_dim,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,51 @@
+"""Packaging for mater-tf (console script `mater-tf`).
+
+The pins are the set tested together in ../shared/STACK.md: TensorFlow 2.17 is
+the newest that tensorflow-io's ops load with, and it needs numpy < 2.
+"""
+
+from setuptools import find_packages, setup
+
+CORE = [
+    "tensorflow==2.17.1",
+    "keras==3.15.1",
+    "tensorboard==2.17.1",
+    "numpy==1.26.4",
+    "protobuf==4.25.9",
+    "ml-dtypes==0.4.1",
+    # tensorboard imports pkg_resources, which setuptools 82 removed.
+    "setuptools>=70,<82",
+    "pyyaml>=6.0",
+    "matplotlib>=3.8",
+]
+EXTRAS = {
+    # Media front end (mater-tf prepare / predict on raw clips).
+    "media": [
+        "av==18.1.0",
+        "mtcnn==1.0.0",
+        "tensorflow-io==0.37.1",
+        "tensorflow-io-gcs-filesystem==0.37.1",
+        "tensorflow-hub==0.16.1",
+        "tf-keras==2.17.0",
+    ],
+    "tune": ["keras-tuner==1.4.8"],
+    "test": ["pytest>=8", "ruff>=0.5"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name="mater-tf",
+    version="0.1.0",
+    description=(
+        "MATER audio-visual emotion recognition (Ghaleb et al., ICIP 2020) "
+        "in Keras 3 / TensorFlow"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["mater_tf", "mater_tf.*"]),
+    package_data={"mater_tf": ["presets/*.yaml"]},
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["mater-tf=mater_tf.cli.main:main"]},
+)
