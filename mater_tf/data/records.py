@@ -18,6 +18,17 @@ from mater_tf.errors import UserError
 log = logging.getLogger(__name__)
 
 SHARD_SUFFIX = ".tfrecord"
+# What a trained model must remember of its records (RecordIndex.metadata()).
+METADATA_KEYS = (
+    "corpus",
+    "label_names",
+    "num_windows",
+    "window_seconds",
+    "audio_dim",
+    "face_dim",
+    "audio_embedder",
+    "face_embedder",
+)
 
 
 def write_atomically(path: str | Path, write) -> None:
@@ -92,6 +103,9 @@ class RecordIndex:
     face_dim: int
     label_names: tuple  # index -> name
     corpus: str
+    window_seconds: float
+    audio_embedder: str
+    face_embedder: str
     clip_ids: tuple
     subjects: tuple  # per clip
     labels: tuple  # per clip
@@ -103,6 +117,12 @@ class RecordIndex:
     @property
     def subject_ids(self) -> list[str]:
         return sorted(set(self.subjects))
+
+    def metadata(self) -> dict:
+        """What a model trained on these records must know to be used later."""
+        values = {key: getattr(self, key) for key in METADATA_KEYS}
+        values["label_names"] = list(self.label_names)
+        return values
 
 
 def index_records(source: str | Path) -> RecordIndex:
@@ -137,7 +157,7 @@ def index_records(source: str | Path) -> RecordIndex:
                         f"{path}: label {info['label']} is named '{info['label_name']}' here and "
                         f"'{names[info['label']]}' elsewhere; the label set must be fixed"
                     )
-                clips.append((info["clip_id"], info["subject"], info["label"], info["corpus"]))
+                clips.append((info["clip_id"], info["subject"], info["label"], info))
         except tf.errors.OpError as error:
             raise UserError(
                 f"{path}: not a readable TFRecord file ({error.message.splitlines()[0]}); "
@@ -153,7 +173,10 @@ def index_records(source: str | Path) -> RecordIndex:
         audio_dim=shapes[1],
         face_dim=shapes[2],
         label_names=label_names,
-        corpus=clips[0][3],
+        corpus=clips[0][3]["corpus"],
+        window_seconds=clips[0][3]["window_seconds"],
+        audio_embedder=clips[0][3]["audio_embedder"],
+        face_embedder=clips[0][3]["face_embedder"],
         clip_ids=tuple(c[0] for c in clips),
         subjects=tuple(c[1] for c in clips),
         labels=tuple(c[2] for c in clips),

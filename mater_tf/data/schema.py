@@ -199,4 +199,7 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
         "subject": context["clip/subject"].bytes_list.value[0].decode(),
         "clip_id": context["clip/id"].bytes_list.value[0].decode(),
         "corpus": context["clip/corpus"].bytes_list.value[0].decode(),
+        "window_seconds": float(context["window/seconds"].float_list.value[0]),
+        "audio_embedder": context["audio/embedder"].bytes_list.value[0].decode(),
+        "face_embedder": context["face/embedder"].bytes_list.value[0].decode(),
     }

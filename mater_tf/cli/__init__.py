@@ -1,0 +1,1 @@
+"""The `mater-tf` command line: one module per subcommand."""

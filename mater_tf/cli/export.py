@@ -1,0 +1,39 @@
+"""`mater-tf export --run DIR --out DIR`: SavedModel for serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mater_tf.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a finished run as a SavedModel (serving_default + serve_examples)",
+    )
+    parser.add_argument("--run", dest="run_dir", type=Path, required=True, help="a finished run directory")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the SavedModel to")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import keras
+
+    from mater_tf.config import read_run_config
+    from mater_tf.data import records
+    from mater_tf.serving.export import export_saved_model
+    from mater_tf.training import trainer
+
+    config = read_run_config(args.run_dir)
+    run = trainer.RunDir(args.run_dir)
+    split_info = trainer.read_split(run)
+    if not run.model.is_file():
+        raise UserError(f"{args.run_dir} has no model.keras: training has not finished; run mater-tf train again")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise UserError(f"--out {args.out} exists and is not empty; choose a new folder")
+    model = keras.models.load_model(str(run.model))
+    metadata = {key: split_info[key] for key in records.METADATA_KEYS}
+    export_saved_model(model, args.out, metadata["label_names"], trainer.export_metadata(config, metadata))
+    print(f"SavedModel written to {args.out} (signatures: serving_default, serve_examples)")
+    return 0

@@ -1,0 +1,42 @@
+"""`mater-tf train`: one run (the config's test fold held out), then export."""
+
+from __future__ import annotations
+
+from mater_tf.cli import common
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train MATER on one fold (no arguments: the synthetic quickstart)",
+        description=(
+            "Train on the training folds, select on held-out validation subjects, test on "
+            "cv.test_fold, and export a SavedModel. Re-running resumes an interrupted run."
+        ),
+    )
+    common.add_experiment_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from mater_tf.data import records
+    from mater_tf.training import trainer
+
+    config, run_dir = common.resolve_run(args, "run")
+    run = trainer.RunDir(run_dir)
+    trainer.write_config(config, run)
+    if banner := common.synthetic_banner(config):
+        print(banner)
+    print(f"run directory: {run_dir}")
+    records_path = trainer.resolve_records(config, run_dir / "data")
+    index = records.index_records(records_path)
+    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    print(
+        f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
+        f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"
+    )
+    metrics = trainer.fit_run(config, run, records_path, index, split)
+    print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
+    print(common.format_accuracy_table(metrics["test"]))
+    print(f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}")
+    return 0

@@ -1,0 +1,307 @@
+"""One training run: a fold's train/validation/test split, fit, evaluate, export.
+
+A run directory holds, in the order they are written:
+
+    config.yaml            the resolved experiment config (written first)
+    split.json             records location, label set, subjects of each split
+    logs/                  TensorBoard: train/ and validation/ scalars, confusion matrices
+    backup/                last finished epoch (deleted when training ends)
+    history.csv            one row per epoch
+    checkpoints/best.weights.h5   weights of the best validation epoch
+    model.keras            the model with the best weights
+    metrics.json           test (and validation) metrics: AV, audio, face
+    confusion_*.png        test confusion matrices
+    export/                SavedModel for serving (+ mater_tf.json)
+
+Running the same command on an unfinished run resumes from its last finished
+epoch; a finished run (metrics.json present) is not trained again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mater_tf.config import ExperimentConfig
+from mater_tf.data import folds, records, synthetic
+from mater_tf.errors import UserError
+from mater_tf.models import build_model
+from mater_tf.reporting.plots import confusion_matrix_png
+from mater_tf.serving.export import export_saved_model
+from mater_tf.training.metrics import classification_metrics
+
+log = logging.getLogger(__name__)
+
+# Model output -> the name used in metrics and reports (paper Table 3: AV, A, V).
+OUTPUT_NAMES = {"logits": "av", "audio_logits": "audio", "face_logits": "face"}
+CONFUSION_EVERY_EPOCHS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """The files of a run directory."""
+
+    root: Path
+
+    def __getattr__(self, name):
+        files = {
+            "config": "config.yaml",
+            "split": "split.json",
+            "logs": "logs",
+            "backup": "backup",
+            "history": "history.csv",
+            "best_weights": "checkpoints/best.weights.h5",
+            "model": "model.keras",
+            "metrics": "metrics.json",
+            "export": "export",
+        }
+        if name in files:
+            return self.root / files[name]
+        raise AttributeError(name)
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics.is_file()
+
+
+def resolve_records(config: ExperimentConfig, data_dir: Path) -> Path:
+    """The records to train on; the synthetic corpus is written to `data_dir` once."""
+    if config.data.source == "synthetic":
+        return synthetic.write_corpus(config.data.synthetic, data_dir)
+    source = Path(config.data.source).expanduser()
+    return source.resolve() if source.exists() else source
+
+
+def write_config(config: ExperimentConfig, run: RunDir) -> None:
+    """Writes config.yaml first; refuses a run directory made by another config."""
+    if run.config.is_file():
+        existing = run.config.read_text(encoding="utf-8")
+        if existing != config.to_yaml():
+            raise UserError(
+                f"{run.root} already holds a run of a different config; pass --run NEW_NAME "
+                "or delete that folder"
+            )
+        return
+    records.write_atomically(run.config, lambda tmp: Path(tmp).write_text(config.to_yaml(), encoding="utf-8"))
+
+
+def make_split(index: records.RecordIndex, num_folds: int, test_fold: int) -> folds.FoldSplit:
+    return folds.split_for_fold(folds.subject_disjoint_folds(index.subject_ids, num_folds), test_fold)
+
+
+def write_split(run: RunDir, records_path: Path, index: records.RecordIndex, split: folds.FoldSplit) -> None:
+    payload = {"records": str(records_path), **index.metadata(), **split.to_dict()}
+    records.write_json(run.split, payload)
+
+
+def read_split(run: RunDir) -> dict:
+    if not run.split.is_file():
+        raise UserError(f"{run.root} has no split.json: training never started there")
+    return json.loads(run.split.read_text())
+
+
+def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
+    """Adam + cross-entropy on the fused logits (paper section 3.1).
+
+    `train.modality_loss_weight` > 0 adds each modality's own loss.
+    """
+    loss = {}
+    weights = {}
+    metrics = {}
+    for key in ["logits"] + [f"{m}_logits" for m in model.modalities]:
+        loss[key] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        weights[key] = 1.0 if key == "logits" else config.train.modality_loss_weight
+        metrics[key] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate),
+        loss=loss,
+        loss_weights=weights,
+        metrics=metrics,
+    )
+
+
+def predict_dataset(model: keras.Model, dataset: tf.data.Dataset) -> dict:
+    """Runs the model over a dataset made `with_context`; returns numpy arrays."""
+    collected: dict = {"label": [], "subject": [], "clip_id": []}
+    for inputs, _, context in dataset:
+        outputs = model(inputs, training=False)
+        for key, value in outputs.items():
+            collected.setdefault(key, []).append(value.numpy())
+        for key in ("label", "subject", "clip_id"):
+            collected[key].append(context[key].numpy())
+    return {key: np.concatenate(values) if values else np.zeros((0,)) for key, values in collected.items()}
+
+
+def split_metrics(predictions: dict, label_names) -> dict:
+    """Metrics of every output (av, audio, face) from `predict_dataset` arrays."""
+    return {
+        OUTPUT_NAMES[key]: classification_metrics(predictions["label"], predictions[key].argmax(-1), label_names)
+        for key in OUTPUT_NAMES
+        if key in predictions
+    }
+
+
+class ConfusionMatrixLogger(keras.callbacks.Callback):
+    """Writes the validation confusion matrix (AV) as a TensorBoard image."""
+
+    def __init__(self, dataset, label_names, log_dir, every=CONFUSION_EVERY_EPOCHS):
+        super().__init__()
+        self.dataset = dataset
+        self.label_names = list(label_names)
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
+        self.every = every
+
+    def log(self, epoch):
+        predictions = predict_dataset(self.model, self.dataset)
+        matrix = classification_metrics(
+            predictions["label"], predictions["logits"].argmax(-1), self.label_names
+        )["confusion_matrix"]
+        png = confusion_matrix_png(np.array(matrix), self.label_names, f"validation, epoch {epoch + 1}")
+        with self.writer.as_default():
+            tf.summary.image("confusion_matrix", tf.image.decode_png(png)[None], step=epoch)
+        self.writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self.log(epoch)
+
+
+def _best_validation_loss(history_path: Path) -> float | None:
+    """The best val_loss of epochs already done (so a resumed run keeps its best)."""
+    if not history_path.is_file():
+        return None
+    with history_path.open() as handle:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(handle) if row.get("val_loss")]
+    return min(losses) if losses else None
+
+
+def fit_run(
+    config: ExperimentConfig,
+    run: RunDir,
+    records_path: Path,
+    index: records.RecordIndex,
+    split: folds.FoldSplit,
+    export: bool = True,
+) -> dict:
+    """Trains on `split.train`, selects on `split.validation`, reports on `split.test`.
+
+    Returns the metrics written to metrics.json.
+    """
+    if run.finished:
+        log.info("%s is finished; not training again", run.root)
+        return json.loads(run.metrics.read_text())
+    write_split(run, records_path, index, split)
+    keras.utils.set_random_seed(config.train.seed)
+    tf.config.experimental.enable_op_determinism()
+    modalities = config.model.modalities
+    common = dict(
+        index=index, modalities=modalities, batch_size=config.train.batch_size, seed=config.train.seed
+    )
+    train_data = records.make_dataset(
+        subjects=split.train, training=True, shuffle_buffer=config.data.shuffle_buffer, **common
+    )
+    validation_data = records.make_dataset(subjects=split.validation, training=False, **common)
+    validation_with_context = records.make_dataset(
+        subjects=split.validation, training=False, with_context=True, **common
+    )
+
+    model = build_model(config.model, index.audio_dim, index.face_dim, index.num_classes, index.num_windows)
+    compile_model(model, config)
+    run.best_weights.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(
+            str(run.best_weights),
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=_best_validation_loss(run.history),
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=config.train.lr_factor,
+            patience=config.train.lr_patience,
+            min_lr=config.train.min_learning_rate,
+        ),
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
+        ConfusionMatrixLogger(validation_with_context, index.label_names, run.logs),
+    ]
+    if config.train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
+        )
+    started = time.time()
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=config.train.epochs,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    train_seconds = time.time() - started
+    if run.best_weights.is_file():
+        model.load_weights(str(run.best_weights))
+    model.save(str(run.model))
+    metrics = evaluate_model(model, config, run, index, split)
+    metrics["training"] = {
+        "epochs_run_this_session": len(history.history.get("loss", [])),
+        "seconds_this_session": round(train_seconds, 1),
+        "best_validation_loss": _best_validation_loss(run.history),
+    }
+    if export:
+        export_saved_model(model, run.export, index.label_names, export_metadata(config, index.metadata()))
+    records.write_json(run.metrics, metrics)
+    return metrics
+
+
+def export_metadata(config: ExperimentConfig, records_metadata: dict) -> dict:
+    """What predict needs to prepare a new clip like the training records."""
+    return {**records_metadata, "modalities": list(config.model.modalities), "experiment": config.name}
+
+
+def evaluate_model(
+    model: keras.Model, config: ExperimentConfig, run: RunDir, index: records.RecordIndex, split: folds.FoldSplit
+) -> dict:
+    """Metrics of the test and validation splits; test confusion matrices as PNG and TensorBoard images."""
+    common = dict(
+        index=index,
+        modalities=config.model.modalities,
+        batch_size=config.train.batch_size,
+        training=False,
+        with_context=True,
+    )
+    test = predict_dataset(model, records.make_dataset(subjects=split.test, **common))
+    validation = predict_dataset(model, records.make_dataset(subjects=split.validation, **common))
+    metrics = {
+        "experiment": config.name,
+        "corpus": index.corpus,
+        "synthetic": index.corpus == synthetic.CORPUS,
+        "label_names": list(index.label_names),
+        "test_fold": split.test_fold,
+        "test_subjects": list(split.test),
+        "validation_subjects": list(split.validation),
+        "test": split_metrics(test, index.label_names),
+        "validation": split_metrics(validation, index.label_names),
+    }
+    writer = tf.summary.create_file_writer(str(run.logs / "test"))
+    for name, values in metrics["test"].items():
+        title = f"test fold {split.test_fold}, {name.upper()}, acc {values['accuracy']:.3f}"
+        if metrics["synthetic"]:
+            title = "SYNTHETIC data: " + title
+        png = confusion_matrix_png(np.array(values["confusion_matrix"]), index.label_names, title)
+        (run.root / f"confusion_{name}.png").write_bytes(png)
+        with writer.as_default():
+            tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
+            tf.summary.scalar(f"accuracy/{name}", values["accuracy"], step=0)
+    writer.flush()
+    return metrics
