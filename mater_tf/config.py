@@ -44,15 +44,15 @@ def _field(default, doc: str, **kwargs):
 class SyntheticConfig:
     """The built-in synthetic corpus (see `mater_tf.data.synthetic`)."""
 
-    num_subjects: int = _field(12, "Speakers; folds are made of whole speakers.")
-    clips_per_subject: int = _field(48, "Clips per speaker, classes balanced.")
+    num_subjects: int = _field(24, "Speakers; folds are made of whole speakers.")
+    clips_per_subject: int = _field(40, "Clips per speaker, classes balanced.")
     num_classes: int = _field(6, "Emotion classes (at least 4).")
     num_windows: int = _field(8, "Windows per clip (T).")
     min_valid_windows: int = _field(6, "Shortest clip in windows; the rest are masked.")
     audio_dim: int = _field(32, "Audio embedding size (D_a).")
     face_dim: int = _field(32, "Face embedding size (D_v).")
     evidence_windows: int = _field(2, "Consecutive windows that carry the emotion.")
-    signal_strength: float = _field(2.0, "Evidence norm relative to per-window noise.")
+    signal_strength: float = _field(0.8, "Evidence norm relative to per-window noise.")
     face_dropout: float = _field(0.1, "Chance that a window has no face (masked).")
     seed: int = _field(0, "Seed of the corpus; the same seed gives the same records.")
 
@@ -144,6 +144,11 @@ def _check_value(path: str, value: Any, expected: Any) -> Any:
     elif expected is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif expected is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -241,6 +246,11 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     require(
         synthetic.evidence_windows <= synthetic.min_valid_windows <= synthetic.num_windows,
         "need data.synthetic.evidence_windows <= min_valid_windows <= num_windows",
+    )
+    require(
+        synthetic.min_valid_windows >= 2 * synthetic.evidence_windows,
+        "data.synthetic.min_valid_windows must be >= 2 * evidence_windows, so that early and "
+        "late evidence (classes 4 and 5) never overlap",
     )
     require(0.0 <= synthetic.face_dropout < 1.0, "data.synthetic.face_dropout must be in [0, 1)")
     return config

@@ -58,11 +58,12 @@ def _prototypes(rng: np.random.Generator, num_classes: int, dim: int, shared_pai
 def _evidence_start(rng, label: int, valid: int, evidence: int) -> int:
     """Where the evidence starts; classes 4/5 are early/late halves."""
     half = valid // 2
+    last = valid - evidence
     if label == 4:
-        return int(rng.integers(0, max(1, half - evidence + 1)))
+        return int(rng.integers(0, max(0, half - evidence) + 1))
     if label == 5:
-        return int(rng.integers(half, valid - evidence + 1))
-    return int(rng.integers(0, valid - evidence + 1))
+        return int(rng.integers(min(half, last), last + 1))
+    return int(rng.integers(0, last + 1))
 
 
 def generate_clips(config: SyntheticConfig) -> list[schema.ClipRecord]:

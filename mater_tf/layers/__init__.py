@@ -44,8 +44,16 @@ class PositionalEncoding(keras.layers.Layer):
 class MaskedMeanPooling(keras.layers.Layer):
     """Mean over the present windows (paper eq. 2); absent windows count for nothing.
 
-    A clip with no present window pools to zeros.
+    A clip with no present window pools to zeros. A Keras mask arriving from
+    an LSTM says the same as `valid` and ends here.
     """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def call(self, inputs, valid):
         weights = ops.cast(valid, inputs.dtype)[:, :, None]

@@ -25,6 +25,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -184,6 +185,24 @@ def _best_validation_loss(history_path: Path) -> float | None:
     return min(losses) if losses else None
 
 
+def _trim_history_to_backup(run: RunDir) -> None:
+    """Drops history rows of epochs after the last backup (they will run again)."""
+    metadata = run.backup / "training_metadata.json"
+    if not run.history.is_file():
+        return
+    done = json.loads(metadata.read_text()).get("epoch", 0) if metadata.is_file() else 0
+    with run.history.open() as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < done]
+    if len(kept) != len(rows):
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+
+        records.write_atomically(run.history, write)
+
+
 def fit_run(
     config: ExperimentConfig,
     run: RunDir,
@@ -217,7 +236,12 @@ def fit_run(
     model = build_model(config.model, index.audio_dim, index.face_dim, index.num_classes, index.num_windows)
     compile_model(model, config)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
+    _trim_history_to_backup(run)
     callbacks = [
+        # The history row is written before the backup, and a resumed run first
+        # drops rows past the backup's epoch, so a kill at any moment leaves
+        # exactly one row per finished epoch.
+        keras.callbacks.CSVLogger(str(run.history), append=True),
         keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             str(run.best_weights),
@@ -232,7 +256,6 @@ def fit_run(
             patience=config.train.lr_patience,
             min_lr=config.train.min_learning_rate,
         ),
-        keras.callbacks.CSVLogger(str(run.history), append=True),
         keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
         ConfusionMatrixLogger(validation_with_context, index.label_names, run.logs),
     ]
@@ -241,11 +264,15 @@ def fit_run(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
         )
     started = time.time()
+    # The splits are filtered by subject, so their length is unknown until the
+    # first epoch ends; Keras then warns once that the input "ran out of data".
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=config.train.epochs,
         callbacks=callbacks,
+        shuffle=False,  # the training split is shuffled by the input pipeline
         verbose=1 if sys.stdout.isatty() else 2,
     )
     train_seconds = time.time() - started

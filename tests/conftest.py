@@ -1,0 +1,54 @@
+"""Test setup: the TensorFlow environment first, then shared fixtures."""
+
+import os
+
+# Before TensorFlow runs an op (see ../shared/STACK.md: oneDNN crash on this CPU).
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# Tiny sizes keep the default run fast (dim 8, 2 layers, 4 windows, batch 8).
+TINY_OVERRIDES = [
+    "data.synthetic.num_subjects=6",
+    "data.synthetic.clips_per_subject=12",
+    "data.synthetic.num_windows=4",
+    "data.synthetic.min_valid_windows=3",
+    "data.synthetic.evidence_windows=1",
+    "data.synthetic.audio_dim=8",
+    "data.synthetic.face_dim=6",
+    "data.synthetic.signal_strength=3.0",
+    "model.num_layers=2",
+    "model.d_model=8",
+    "model.num_heads=2",
+    "model.ff_dim=16",
+    "model.head_hidden_dim=8",
+    "train.batch_size=8",
+    "train.epochs=2",
+    "train.learning_rate=0.01",
+    "cv.num_folds=3",
+]
+
+
+@pytest.fixture
+def tiny_overrides():
+    return list(TINY_OVERRIDES)
+
+
+@pytest.fixture
+def tiny_config():
+    from mater_tf.config import load_config
+
+    return load_config("quickstart", TINY_OVERRIDES)
+
+
+@pytest.fixture
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED} (it sits beside the checkout)")
+    return SHARED

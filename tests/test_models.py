@@ -1,0 +1,126 @@
+import keras
+import numpy as np
+import pytest
+
+from mater_tf.config import load_config
+from mater_tf.models import MATER, build_model
+
+RNG = np.random.default_rng(1)
+SMALL = dict(num_layers=2, d_model=8, num_heads=2, ff_dim=16, head_hidden_dim=8, dropout=0.1)
+
+
+def make_inputs(batch=3, windows=5, audio_dim=6, face_dim=4):
+    return {
+        "audio_embedding": RNG.normal(size=(batch, windows, audio_dim)).astype(np.float32),
+        "face_embedding": RNG.normal(size=(batch, windows, face_dim)).astype(np.float32),
+        "audio_valid": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], np.float32),
+        "face_valid": np.array([[1, 0, 1, 0, 0], [0, 0, 0, 0, 0], [1, 1, 0, 0, 0]], np.float32),
+    }
+
+
+VARIANTS = {
+    "mater": {},
+    "no_pe": {"positional_encoding": False},
+    "no_mhsa": {"attention": False},
+    "baseline": {"positional_encoding": False, "attention": False},
+    "lstm": {"encoder": "lstm"},
+    "audio_only": {"modalities": ("audio",)},
+    "video_only": {"modalities": ("face",)},
+}
+
+
+def build(variant, windows=5):
+    return MATER(6, 4, 5, num_windows=windows, **{**SMALL, **VARIANTS[variant]})
+
+
+def inputs_for(model, inputs):
+    return {k: v for k, v in inputs.items() if k.split("_")[0] in model.modalities}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_masked_windows_never_change_any_output(variant):
+    model = build(variant)
+    inputs = inputs_for(model, make_inputs())
+    reference = model(inputs, training=False)
+    changed = {k: v.copy() for k, v in inputs.items()}
+    if "audio_embedding" in changed:
+        changed["audio_embedding"][0, 3:] = 1e3
+        changed["audio_embedding"][2, 2:] = -5.0
+    if "face_embedding" in changed:
+        changed["face_embedding"][0, 1] = 42.0
+        changed["face_embedding"][1] = RNG.normal(size=(5, 4)) * 10
+    again = model(changed, training=False)
+    for key in reference:
+        np.testing.assert_array_equal(np.asarray(again[key]), np.asarray(reference[key]), err_msg=key)
+    # A present window does change the output, so the test above can fail.
+    modality = model.modalities[0]
+    changed[f"{modality}_embedding"][2, 0] += 1.0
+    assert not np.allclose(model(changed, training=False)["logits"], reference["logits"])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_outputs_fit_and_save(variant, tmp_path):
+    model = build(variant)
+    inputs = inputs_for(model, make_inputs())
+    outputs = model(inputs)
+    modalities = VARIANTS[variant].get("modalities", ("audio", "face"))
+    assert set(outputs) == {"logits"} | {f"{m}_logits" for m in modalities}
+    assert all(v.shape == (3, 5) for v in outputs.values())
+    assert model.get_config()["modalities"] == list(modalities)
+    labels = np.array([0, 1, 4])
+    model.compile(optimizer="adam", loss={k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in outputs})
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(inputs, {k: labels for k in outputs}, epochs=1, verbose=0)
+    assert any(not np.allclose(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert type(reloaded) is MATER
+    assert reloaded.get_config() == model.get_config()
+    for key, value in model(inputs).items():
+        np.testing.assert_allclose(np.asarray(reloaded(inputs)[key]), np.asarray(value), atol=1e-5)
+
+
+def test_fused_logits_are_the_mean_of_the_modalities():
+    model = build("mater")
+    inputs = make_inputs()
+    outputs = {k: np.asarray(v) for k, v in model(inputs).items()}
+    np.testing.assert_allclose(outputs["logits"][0], (outputs["audio_logits"][0] + outputs["face_logits"][0]) / 2, atol=1e-6)
+    np.testing.assert_allclose(outputs["logits"][1], outputs["audio_logits"][1], atol=1e-6)  # no face in clip 1
+
+
+def test_positional_encoding_makes_the_model_order_aware():
+    inputs = make_inputs()
+    inputs["audio_valid"][:] = 1
+    inputs["face_valid"][:] = 1
+    swapped = {k: v[:, ::-1].copy() for k, v in inputs.items()}
+    without = build("no_pe")
+    np.testing.assert_allclose(np.asarray(without(swapped)["logits"]), np.asarray(without(inputs)["logits"]), atol=1e-5)
+    with_pe = build("mater")
+    assert not np.allclose(np.asarray(with_pe(swapped)["logits"]), np.asarray(with_pe(inputs)["logits"]), atol=1e-5)
+
+
+def test_attention_weights_of_every_layer():
+    model = build("mater")
+    attention = model.attention_model()(make_inputs())
+    assert sorted(attention) == ["audio_attention_0", "audio_attention_1", "face_attention_0", "face_attention_1"]
+    weights = np.asarray(attention["audio_attention_1"])
+    assert weights.shape == (3, 2, 5, 5)
+    np.testing.assert_allclose(weights[0, :, :, 3:], 0.0, atol=1e-7)
+    with pytest.raises(ValueError, match="no attention"):
+        build("no_mhsa").attention_model()
+
+
+def test_any_number_of_windows_when_unspecified():
+    model = build("mater", windows=None)
+    inputs = make_inputs()
+    assert model(inputs)["logits"].shape == (3, 5)
+    assert model({k: v[:, :3] for k, v in inputs.items()})["logits"].shape == (3, 5)
+
+
+def test_factory_follows_the_config():
+    config = load_config("quickstart", ["model.modalities=face", "model.encoder=lstm", "model.num_layers=1"])
+    model = build_model(config.model, audio_dim=6, face_dim=4, num_classes=3, num_windows=5)
+    assert model.modalities == ("face",)
+    assert model.encoder == "lstm"
+    assert [l.name for l in model.layers if "lstm" in l.name] == ["face_lstm_0"]

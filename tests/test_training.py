@@ -1,0 +1,141 @@
+"""Training runs, determinism, resume after a kill, cross-validation, metrics."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from mater_tf.cli.main import main
+from mater_tf.data import records
+from mater_tf.training import cv, trainer
+from mater_tf.training.metrics import classification_metrics
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    predictions = np.array([0, 1, 0, 1, 2, 0])
+    metrics = classification_metrics(labels, predictions, ["a", "b", "c", "d"])
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["unweighted_accuracy"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)  # d has no clips
+    assert metrics["per_class_accuracy"] == {"a": pytest.approx(2 / 3), "b": 1.0, "c": 0.5, "d": None}
+    assert metrics["confusion_matrix"][0] == [2, 1, 0, 0]
+    assert metrics["confusion_matrix"][2] == [1, 0, 1, 0]
+
+
+def _fit(config, root):
+    run = trainer.RunDir(root)
+    trainer.write_config(config, run)
+    records_path = trainer.resolve_records(config, root / "data")
+    index = records.index_records(records_path)
+    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    return trainer.fit_run(config, run, records_path, index, split, export=False), run
+
+
+def test_training_is_deterministic_given_a_seed(tiny_config, tmp_path):
+    first, first_run = _fit(tiny_config, tmp_path / "a")
+    second, second_run = _fit(tiny_config, tmp_path / "b")
+    assert first["test"] == second["test"]
+    weights_a = keras.models.load_model(first_run.model).get_weights()
+    weights_b = keras.models.load_model(second_run.model).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b))
+    history = list(csv.DictReader(first_run.history.open()))
+    assert [int(row["epoch"]) for row in history] == [0, 1]
+    assert {"val_logits_accuracy", "val_audio_logits_accuracy", "val_face_logits_accuracy"} <= set(history[0])
+
+
+def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path):
+    metrics, run = _fit(tiny_config, tmp_path / "run")
+    split = json.loads(run.split.read_text())
+    assert split["test"] == ["s000", "s001"]  # fold 0 of 6 subjects in 3 folds
+    assert split["validation"] == ["s002", "s003"]
+    assert not set(split["validation"]) & set(split["test"])
+    assert not set(split["train"]) & (set(split["test"]) | set(split["validation"]))
+    assert metrics["test_subjects"] == split["test"]
+    assert metrics["test"]["av"]["num_clips"] == 2 * 12
+    assert metrics["synthetic"] is True
+    for name in ("av", "audio", "face"):
+        assert (run.root / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):
+    metrics, run = _fit(tiny_config, tmp_path / "run")
+    stamp = run.model.stat().st_mtime_ns
+    again, _ = _fit(tiny_config, tmp_path / "run")
+    assert again == metrics
+    assert run.model.stat().st_mtime_ns == stamp
+
+
+def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=8"]
+    command = ["train", "--workdir", str(tmp_path), "--run", "r"] + [a for o in overrides for a in ("--set", o)]
+    run_dir = tmp_path / "quickstart" / "r"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mater_tf.cli.main", *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metadata = run_dir / "backup" / "training_metadata.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if metadata.is_file() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be killed; make it longer"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "metrics.json").exists()
+    done_before = json.loads(metadata.read_text())["epoch"]
+    assert main(command) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["training"]["epochs_run_this_session"] == 8 - done_before
+    epochs = [int(row["epoch"]) for row in csv.DictReader((run_dir / "history.csv").open())]
+    assert set(epochs) == set(range(8))
+    assert not (run_dir / "backup").exists()
+
+
+def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys):
+    command = ["cv", "--workdir", str(tmp_path), "--run", "cv"] + [a for o in tiny_overrides for a in ("--set", o)]
+    assert main(command) == 0
+    cv_dir = tmp_path / "quickstart" / "cv"
+    assignment = json.loads((cv_dir / "folds.json").read_text())
+    fold_subjects = [f["subjects"] for f in assignment["folds"]]
+    assert fold_subjects == [["s000", "s001"], ["s002", "s003"], ["s004", "s005"]]
+    summary = json.loads((cv_dir / "cv_metrics.json").read_text())
+    assert summary["num_folds_finished"] == 3
+    for output in ("av", "audio", "face"):
+        per_fold = [
+            json.loads((cv_dir / f"fold_{k:02d}" / "metrics.json").read_text())["test"][output]["accuracy"]
+            for k in range(3)
+        ]
+        entry = summary["outputs"][output]["accuracy"]
+        assert entry["per_fold"] == per_fold
+        assert entry["mean"] == pytest.approx(np.mean(per_fold))
+        assert entry["std"] == pytest.approx(np.std(per_fold, ddof=1))
+        assert summary["outputs"][output]["pooled"]["num_clips"] == 72
+    for k in range(3):
+        split = json.loads((cv_dir / f"fold_{k:02d}" / "split.json").read_text())
+        assert split["test"] == fold_subjects[k]
+        assert split["validation"] == fold_subjects[(k + 1) % 3]
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "AV" in out
+    stamps = [(cv_dir / f"fold_{k:02d}" / "model.keras").stat().st_mtime_ns for k in range(3)]
+    (cv_dir / "fold_02" / "metrics.json").unlink()  # as if the last fold had been interrupted
+    assert main(command) == 0
+    assert [(cv_dir / f"fold_{k:02d}" / "model.keras").stat().st_mtime_ns for k in range(2)] == stamps[:2]
+    assert (cv_dir / "fold_02" / "metrics.json").is_file()
+
+
+def test_cv_summary_of_nothing(tmp_path):
+    from mater_tf.errors import UserError
+
+    with pytest.raises(UserError, match="no finished folds"):
+        cv.summarize(tmp_path)
