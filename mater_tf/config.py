@@ -164,9 +164,7 @@ def _check_value(path: str, value: Any, expected: Any) -> Any:
 def _unknown_key(path: str, key: str, known: list[str]) -> UserError:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return UserError(
-        f"unknown config key '{path}{key}'{hint}; valid keys here: {', '.join(known)}"
-    )
+    return UserError(f"unknown config key '{path}{key}'{hint}; valid keys here: {', '.join(known)}")
 
 
 def _merge(instance: Any, overrides: dict, prefix: str = "") -> Any:
@@ -261,9 +259,7 @@ def preset_path(name: str) -> Path:
     return PRESETS_DIR / f"{name}.yaml"
 
 
-def load_config(
-    experiment: str | Path | None = None, overrides: list[str] | None = None
-) -> ExperimentConfig:
+def load_config(experiment: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Resolves an experiment: defaults <- YAML (a path or a preset name) <- --set.
 
     Args:

@@ -17,7 +17,9 @@ def test_defaults_follow_the_paper():
 def test_yaml_then_set_overrides(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "model": {"num_heads": 2, "d_model": 8}}))
-    config = config_lib.load_config(path, ["model.num_heads=4", "model.modalities=audio", "train.learning_rate=1e-3"])
+    config = config_lib.load_config(
+        path, ["model.num_heads=4", "model.modalities=audio", "train.learning_rate=1e-3"]
+    )
     assert config.name == "x"
     assert config.model.num_heads == 4
     assert config.model.d_model == 8

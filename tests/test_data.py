@@ -11,7 +11,13 @@ from mater_tf.data import folds, records, schema, synthetic
 from mater_tf.errors import UserError
 
 SMALL = SyntheticConfig(
-    num_subjects=5, clips_per_subject=6, num_windows=4, min_valid_windows=2, evidence_windows=1, audio_dim=5, face_dim=3
+    num_subjects=5,
+    clips_per_subject=6,
+    num_windows=4,
+    min_valid_windows=2,
+    evidence_windows=1,
+    audio_dim=5,
+    face_dim=3,
 )
 
 
@@ -39,7 +45,9 @@ def test_record_round_trip_eager_and_in_dataset_map(tmp_path):
     clip = make_clip()
     serialized = schema.to_sequence_example(clip).SerializeToString()
     eager = schema.parse_serialized(tf.constant(serialized), 5, 3)
-    mapped = next(iter(tf.data.Dataset.from_tensors(serialized).map(lambda s: schema.parse_serialized(s, 5, 3))))
+    mapped = next(
+        iter(tf.data.Dataset.from_tensors(serialized).map(lambda s: schema.parse_serialized(s, 5, 3)))
+    )
     for parsed in (eager, mapped):
         np.testing.assert_allclose(parsed["audio_embedding"], clip.audio_embedding)
         np.testing.assert_allclose(parsed["face_embedding"], clip.face_embedding)
@@ -115,7 +123,9 @@ def test_empty_dataset_and_missing_folder(tmp_path):
 def test_input_pipeline_keeps_only_the_split_subjects(tmp_path):
     synthetic.write_corpus(SMALL, tmp_path)
     index = records.index_records(tmp_path)
-    dataset = records.make_dataset(index, ["s001", "s003"], ["audio", "face"], 4, training=True, with_context=True)
+    dataset = records.make_dataset(
+        index, ["s001", "s003"], ["audio", "face"], 4, training=True, with_context=True
+    )
     subjects, count = set(), 0
     for inputs, targets, context in dataset:
         assert set(inputs) == {"audio_embedding", "audio_valid", "face_embedding", "face_valid"}
@@ -135,7 +145,9 @@ def test_training_order_is_fixed_by_the_seed(tmp_path):
     index = records.index_records(tmp_path)
 
     def order(seed):
-        dataset = records.make_dataset(index, index.subject_ids, ["audio"], 5, True, seed=seed, with_context=True)
+        dataset = records.make_dataset(
+            index, index.subject_ids, ["audio"], 5, True, seed=seed, with_context=True
+        )
         return [c for _, _, ctx in dataset for c in ctx["clip_id"].numpy()]
 
     assert order(3) == order(3)
@@ -201,7 +213,9 @@ def _evidence_vector(windows):
 
 
 def test_synthetic_modalities_are_each_ambiguous():
-    config = dataclasses.replace(SMALL, signal_strength=50.0, num_windows=8, min_valid_windows=8, evidence_windows=2)
+    config = dataclasses.replace(
+        SMALL, signal_strength=50.0, num_windows=8, min_valid_windows=8, evidence_windows=2
+    )
     clips = synthetic.generate_clips(config)
     first = {}
     for clip in clips:

@@ -6,7 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-from mater_tf.layers import EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding, sinusoidal_encoding
+from mater_tf.layers import (
+    EncoderBlock,
+    LateFusion,
+    MaskedMeanPooling,
+    PositionalEncoding,
+    sinusoidal_encoding,
+)
 
 RNG = np.random.default_rng(0)
 VALID = np.array([[1, 1, 1, 0], [1, 0, 0, 0]], np.float32)
@@ -25,7 +31,9 @@ def test_positional_encoding_matches_the_formula():
 def test_positional_encoding_is_added():
     inputs = RNG.normal(size=(2, 5, 4)).astype(np.float32)
     outputs = np.asarray(PositionalEncoding()(inputs))
-    np.testing.assert_allclose(outputs - inputs, np.broadcast_to(sinusoidal_encoding(5, 4), (2, 5, 4)), atol=1e-6)
+    np.testing.assert_allclose(
+        outputs - inputs, np.broadcast_to(sinusoidal_encoding(5, 4), (2, 5, 4)), atol=1e-6
+    )
 
 
 def test_masked_mean_pooling_by_hand():

@@ -68,7 +68,10 @@ def test_outputs_fit_and_save(variant, tmp_path):
     assert all(v.shape == (3, 5) for v in outputs.values())
     assert model.get_config()["modalities"] == list(modalities)
     labels = np.array([0, 1, 4])
-    model.compile(optimizer="adam", loss={k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in outputs})
+    model.compile(
+        optimizer="adam",
+        loss={k: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for k in outputs},
+    )
     before = [w.numpy().copy() for w in model.trainable_weights]
     model.fit(inputs, {k: labels for k in outputs}, epochs=1, verbose=0)
     assert any(not np.allclose(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
@@ -85,8 +88,12 @@ def test_fused_logits_are_the_mean_of_the_modalities():
     model = build("mater")
     inputs = make_inputs()
     outputs = {k: np.asarray(v) for k, v in model(inputs).items()}
-    np.testing.assert_allclose(outputs["logits"][0], (outputs["audio_logits"][0] + outputs["face_logits"][0]) / 2, atol=1e-6)
-    np.testing.assert_allclose(outputs["logits"][1], outputs["audio_logits"][1], atol=1e-6)  # no face in clip 1
+    np.testing.assert_allclose(
+        outputs["logits"][0], (outputs["audio_logits"][0] + outputs["face_logits"][0]) / 2, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        outputs["logits"][1], outputs["audio_logits"][1], atol=1e-6
+    )  # no face in clip 1
 
 
 def test_positional_encoding_makes_the_model_order_aware():
@@ -95,15 +102,24 @@ def test_positional_encoding_makes_the_model_order_aware():
     inputs["face_valid"][:] = 1
     swapped = {k: v[:, ::-1].copy() for k, v in inputs.items()}
     without = build("no_pe")
-    np.testing.assert_allclose(np.asarray(without(swapped)["logits"]), np.asarray(without(inputs)["logits"]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(without(swapped)["logits"]), np.asarray(without(inputs)["logits"]), atol=1e-5
+    )
     with_pe = build("mater")
-    assert not np.allclose(np.asarray(with_pe(swapped)["logits"]), np.asarray(with_pe(inputs)["logits"]), atol=1e-5)
+    assert not np.allclose(
+        np.asarray(with_pe(swapped)["logits"]), np.asarray(with_pe(inputs)["logits"]), atol=1e-5
+    )
 
 
 def test_attention_weights_of_every_layer():
     model = build("mater")
     attention = model.attention_model()(make_inputs())
-    assert sorted(attention) == ["audio_attention_0", "audio_attention_1", "face_attention_0", "face_attention_1"]
+    assert sorted(attention) == [
+        "audio_attention_0",
+        "audio_attention_1",
+        "face_attention_0",
+        "face_attention_1",
+    ]
     weights = np.asarray(attention["audio_attention_1"])
     assert weights.shape == (3, 2, 5, 5)
     np.testing.assert_allclose(weights[0, :, :, 3:], 0.0, atol=1e-7)

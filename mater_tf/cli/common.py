@@ -36,9 +36,7 @@ def add_experiment_arguments(parser) -> None:
         default=None,
         help="run folder name (default: derived from the config, so the same command resumes)",
     )
-    parser.add_argument(
-        "--restart", action="store_true", help="delete that run folder first and start over"
-    )
+    parser.add_argument("--restart", action="store_true", help="delete that run folder first and start over")
 
 
 def resolve_run(args, prefix: str) -> tuple[ExperimentConfig, Path]:

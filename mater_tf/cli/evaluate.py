@@ -52,7 +52,9 @@ def run(args) -> int:
 
     run_dir = args.run_dir
     if not run_dir.is_dir():
-        raise UserError(f"run directory '{run_dir}' does not exist; give a folder made by mater-tf train or cv")
+        raise UserError(
+            f"run directory '{run_dir}' does not exist; give a folder made by mater-tf train or cv"
+        )
     if (run_dir / cv.FOLDS_FILE).is_file():
         for fold_path in sorted(run_dir.glob("fold_*")):
             if (fold_path / "model.keras").is_file():

@@ -29,7 +29,9 @@ def run(args) -> int:
     run = trainer.RunDir(args.run_dir)
     split_info = trainer.read_split(run)
     if not run.model.is_file():
-        raise UserError(f"{args.run_dir} has no model.keras: training has not finished; run mater-tf train again")
+        raise UserError(
+            f"{args.run_dir} has no model.keras: training has not finished; run mater-tf train again"
+        )
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError(f"--out {args.out} exists and is not empty; choose a new folder")
     model = keras.models.load_model(str(run.model))

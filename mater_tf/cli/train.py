@@ -38,5 +38,7 @@ def run(args) -> int:
     metrics = trainer.fit_run(config, run, records_path, index, split)
     print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
     print(common.format_accuracy_table(metrics["test"]))
-    print(f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}")
+    print(
+        f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}"
+    )
     return 0

@@ -7,8 +7,8 @@ import glob
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import tensorflow as tf
 
@@ -135,8 +135,10 @@ def index_records(source: str | Path) -> RecordIndex:
     files = list_shards(source)
     shapes, names, clips = None, {}, []
     for path in files:
+        found = 0
         try:
             for position, serialized in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+                found += 1
                 try:
                     info = schema.describe_record(serialized)
                 except Exception as error:  # noqa: BLE001 - any decode failure is a contract breach
@@ -163,6 +165,12 @@ def index_records(source: str | Path) -> RecordIndex:
                 f"{path}: not a readable TFRecord file ({error.message.splitlines()[0]}); "
                 "remove it or re-create it with mater-tf prepare"
             ) from None
+        if not found and os.path.getsize(path) > 0:
+            # TensorFlow reads a file shorter than one record header as empty.
+            raise UserError(
+                f"{path}: not a readable TFRecord file (truncated, {os.path.getsize(path)} bytes and "
+                "no record); remove it or re-create it with mater-tf prepare"
+            )
     if not clips:
         raise UserError(f"the shards at '{source}' hold no clips: the dataset is empty")
     num_classes = max(names) + 1

@@ -9,7 +9,7 @@ tables below, and `schema/version` is stored in every record.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -84,7 +84,9 @@ def to_sequence_example(clip: ClipRecord) -> tf.train.SequenceExample:
     num_windows = len(clip.audio_valid)
     for name in ("audio_embedding", "face_embedding", "face_valid", "face_frames_found"):
         if len(getattr(clip, name)) != num_windows:
-            raise ValueError(f"clip {clip.clip_id}: {name} has {len(getattr(clip, name))} windows, expected {num_windows}")
+            raise ValueError(
+                f"clip {clip.clip_id}: {name} has {len(getattr(clip, name))} windows, expected {num_windows}"
+            )
     context = {
         "clip/id": _bytes(clip.clip_id),
         "clip/corpus": _bytes(clip.corpus),
@@ -176,9 +178,7 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
     example = tf.train.SequenceExample.FromString(serialized)
     context = example.context.feature
     lists = example.feature_lists.feature_list
-    missing = [key for key in CONTEXT if key not in context] + [
-        key for key in SEQUENCE if key not in lists
-    ]
+    missing = [key for key in CONTEXT if key not in context] + [key for key in SEQUENCE if key not in lists]
     if missing:
         raise ValueError(f"missing keys {missing}")
     version = context["schema/version"].int64_list.value[0]

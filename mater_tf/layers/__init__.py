@@ -6,8 +6,6 @@ backend and inside SavedModel signatures.
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,7 +32,9 @@ def confusion_matrix_png(matrix: np.ndarray, label_names: Sequence[str], title: 
     for row in range(rates.shape[0]):
         for column in range(rates.shape[1]):
             colour = "white" if rates[row, column] > 0.5 else "black"
-            axes.text(column, row, f"{rates[row, column]:.2f}", ha="center", va="center", color=colour, fontsize=7)
+            axes.text(
+                column, row, f"{rates[row, column]:.2f}", ha="center", va="center", color=colour, fontsize=7
+            )
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -13,9 +13,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def classification_metrics(
-    labels: np.ndarray, predictions: np.ndarray, label_names: Sequence[str]
-) -> dict:
+def classification_metrics(labels: np.ndarray, predictions: np.ndarray, label_names: Sequence[str]) -> dict:
     """Weighted accuracy (overall), unweighted accuracy (mean per-class recall
     over the classes present), per-class accuracy and the confusion matrix."""
     num_classes = len(label_names)

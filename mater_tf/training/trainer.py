@@ -145,7 +145,9 @@ def predict_dataset(model: keras.Model, dataset: tf.data.Dataset) -> dict:
 def split_metrics(predictions: dict, label_names) -> dict:
     """Metrics of every output (av, audio, face) from `predict_dataset` arrays."""
     return {
-        OUTPUT_NAMES[key]: classification_metrics(predictions["label"], predictions[key].argmax(-1), label_names)
+        OUTPUT_NAMES[key]: classification_metrics(
+            predictions["label"], predictions[key].argmax(-1), label_names
+        )
         for key in OUTPUT_NAMES
         if key in predictions
     }
@@ -297,7 +299,11 @@ def export_metadata(config: ExperimentConfig, records_metadata: dict) -> dict:
 
 
 def evaluate_model(
-    model: keras.Model, config: ExperimentConfig, run: RunDir, index: records.RecordIndex, split: folds.FoldSplit
+    model: keras.Model,
+    config: ExperimentConfig,
+    run: RunDir,
+    index: records.RecordIndex,
+    split: folds.FoldSplit,
 ) -> dict:
     """Metrics of the test and validation splits; test confusion matrices as PNG and TensorBoard images."""
     common = dict(
