@@ -156,8 +156,9 @@ def split_metrics(predictions: dict, label_names) -> dict:
 class ConfusionMatrixLogger(keras.callbacks.Callback):
     """Writes the validation confusion matrix (AV) as a TensorBoard image."""
 
-    def __init__(self, dataset, label_names, log_dir, every=CONFUSION_EVERY_EPOCHS):
+    def __init__(self, dataset, label_names, log_dir, every=CONFUSION_EVERY_EPOCHS, title_prefix=""):
         super().__init__()
+        self.title_prefix = title_prefix
         self.dataset = dataset
         self.label_names = list(label_names)
         self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
@@ -168,7 +169,8 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
         matrix = classification_metrics(
             predictions["label"], predictions["logits"].argmax(-1), self.label_names
         )["confusion_matrix"]
-        png = confusion_matrix_png(np.array(matrix), self.label_names, f"validation, epoch {epoch + 1}")
+        title = f"{self.title_prefix}validation, epoch {epoch + 1}"
+        png = confusion_matrix_png(np.array(matrix), self.label_names, title)
         with self.writer.as_default():
             tf.summary.image("confusion_matrix", tf.image.decode_png(png)[None], step=epoch)
         self.writer.flush()
@@ -176,6 +178,11 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
             self.log(epoch)
+
+
+def _data_prefix(index: records.RecordIndex) -> str:
+    """Figure titles say when the data is synthetic."""
+    return "SYNTHETIC data: " if index.corpus == synthetic.CORPUS else ""
 
 
 def _best_validation_loss(history_path: Path) -> float | None:
@@ -259,7 +266,9 @@ def fit_run(
             min_lr=config.train.min_learning_rate,
         ),
         keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
-        ConfusionMatrixLogger(validation_with_context, index.label_names, run.logs),
+        ConfusionMatrixLogger(
+            validation_with_context, index.label_names, run.logs, title_prefix=_data_prefix(index)
+        ),
     ]
     if config.train.early_stopping_patience:
         callbacks.append(
@@ -328,9 +337,9 @@ def evaluate_model(
     }
     writer = tf.summary.create_file_writer(str(run.logs / "test"))
     for name, values in metrics["test"].items():
-        title = f"test fold {split.test_fold}, {name.upper()}, acc {values['accuracy']:.3f}"
-        if metrics["synthetic"]:
-            title = "SYNTHETIC data: " + title
+        title = (
+            f"{_data_prefix(index)}test fold {split.test_fold}, {name.upper()}, acc {values['accuracy']:.3f}"
+        )
         png = confusion_matrix_png(np.array(values["confusion_matrix"]), index.label_names, title)
         (run.root / f"confusion_{name}.png").write_bytes(png)
         with writer.as_default():
