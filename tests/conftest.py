@@ -35,9 +35,9 @@ TINY_OVERRIDES = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_overrides():
-    return list(TINY_OVERRIDES)
+    return tuple(TINY_OVERRIDES)
 
 
 @pytest.fixture

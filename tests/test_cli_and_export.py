@@ -18,12 +18,10 @@ def _sets(overrides):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained_run(tmp_path_factory, tiny_overrides):
     """One tiny `mater-tf train` shared by the tests of this module."""
-    from tests.conftest import TINY_OVERRIDES
-
     workdir = tmp_path_factory.mktemp("runs")
-    assert main(["train", "--workdir", str(workdir), "--run", "tiny"] + _sets(TINY_OVERRIDES)) == 0
+    assert main(["train", "--workdir", str(workdir), "--run", "tiny"] + _sets(tiny_overrides)) == 0
     return workdir / "quickstart" / "tiny"
 
 

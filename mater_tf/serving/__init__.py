@@ -1,0 +1,1 @@
+"""Serving: SavedModel export (and, later, the predictor on raw clips)."""
