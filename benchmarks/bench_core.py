@@ -106,7 +106,9 @@ def bench_pipeline(passes: int = 3) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per model")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", choices=sorted(MODEL_SIZES), help=argparse.SUPPRESS)

@@ -60,6 +60,7 @@ def _batch(run_dir):
     return inputs, context, serialized, index
 
 
+@pytest.mark.slow
 def test_exported_model_serves_in_a_fresh_process(trained_run, tmp_path):
     out = tmp_path / "served"
     assert main(["export", "--run", str(trained_run), "--out", str(out)]) == 0

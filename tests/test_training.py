@@ -38,6 +38,7 @@ def _fit(config, root):
     return trainer.fit_run(config, run, records_path, index, split, export=False), run
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_given_a_seed(tiny_config, tmp_path):
     first, first_run = _fit(tiny_config, tmp_path / "a")
     second, second_run = _fit(tiny_config, tmp_path / "b")
@@ -72,6 +73,7 @@ def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):
     assert run.model.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
     overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=8"]
     command = ["train", "--workdir", str(tmp_path), "--run", "r"] + [
@@ -104,6 +106,7 @@ def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
     assert not (run_dir / "backup").exists()
 
 
+@pytest.mark.slow
 def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys):
     command = ["cv", "--workdir", str(tmp_path), "--run", "cv"] + [
         a for o in tiny_overrides for a in ("--set", o)
