@@ -27,6 +27,7 @@ EXTRAS = {
         "tensorflow-io-gcs-filesystem==0.37.1",
         "tensorflow-hub==0.16.1",
         "tf-keras==2.17.0",
+        "scipy>=1.11,<1.15",  # reads MatConvNet .mat files (VGG-M)
     ],
     "tune": ["keras-tuner==1.4.8"],
     "test": ["pytest>=8", "ruff>=0.5"],

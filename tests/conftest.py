@@ -52,3 +52,10 @@ def shared_dir():
     if not SHARED.is_dir():
         pytest.skip(f"shared test data not found at {SHARED} (it sits beside the checkout)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def shared_dir_module():
+    if not SHARED.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED} (it sits beside the checkout)")
+    return SHARED
