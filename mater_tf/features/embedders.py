@@ -1,0 +1,166 @@
+"""Window embedders named by a spec string, as `mater-tf prepare` takes them.
+
+Face (`--face-embedder`), on RGB uint8 face crops:
+  * `vggm:PATH`  VGG-M, from the MatConvNet .mat or a .keras file made by
+    `mater-tf weights convert-vggm`; 96x96 crops; relu5 spatial mean, 512-d.
+  * `keras:PATH[:LAYER]`  any Keras model file; the output of LAYER (default:
+    the layer before the last), spatially averaged if it is a feature map.
+    Crops are resized to the model's input size, made grey if it takes one
+    channel, and scaled to [-1, 1] (the FER2013 Keras convention, e.g.
+    ../shared/weights/fer2013_mini_xception.hdf5).
+
+Audio (`--audio-embedder`), on the log-mel frames of one window:
+  * `vggish:PATH`  VGGish conv4_2 spatial mean, 512-d; PATH is a VGGish
+    checkpoint, a TF-Hub VGGish SavedModel folder, or a .weights.h5 made by
+    `mater-tf weights convert-vggish`.
+  * `logmel`  no learned weights: per-band mean and standard deviation of the
+    window's log-mel frames, 128-d.
+
+Every embedding is l2-normalised; its name carries the weights' checksum so
+the manifest and the export say exactly what was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from mater_tf.errors import UserError
+
+VGGM_INPUT = 96
+
+
+def file_checksum(path: str | Path) -> str:
+    """sha256 of a file, or of every file in a folder (sorted by name)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _require_file(path: str, what: str) -> Path:
+    if not Path(path).exists():
+        raise UserError(f"{what} weights '{path}' not found; give the path of the file")
+    return Path(path)
+
+
+class FaceEmbedder:
+    """Embeds face crops: `embed(crops uint8 [n, H, W, 3]) -> float32 [n, D]` (not normalised)."""
+
+    def __init__(self, model, name: str, checksum: str, grey: bool = False, scale: str = "raw"):
+        self.model = model
+        self.name = name
+        self.checksum = checksum
+        self.grey = grey
+        self.scale = scale
+        self.input_size = tuple(model.input_shape[1:3]) if model.input_shape[1] else (VGGM_INPUT, VGGM_INPUT)
+        self.dim = int(model.output_shape[-1])
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        images = tf.image.resize(tf.cast(crops, tf.float32), self.input_size)
+        if self.grey:
+            images = tf.image.rgb_to_grayscale(images)
+        if self.scale == "symmetric":
+            images = images / 127.5 - 1.0
+        return np.asarray(self.model(images, training=False), np.float32)
+
+
+def _feature_model(model, layer_name):
+    import keras
+
+    layer = model.get_layer(layer_name) if layer_name else model.layers[-2]
+    output = layer.output
+    if len(output.shape) == 4:
+        output = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(output)
+    return keras.Model(model.inputs, output, name=f"{model.name}_{layer.name}")
+
+
+def face_embedder(spec: str) -> FaceEmbedder:
+    """Builds the face embedder of a `--face-embedder` spec."""
+    import keras
+
+    kind, _, rest = spec.partition(":")
+    if kind == "vggm" and rest:
+        path = _require_file(rest, "VGG-M")
+        if path.suffix == ".mat":
+            from mater_tf.features.vggm import convert_vggm
+
+            model = convert_vggm(path)
+        else:
+            model = keras.models.load_model(path, compile=False)
+        checksum = file_checksum(path)
+        return FaceEmbedder(model, f"vggm-relu5-mean:{checksum[:12]}", checksum)
+    if kind == "keras" and rest:
+        path_text, _, layer_name = rest.partition(":")
+        path = _require_file(path_text, "Keras face model")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
+            raise UserError(
+                f"{path}: not a loadable Keras model ({error}); give a .keras or .h5 model file"
+            ) from None
+        try:
+            features = _feature_model(model, layer_name or None)
+        except ValueError:
+            names = ", ".join(layer.name for layer in model.layers[-6:])
+            raise UserError(f"{path}: no layer '{layer_name}' (last layers: {names})") from None
+        checksum = file_checksum(path)
+        grey = model.input_shape[-1] == 1
+        layer = layer_name or model.layers[-2].name
+        return FaceEmbedder(
+            features, f"keras-{path.stem}-{layer}:{checksum[:12]}", checksum, grey, "symmetric"
+        )
+    raise UserError(f"--face-embedder '{spec}' is not vggm:PATH or keras:PATH[:LAYER]")
+
+
+class AudioEmbedder:
+    """Embeds windows of log-mel frames: `embed(patches [n, frames, 64]) -> [n, D]` (not normalised)."""
+
+    def __init__(self, name: str, checksum: str, model=None):
+        self.name = name
+        self.checksum = checksum
+        self.model = model
+        self.dim = 512 if model is not None else 128
+
+    def embed(self, patches: np.ndarray) -> np.ndarray:
+        patches = np.asarray(patches, np.float32)
+        if len(patches) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        if self.model is None:
+            return np.concatenate([patches.mean(axis=1), patches.std(axis=1)], axis=-1)
+        feature_map = np.asarray(self.model(patches, training=False))
+        return feature_map.mean(axis=(1, 2))
+
+
+def audio_embedder(spec: str) -> AudioEmbedder:
+    """Builds the audio embedder of an `--audio-embedder` spec."""
+    if spec == "logmel":
+        return AudioEmbedder("logmel-mean-std-v1", "")
+    kind, _, rest = spec.partition(":")
+    if kind == "vggish" and rest:
+        from mater_tf.features.vggish import build_vggish, load_vggish_weights
+
+        path = _require_file(rest, "VGGish")
+        model = build_vggish("conv4_2", trainable=False)
+        if str(path).endswith(".weights.h5"):
+            model.load_weights(path)
+        else:
+            load_vggish_weights(model, path)
+        checksum = file_checksum(path)
+        return AudioEmbedder(f"vggish-conv4_2-mean:{checksum[:12]}", checksum, model)
+    raise UserError(f"--audio-embedder '{spec}' is not vggish:PATH or logmel")
