@@ -44,7 +44,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["mater_tf", "mater_tf.*"]),
+    packages=find_packages(include=["mater_tf", "mater_tf.*", "pipelines", "pipelines.*"]),
     package_data={"mater_tf": ["presets/*.yaml"]},
     install_requires=CORE,
     extras_require=EXTRAS,

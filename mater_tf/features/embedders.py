@@ -50,7 +50,7 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def _require_file(path: str, what: str) -> Path:
-    if not Path(path).exists():
+    if not Path(path).exists() and not Path(f"{path}.index").exists():  # a TF1 checkpoint prefix
         raise UserError(f"{what} weights '{path}' not found; give the path of the file")
     return Path(path)
 
@@ -161,6 +161,6 @@ def audio_embedder(spec: str) -> AudioEmbedder:
             model.load_weights(path)
         else:
             load_vggish_weights(model, path)
-        checksum = file_checksum(path)
+        checksum = file_checksum(path if path.exists() else Path(f"{path}.index"))
         return AudioEmbedder(f"vggish-conv4_2-mean:{checksum[:12]}", checksum, model)
     raise UserError(f"--audio-embedder '{spec}' is not vggish:PATH or logmel")

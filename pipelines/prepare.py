@@ -1,0 +1,212 @@
+"""The tf.data extraction run: a corpus of clips -> sharded TFRecords of the data contract.
+
+Clips are sorted by id and cut into shards of `clips_per_shard`, so shard k
+always holds the same clips. A tf.data pipeline over the pending clips' paths
+decodes them in parallel (audio through tensorflow-io or PyAV, frames through
+PyAV); the per-clip steps of `mater_tf.extraction` then detect, track and embed.
+Each shard is written to a temporary file and renamed, then its sidecar
+(`<shard>.json`: per-clip face-found rates, failures, stage times) is written
+the same way; a shard counts as done only when both exist. Killing the run at
+any moment and running it again finishes the rest with no clip missing or
+duplicated, and the same records as an uninterrupted run.
+
+`plan.json` (written first) pins the clip list, windowing and embedders: a
+second run with other settings into the same folder is refused.
+`manifest.json` (written last) gathers counts, windowing, embedders with
+their weights' checksums, per-clip face-found rates, every file passed over
+and every clip that failed, with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from mater_tf.corpora import Clip
+from mater_tf.data import records
+from mater_tf.errors import UserError
+from mater_tf.extraction import STAGES, ClipExtractor
+from mater_tf.media import MediaError
+
+log = logging.getLogger(__name__)
+
+PLAN_FILE = "plan.json"
+MANIFEST_FILE = "manifest.json"
+
+
+def _decode(path):
+    """tf.data stage: decode one clip; errors travel as text, so one bad clip never stops the run."""
+    from mater_tf.media import decode_audio
+
+    try:
+        waveform = decode_audio(path.numpy().decode())
+        return waveform, ""
+    except MediaError as error:
+        return np.zeros(0, np.float32), str(error)
+    except Exception as error:  # noqa: BLE001 - any decoder failure is this clip's failure
+        return np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({error})"
+
+
+def decoded_clips(clips: list[Clip], workers: int) -> tf.data.Dataset:
+    """(path, waveform, error) for each clip, in order, decoded `workers` at a time."""
+    paths = tf.data.Dataset.from_tensor_slices([clip.path for clip in clips] or [""])
+    if not clips:
+        paths = paths.take(0)
+
+    def decode(path):
+        waveform, error = tf.py_function(_decode, [path], [tf.float32, tf.string])
+        return path, waveform, error
+
+    return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2)
+
+
+class Progress:
+    """clips done / total, clips per second, ETA, on one terminal line (or every 10 clips)."""
+
+    def __init__(self, total: int, done: int = 0):
+        self.total, self.done, self.started, self.new = total, done, time.time(), 0
+        self.interactive = sys.stderr.isatty()
+
+    def step(self) -> None:
+        self.done += 1
+        self.new += 1
+        rate = self.new / max(time.time() - self.started, 1e-9)
+        eta = (self.total - self.done) / rate if rate else float("inf")
+        line = f"prepare: {self.done}/{self.total} clips, {rate:.2f} clips/s, ETA {eta:.0f} s"
+        if self.interactive:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif self.done % 10 == 0 or self.done == self.total:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.interactive:
+            print(file=sys.stderr)
+
+
+def _shard_paths(out_dir: Path, prefix: str, index: int, total: int) -> tuple[Path, Path]:
+    shard = out_dir / records.shard_name(prefix, index, total)
+    return shard, shard.with_name(shard.name + ".json")
+
+
+def write_plan(out_dir: Path, plan: dict) -> None:
+    path = out_dir / PLAN_FILE
+    if path.is_file():
+        if json.loads(path.read_text()) != plan:
+            raise UserError(
+                f"{out_dir} holds a prepare run with other clips or settings; use a new --out folder "
+                "(or delete it to start over)"
+            )
+        return
+    records.write_json(path, plan)
+
+
+def prepare(
+    clips: list[Clip],
+    skipped: list,
+    extractor: ClipExtractor,
+    out_dir: str | Path,
+    corpus: str,
+    label_names,
+    embedder_info: dict,
+    clips_per_shard: int = 64,
+    workers: int = 2,
+) -> dict:
+    """Runs (or resumes) the extraction and returns the manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    windowing = dataclasses.asdict(extractor.windowing)
+    write_plan(
+        out_dir,
+        {
+            "corpus": corpus,
+            "windowing": windowing,
+            "embedders": embedder_info,
+            "clips_per_shard": clips_per_shard,
+            "clips": [dataclasses.asdict(clip) for clip in clips],
+        },
+    )
+    total_shards = max(1, -(-len(clips) // clips_per_shard))
+    shards = [clips[k * clips_per_shard : (k + 1) * clips_per_shard] for k in range(total_shards)]
+    pending = [
+        k
+        for k in range(total_shards)
+        if not all(p.is_file() for p in _shard_paths(out_dir, corpus, k, total_shards))
+    ]
+    done_clips = sum(len(shards[k]) for k in range(total_shards) if k not in pending)
+    if done_clips:
+        log.info("resuming: %d of %d shards already written", total_shards - len(pending), total_shards)
+    progress = Progress(len(clips), done_clips)
+    for shard_index in pending:
+        shard_clips = shards[shard_index]
+        written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
+        for clip, (_, waveform, error) in zip(shard_clips, decoded_clips(shard_clips, workers)):
+            error = error.numpy().decode()
+            try:
+                if error:
+                    raise MediaError(error)
+                extraction = extractor.extract(
+                    clip.path,
+                    clip.clip_id,
+                    corpus=clip.corpus,
+                    subject=clip.subject,
+                    label=clip.label,
+                    label_name=clip.label_name,
+                    waveform=waveform.numpy(),
+                )
+            except MediaError as failure:
+                sidecar["failed"][clip.clip_id] = str(failure)
+                log.warning("skipped %s", failure)
+            else:
+                written.append(extraction.record)
+                sidecar["clips"][clip.clip_id] = {
+                    "face_found_rate": extraction.face_found_rate,
+                    "frames": extraction.frames_decoded,
+                    "duration": round(extraction.record.duration, 3),
+                }
+                for stage, seconds in extraction.seconds.items():
+                    sidecar["seconds"][stage] += seconds
+            progress.step()
+        shard_path, sidecar_path = _shard_paths(out_dir, corpus, shard_index, total_shards)
+        started = time.perf_counter()
+        records.write_shard(shard_path, written)
+        sidecar["seconds"]["writing"] = time.perf_counter() - started
+        records.write_json(sidecar_path, sidecar)
+    progress.close()
+    return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
+
+
+def write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped) -> dict:
+    clips, failed, seconds, shard_names = {}, {}, {}, []
+    for index in range(total_shards):
+        shard_path, sidecar_path = _shard_paths(out_dir, corpus, index, total_shards)
+        sidecar = json.loads(sidecar_path.read_text())
+        clips.update(sidecar["clips"])
+        failed.update(sidecar["failed"])
+        for stage, value in sidecar["seconds"].items():
+            seconds[stage] = seconds.get(stage, 0.0) + value
+        shard_names.append(shard_path.name)
+    rates = [c["face_found_rate"] for c in clips.values() if c["face_found_rate"] is not None]
+    manifest = {
+        "corpus": corpus,
+        "num_clips": len(clips),
+        "num_failed": len(failed),
+        "num_skipped_files": len(skipped),
+        "windowing": windowing,
+        "embedders": embedder_info,
+        "label_names": list(label_names),
+        "shards": shard_names,
+        "mean_face_found_rate": float(np.mean(rates)) if rates else None,
+        "seconds_per_stage": {stage: round(value, 2) for stage, value in seconds.items()},
+        "clips": clips,
+        "failed": failed,
+        "skipped_files": dict(skipped),
+    }
+    records.write_json(Path(out_dir) / MANIFEST_FILE, manifest)
+    return manifest
