@@ -36,6 +36,11 @@ def run(args) -> int:
         raise UserError(f"--out {args.out} exists and is not empty; choose a new folder")
     model = keras.models.load_model(str(run.model))
     metadata = {key: split_info[key] for key in records.METADATA_KEYS}
-    export_saved_model(model, args.out, metadata["label_names"], trainer.export_metadata(config, metadata))
+    export_saved_model(
+        model,
+        args.out,
+        metadata["label_names"],
+        trainer.export_metadata(config, metadata, split_info["records"]),
+    )
     print(f"SavedModel written to {args.out} (signatures: serving_default, serve_examples)")
     return 0

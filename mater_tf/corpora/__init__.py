@@ -79,7 +79,7 @@ def list_ravdess(root: str | Path) -> tuple[list[Clip], list]:
         candidates.setdefault(clip_id, []).append(path)
     chosen, duplicates = _prefer_video(candidates)
     clips = []
-    for clip_id, path in sorted(chosen.items()):
+    for _, path in sorted(chosen.items()):
         parts = path.stem.split("-")
         label = int(parts[2]) - 1
         clips.append(Clip(str(path), path.stem, "ravdess", parts[6], label, RAVDESS_LABELS[label]))

@@ -84,7 +84,8 @@ def list_shards(source: str | Path) -> list[str]:
         files = glob.glob(os.path.join(source, f"*{SHARD_SUFFIX}*"))
     else:
         files = glob.glob(source)
-    files = sorted(f for f in files if os.path.isfile(f) and not f.endswith(".tmp"))
+    # Not the temporary files of a shard being written, nor prepare's per-shard sidecars.
+    files = sorted(f for f in files if os.path.isfile(f) and not f.endswith((".tmp", ".json")))
     if not files:
         raise UserError(
             f"no TFRecord shards at '{source}': point data.source at a folder of *{SHARD_SUFFIX} "

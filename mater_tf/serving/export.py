@@ -8,6 +8,8 @@ Two signatures:
   `{modality}_probabilities`, `class_id` and `class_name`.
 * `serve_examples`: `examples`, a [batch] string tensor of serialized
   SequenceExamples of the data contract -> the same outputs.
+* `serve_attention` (models with attention): the same inputs ->
+  `{modality}_attention_{layer}` [batch, heads, T, T].
 
 Beside the SavedModel, `mater_tf.json` records what the inputs must be: the
 label names, the windowing and the embedders of the training records, so
@@ -65,6 +67,14 @@ def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) 
     archive.add_endpoint(
         "serve_examples", serve_examples, input_signature=[tf.TensorSpec([None], tf.string, name="examples")]
     )
+    if getattr(model, "_attention_scores", None):
+        attention = model.attention_model()
+
+        def serve_attention(inputs):
+            return attention(inputs, training=False)
+
+        archive.track(attention)
+        archive.add_endpoint("serve_attention", serve_attention, input_signature=[specs])
     archive.write_out(str(out_dir), verbose=False)
     (out_dir / METADATA_FILE).write_text(
         json.dumps({**metadata, "label_names": list(label_names), "inputs": list(specs)}, indent=2) + "\n"

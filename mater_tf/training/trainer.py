@@ -297,14 +297,24 @@ def fit_run(
         "best_validation_loss": _best_validation_loss(run.history),
     }
     if export:
-        export_saved_model(model, run.export, index.label_names, export_metadata(config, index.metadata()))
+        export_saved_model(
+            model, run.export, index.label_names, export_metadata(config, index.metadata(), records_path)
+        )
     records.write_json(run.metrics, metrics)
     return metrics
 
 
-def export_metadata(config: ExperimentConfig, records_metadata: dict) -> dict:
-    """What predict needs to prepare a new clip like the training records."""
-    return {**records_metadata, "modalities": list(config.model.modalities), "experiment": config.name}
+def export_metadata(config: ExperimentConfig, records_metadata: dict, records_path=None) -> dict:
+    """What predict needs to prepare a new clip like the training records.
+
+    The prepare manifest beside the records (when there is one) gives the
+    embedders' specs and weights' checksums.
+    """
+    metadata = {**records_metadata, "modalities": list(config.model.modalities), "experiment": config.name}
+    manifest = Path(records_path or "") / "manifest.json"
+    if records_path and manifest.is_file():
+        metadata["embedders"] = json.loads(manifest.read_text()).get("embedders")
+    return metadata
 
 
 def evaluate_model(

@@ -1,0 +1,49 @@
+"""`mater-tf predict CLIP... --model DIR`: emotion, per-window scores, attention and a timeline per clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mater_tf.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict the emotion of raw clips (any mp4/flv/wav/mp3) with a trained model",
+        description="Extracts each clip exactly as the model's training records were prepared.",
+    )
+    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP")
+    parser.add_argument("--model", type=Path, required=True, help="a run folder or an export folder")
+    parser.add_argument("--out", type=Path, default=Path("predictions"), help="where to write JSON and PNG")
+    parser.add_argument("--audio-embedder", help="override the recorded audio embedder spec (moved weights)")
+    parser.add_argument("--face-embedder", help="override the recorded face embedder spec (moved weights)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from mater_tf.media import MediaError
+    from mater_tf.serving.predictor import Predictor, write_prediction
+
+    predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
+    failures = 0
+    for clip in args.clips:
+        try:
+            result = predictor.predict(clip)
+        except MediaError as error:
+            print(f"mater-tf predict: skipped {error}")
+            failures += 1
+            continue
+        json_path, png_path = write_prediction(result, args.out)
+        modalities = ", ".join(
+            f"{m} {max(result[f'{m}_probabilities'], key=result[f'{m}_probabilities'].get)}"
+            for m in ("audio", "face")
+            if f"{m}_probabilities" in result
+        )
+        print(
+            f"{clip}: {result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); "
+            f"{modalities} -> {json_path}, {png_path}"
+        )
+    if failures == len(args.clips):
+        raise UserError("no clip could be predicted (reasons above)")
+    return 1 if failures else 0

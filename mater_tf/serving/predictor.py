@@ -1,0 +1,149 @@
+"""Prediction on raw clips with an exported model: which emotion, when, from which modality.
+
+The export's `mater_tf.json` says how its training records were made
+(windowing, embedders with their weights' checksums), and the clip is
+extracted exactly the same way. Per clip the result holds:
+
+* the fused, audio-only and face-only class probabilities of the whole clip;
+* per-window scores: the model's probabilities when it sees window t alone
+  (every other window masked), per modality, so "when" and "from which
+  modality" are read off the same network that made the clip decision;
+* the attention weights of every layer (models with attention);
+* the frames of each window in which the face was found.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mater_tf.errors import UserError
+from mater_tf.serving.export import METADATA_FILE, read_export_metadata
+
+
+def resolve_export(model_dir: str | Path) -> Path:
+    """A SavedModel export folder, given it or a run folder that holds one."""
+    model_dir = Path(model_dir)
+    for candidate in (model_dir, model_dir / "export"):
+        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA_FILE).is_file():
+            return candidate
+    raise UserError(
+        f"--model {model_dir}: no exported model there (expected saved_model.pb and {METADATA_FILE}, "
+        "or a run folder with export/); train one with mater-tf train or make one with mater-tf export"
+    )
+
+
+class Predictor:
+    """Loads an export once; `predict(path)` extracts and scores one clip.
+
+    Args:
+        model_dir: an export folder or a run folder.
+        audio_embedder / face_embedder: specs overriding those recorded at
+            prepare time (weights moved); their checksums must still match.
+    """
+
+    def __init__(self, model_dir, audio_embedder: str | None = None, face_embedder: str | None = None):
+        import tensorflow as tf
+
+        from mater_tf.cli.prepare import build_extractor
+
+        self.export_dir = resolve_export(model_dir)
+        self.metadata = read_export_metadata(self.export_dir)
+        self.model = tf.saved_model.load(str(self.export_dir))
+        self.modalities = self.metadata.get("modalities", ["audio", "face"])
+        recorded = self.metadata.get("embedders") or {}
+        audio_spec = audio_embedder or (recorded.get("audio") or {}).get("spec")
+        face_spec = face_embedder or (recorded.get("face") or {}).get("spec")
+        if not audio_spec:
+            raise UserError(
+                f"{self.export_dir}: the training records name no audio embedder spec (they were not made by "
+                "mater-tf prepare); pass --audio-embedder and --face-embedder as used for them"
+            )
+        modalities = ["audio", "face"] if face_spec else ["audio"]
+        self.extractor, info = build_extractor(
+            self.metadata["num_windows"], self.metadata["window_seconds"], modalities, face_spec, audio_spec
+        )
+        for modality, name_key in (("audio", "audio_embedder"), ("face", "face_embedder")):
+            expected = self.metadata.get(name_key)
+            used = (info.get(modality) or {}).get("name", "none")
+            if modality in self.modalities and expected and used != expected:
+                raise UserError(
+                    f"the {modality} embedder '{used}' differs from the one the model was trained with "
+                    f"('{expected}'); give the same weights file"
+                )
+
+    def _inputs(self, record, valid_override=None) -> dict:
+        import tensorflow as tf
+
+        inputs = {}
+        for modality in self.modalities:
+            embedding = getattr(record, f"{modality}_embedding")[None].astype(np.float32)
+            valid = getattr(record, f"{modality}_valid")[None].astype(np.float32)
+            if valid_override is not None:
+                embedding = np.repeat(embedding, len(valid_override), axis=0)
+                valid = valid * valid_override
+            inputs[f"{modality}_embedding"] = tf.constant(embedding, tf.float32)
+            inputs[f"{modality}_valid"] = tf.constant(valid, tf.float32)
+        return inputs
+
+    def predict(self, path: str | Path) -> dict:
+        """Extracts one clip and returns the result described in the module doc."""
+        extraction = self.extractor.extract(str(path), Path(path).stem)
+        record = extraction.record
+        names = self.metadata["label_names"]
+        clip = {
+            k: v.numpy() for k, v in self.model.signatures["serving_default"](**self._inputs(record)).items()
+        }
+        windows = self.metadata["num_windows"]
+        probes = {
+            k: v.numpy()
+            for k, v in self.model.signatures["serving_default"](
+                **self._inputs(record, np.eye(windows))
+            ).items()
+        }
+        result = {
+            "clip": str(path),
+            "model": str(self.export_dir),
+            "labels": names,
+            "emotion": names[int(clip["class_id"][0])],
+            "probabilities": dict(zip(names, clip["probabilities"][0].round(4).tolist())),
+            "window_seconds": self.metadata["window_seconds"],
+            "duration": round(record.duration, 3),
+            "face_found_rate": extraction.face_found_rate,
+            "windows": [],
+        }
+        for modality in self.modalities:
+            result[f"{modality}_probabilities"] = dict(
+                zip(names, clip[f"{modality}_probabilities"][0].round(4).tolist())
+            )
+        for window in range(windows):
+            entry = {
+                "start": round(window * self.metadata["window_seconds"], 3),
+                "audio_present": bool(record.audio_valid[window]),
+                "face_present": bool(record.face_valid[window]),
+                "face_frames_found": int(record.face_frames_found[window]),
+            }
+            for modality in self.modalities:
+                if getattr(record, f"{modality}_valid")[window]:
+                    scores = probes[f"{modality}_probabilities"][window]
+                    entry[f"{modality}_probabilities"] = scores.round(4).tolist()
+            result["windows"].append(entry)
+        if "serve_attention" in self.model.signatures:
+            attention = self.model.signatures["serve_attention"](**self._inputs(record))
+            result["attention"] = {k: v.numpy()[0].round(4).tolist() for k, v in sorted(attention.items())}
+        return result
+
+
+def write_prediction(result: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """Writes `<clip>.json` and `<clip>.png` (the timeline) into `out_dir`."""
+    from mater_tf.reporting.timeline import timeline_png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(result["clip"]).stem
+    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    png_path.write_bytes(timeline_png(result))
+    return json_path, png_path
