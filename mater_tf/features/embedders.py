@@ -4,7 +4,8 @@ Face (`--face-embedder`), on RGB uint8 face crops:
   * `vggm:PATH`  VGG-M, from the MatConvNet .mat or a .keras file made by
     `mater-tf weights convert-vggm`; 96x96 crops; relu5 spatial mean, 512-d.
   * `keras:PATH[:LAYER]`  any Keras model file; the output of LAYER (default:
-    the layer before the last), spatially averaged if it is a feature map.
+    the last feature map before the classifier), spatially averaged if it is
+    a feature map.
     Crops are resized to the model's input size, made grey if it takes one
     channel, and scaled to [-1, 1] (the FER2013 Keras convention, e.g.
     ../shared/weights/fer2013_mini_xception.hdf5).
@@ -80,10 +81,20 @@ class FaceEmbedder:
         return np.asarray(self.model(images, training=False), np.float32)
 
 
+def default_feature_layer(model):
+    """The last feature map (4-D output) that is not the classifier's own output size."""
+    classes = model.output_shape[-1]
+    for layer in reversed(model.layers):
+        shape = layer.output.shape
+        if len(shape) == 4 and shape[-1] != classes:
+            return layer
+    return model.layers[-2]
+
+
 def _feature_model(model, layer_name):
     import keras
 
-    layer = model.get_layer(layer_name) if layer_name else model.layers[-2]
+    layer = model.get_layer(layer_name) if layer_name else default_feature_layer(model)
     output = layer.output
     if len(output.shape) == 4:
         output = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(output)
@@ -121,7 +132,7 @@ def face_embedder(spec: str) -> FaceEmbedder:
             raise UserError(f"{path}: no layer '{layer_name}' (last layers: {names})") from None
         checksum = file_checksum(path)
         grey = model.input_shape[-1] == 1
-        layer = layer_name or model.layers[-2].name
+        layer = layer_name or default_feature_layer(model).name
         return FaceEmbedder(
             features, f"keras-{path.stem}-{layer}:{checksum[:12]}", checksum, grey, "symmetric"
         )

@@ -7,6 +7,7 @@ averaged) and RGB uint8 frames with their presentation times in seconds.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -123,10 +124,23 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
 
 
 def decode_audio(path: str | Path) -> np.ndarray:
-    """16 kHz mono audio of any clip: tensorflow-io for audio files, PyAV for containers."""
+    """16 kHz mono audio of any clip: TensorFlow / tensorflow-io for audio files, PyAV for containers.
+
+    Some real RAVDESS wavs end in an odd-sized `_PMX` chunk that both
+    TensorFlow readers reject ("Data too short"); FFmpeg reads them, so such a
+    file falls back to PyAV (the same file always takes the same path).
+    """
     path = check_readable(path)
     if is_video(path):
         return decode_audio_track(path)
     from mater_tf.media import tfio_audio
 
-    return tfio_audio.decode_audio_file(str(path))
+    try:
+        return tfio_audio.decode_audio_file(str(path))
+    except MediaError as tensorflow_error:
+        try:
+            waveform = decode_audio_track(path)
+        except MediaError:
+            raise tensorflow_error from None
+        logging.getLogger(__name__).debug("%s: read by FFmpeg (TensorFlow's reader rejected it)", path)
+        return waveform

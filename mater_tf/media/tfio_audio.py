@@ -9,6 +9,8 @@ stereo); mp3, flac and ogg by tfio's AudioIOTensor; resampling to 16 kHz by
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -58,10 +60,17 @@ def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
     return resampled[:, 0]
 
 
+# tensorflow-io's decoders are not safe to run concurrently: two mp3 decodes at
+# once in tf.data workers return wrong lengths and samples (measured on the
+# CREMA-D sample). One lock keeps every tfio call serial; PyAV stays parallel.
+_TFIO_LOCK = threading.Lock()
+
+
 def decode_audio_file(path: str) -> np.ndarray:
-    """Eager: one audio file -> float32 numpy [samples] at 16 kHz mono."""
+    """Eager: one audio file -> float32 numpy [samples] at 16 kHz mono (thread-safe)."""
     try:
-        return decode_audio_tensor(tf.constant(path)).numpy()
+        with _TFIO_LOCK:
+            return decode_audio_tensor(tf.constant(path)).numpy()
     except (tf.errors.OpError, RuntimeError, ValueError) as error:
         message = getattr(error, "message", str(error)).splitlines()[0]
         raise MediaError(f"{path}: audio cannot be decoded ({message}); the file may be corrupt") from None

@@ -1,0 +1,256 @@
+"""Per-clip extraction, `mater-tf prepare` end to end (kill and resume), and `mater-tf predict`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mater_tf.cli.main import main
+from mater_tf.data import records
+from mater_tf.extraction import ClipExtractor, Windowing
+from mater_tf.features.embedders import audio_embedder
+from mater_tf.media import MediaError
+
+FER = "fer2013_mini_xception.hdf5"
+
+
+def write_wav(path, waveform, rate=16000):
+    path.write_bytes(tf.audio.encode_wav(np.asarray(waveform, np.float32)[:, None], rate).numpy())
+
+
+def test_audio_windows_of_a_real_clip(shared_dir):
+    path = (
+        shared_dir
+        / "data"
+        / "RAVDESS"
+        / "Audio_Speech_Actors_01-24"
+        / "Actor_01"
+        / "03-01-01-01-01-01-01.wav"
+    )
+    extractor = ClipExtractor(Windowing(8, 0.5), audio_embedder("logmel"))
+    extraction = extractor.extract(str(path), "x", subject="01", label=0, label_name="neutral")
+    record = extraction.record
+    assert record.audio_embedding.shape == (8, 128) and record.face_embedding.shape == (8, 1)
+    present = int(np.floor(record.duration / 0.5 + 0.5))  # a window counts when half of it has audio
+    assert record.audio_valid.tolist() == [1] * present + [0] * (8 - present)
+    np.testing.assert_allclose(np.linalg.norm(record.audio_embedding[:present], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(record.audio_embedding[present:], 0.0)
+    assert record.face_valid.sum() == 0 and extraction.face_found_rate is None  # audio-only file
+
+
+def test_too_short_and_silent_clips(tmp_path):
+    extractor = ClipExtractor(Windowing(8, 0.5), audio_embedder("logmel"))
+    write_wav(tmp_path / "short.wav", np.sin(np.arange(3200) / 5) * 0.5)
+    with pytest.raises(MediaError, match=r"short.wav: 0.20 s long, shorter than one 0.5 s window"):
+        extractor.extract(str(tmp_path / "short.wav"), "short")
+    write_wav(tmp_path / "silent.wav", np.zeros(32000))
+    with pytest.raises(MediaError, match="silent.wav: the audio is silent"):
+        extractor.extract(str(tmp_path / "silent.wav"), "silent")
+
+
+def prepare_args(shared_dir, out, corpus="cremad", root=None):
+    return [
+        "prepare",
+        "--corpus",
+        corpus,
+        "--root",
+        str(root or shared_dir / "data" / "CREMA-D"),
+        "--out",
+        str(out),
+        "--windows",
+        "6",
+        "--face-embedder",
+        f"keras:{shared_dir / 'weights' / FER}",
+        "--clips-per-shard",
+        "2",
+    ]
+
+
+@pytest.fixture(scope="module")
+def prepared(shared_dir_module, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cremad")
+    assert main(prepare_args(shared_dir_module, out)) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_prepare_the_cremad_sample(prepared):
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert manifest["num_clips"] == 12 and manifest["num_failed"] == 0
+    assert len(manifest["shards"]) == 6
+    assert manifest["windowing"] == {"num_windows": 6, "window_seconds": 0.5}
+    assert (
+        manifest["embedders"]["face"]["sha256"]
+        and manifest["embedders"]["audio"]["name"] == "logmel-mean-std-v1"
+    )
+    video_rates = [c["face_found_rate"] for name, c in manifest["clips"].items() if name.startswith("1001")]
+    assert len(video_rates) == 6 and min(video_rates) >= 0.95
+    assert all(
+        c["face_found_rate"] is None for name, c in manifest["clips"].items() if name.startswith("1002")
+    )
+    index = records.index_records(prepared)  # the core's reader accepts them
+    assert (index.num_windows, index.audio_dim, index.face_dim) == (6, 128, 128)
+    assert index.label_names == ("anger", "disgust", "fear", "happy", "neutral", "sad")
+    assert index.subject_ids == ["1001", "1002"]
+    parsed = {}
+    for serialized in tf.data.TFRecordDataset(list(index.files)):
+        features = records.schema.parse_serialized(serialized, 128, 128)
+        parsed[features["clip_id"].numpy().decode()] = features
+    assert parsed["1001_DFA_ANG_XX"]["face_valid"].numpy().sum() >= 4
+    assert parsed["1002_DFA_ANG_XX"]["face_valid"].numpy().sum() == 0  # mp3 only: every face window masked
+    assert not list(prepared.glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_prepare_resumes_after_a_kill_with_identical_records(shared_dir, prepared, tmp_path):
+    out = tmp_path / "killed"
+    args = prepare_args(shared_dir, out)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mater_tf.cli.main", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and len(list(out.glob("*.tfrecord.json"))) < 2:
+        time.sleep(0.05)
+    assert process.poll() is None, "prepare finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "manifest.json").exists()
+    assert main(args) == 0
+    first = sorted(p.name for p in prepared.glob("*.tfrecord"))
+    assert sorted(p.name for p in out.glob("*.tfrecord")) == first
+    for name in first:
+        assert (out / name).read_bytes() == (prepared / name).read_bytes(), name
+    assert json.loads((out / "manifest.json").read_text())["num_clips"] == 12
+    assert main(args[:-1] + ["3"]) == 2  # other settings into the same folder are refused
+
+
+def test_prepare_bad_input_gets_one_line(shared_dir, tmp_path, capsys):
+    assert (
+        main(
+            ["prepare", "--corpus", "cremad", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
+    assert "is not a folder" in capsys.readouterr().err
+    root = shared_dir / "data" / "CREMA-D"
+    assert main(["prepare", "--corpus", "cremad", "--root", str(root), "--out", str(tmp_path / "o")]) == 2
+    assert "--face-embedder is needed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_bad_clip_is_skipped_and_recorded(shared_dir, tmp_path):
+    (tmp_path / "junk.flv").write_bytes(b"FLV" + os.urandom(2000))
+    source = shared_dir / "data" / "CREMA-D" / "AudioMP3"
+    (tmp_path / "clips.csv").write_text(
+        "path,label,subject\n"
+        + "".join(
+            f"{p},{p.name.split('_')[2]},s{i % 3}\n" for i, p in enumerate(sorted(source.glob("*.mp3"))[:3])
+        )
+        + f"{tmp_path / 'junk.flv'},ANG,s0\n{tmp_path / 'gone.wav'},ANG,s1\n"
+    )
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "prepare",
+                "--corpus",
+                "csv",
+                "--root",
+                str(tmp_path / "clips.csv"),
+                "--out",
+                str(out),
+                "--modalities",
+                "audio",
+            ]
+        )
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["num_clips"] == 3 and set(manifest["failed"]) == {"junk", "gone"}
+    assert "junk.flv" in manifest["failed"]["junk"] and "file not found" in manifest["failed"]["gone"]
+
+
+@pytest.fixture(scope="module")
+def trained_on_real_clips(shared_dir_module, tmp_path_factory):
+    """Records of the 12 real CREMA-D clips in three subject groups (csv corpus), and a tiny model."""
+    folder = tmp_path_factory.mktemp("real")
+    files = sorted((shared_dir_module / "data" / "CREMA-D").rglob("*_XX.*"))
+    (folder / "clips.csv").write_text(
+        "path,label,subject\n"
+        + "".join(f"{p},{p.name.split('_')[2]},g{i % 3}\n" for i, p in enumerate(files))
+    )
+    assert main(prepare_args(shared_dir_module, folder / "records", "csv", folder / "clips.csv")) == 0
+    sets = [
+        f"data.source={folder / 'records'}",
+        "cv.num_folds=3",
+        "model.num_layers=1",
+        "model.d_model=8",
+        "model.num_heads=2",
+        "model.ff_dim=16",
+        "model.head_hidden_dim=8",
+        "train.epochs=2",
+        "train.batch_size=4",
+    ]
+    assert (
+        main(
+            ["train", "--workdir", str(folder / "runs"), "--run", "r"]
+            + [a for s in sets for a in ("--set", s)]
+        )
+        == 0
+    )
+    return folder / "runs" / "quickstart" / "r"
+
+
+@pytest.mark.slow
+def test_predict_on_a_real_clip(shared_dir, trained_on_real_clips, tmp_path, capsys):
+    clip = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_HAP_XX.flv"
+    wav = (
+        shared_dir
+        / "data"
+        / "RAVDESS"
+        / "Audio_Speech_Actors_01-24"
+        / "Actor_02"
+        / "03-01-03-01-01-01-02.wav"
+    )
+    assert (
+        main(["predict", str(clip), str(wav), "--model", str(trained_on_real_clips), "--out", str(tmp_path)])
+        == 0
+    )
+    result = json.loads((tmp_path / "1001_DFA_HAP_XX.json").read_text())
+    assert result["emotion"] in result["labels"]
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(result) >= {"audio_probabilities", "face_probabilities", "windows", "attention"}
+    assert len(result["windows"]) == 6 and result["face_found_rate"] >= 0.95
+    present = [w for w in result["windows"] if w["face_present"]]
+    assert present and all(sum(w["face_probabilities"]) == pytest.approx(1.0, abs=1e-3) for w in present)
+    assert np.asarray(result["attention"]["face_attention_0"]).shape == (2, 6, 6)
+    assert (tmp_path / "1001_DFA_HAP_XX.png").read_bytes()[:4] == b"\x89PNG"
+    unknown = json.loads((tmp_path / "03-01-03-01-01-01-02.json").read_text())  # a clip no corpus reader saw
+    assert unknown["face_found_rate"] is None and "face_probabilities" in unknown
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "gone.mp4"),
+                "--model",
+                str(trained_on_real_clips),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert "gone.mp4: file not found" in capsys.readouterr().out
+
+
+def test_predict_without_a_model(tmp_path, capsys):
+    assert main(["predict", "x.mp4", "--model", str(tmp_path)]) == 2
+    assert "no exported model there" in capsys.readouterr().err
