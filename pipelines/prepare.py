@@ -45,24 +45,25 @@ def _decode(path):
     """tf.data stage: decode one clip; errors travel as text, so one bad clip never stops the run."""
     from mater_tf.media import decode_audio
 
+    started = time.perf_counter()
     try:
-        waveform = decode_audio(path.numpy().decode())
-        return waveform, ""
-    except MediaError as error:
-        return np.zeros(0, np.float32), str(error)
-    except Exception as error:  # noqa: BLE001 - any decoder failure is this clip's failure
-        return np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({error})"
+        waveform, error = decode_audio(path.numpy().decode()), ""
+    except MediaError as failure:
+        waveform, error = np.zeros(0, np.float32), str(failure)
+    except Exception as failure:  # noqa: BLE001 - any decoder failure is this clip's failure
+        waveform, error = np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({failure})"
+    return waveform, error, time.perf_counter() - started
 
 
 def decoded_clips(clips: list[Clip], workers: int) -> tf.data.Dataset:
-    """(path, waveform, error) for each clip, in order, decoded `workers` at a time."""
+    """(path, waveform, error, decode seconds) for each clip, in order, `workers` at a time."""
     paths = tf.data.Dataset.from_tensor_slices([clip.path for clip in clips] or [""])
     if not clips:
         paths = paths.take(0)
 
     def decode(path):
-        waveform, error = tf.py_function(_decode, [path], [tf.float32, tf.string])
-        return path, waveform, error
+        waveform, error, seconds = tf.py_function(_decode, [path], [tf.float32, tf.string, tf.float64])
+        return path, waveform, error, seconds
 
     return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2)
 
@@ -146,8 +147,9 @@ def prepare(
     for shard_index in pending:
         shard_clips = shards[shard_index]
         written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
-        for clip, (_, waveform, error) in zip(shard_clips, decoded_clips(shard_clips, workers)):
+        for clip, (_, waveform, error, decode_seconds) in zip(shard_clips, decoded_clips(shard_clips, workers)):
             error = error.numpy().decode()
+            sidecar["seconds"]["decode"] += float(decode_seconds)
             try:
                 if error:
                     raise MediaError(error)

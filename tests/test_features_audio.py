@@ -101,6 +101,16 @@ def test_checkpoint_round_trip_gives_the_reference_embedding(golden, reference_w
     model = load_vggish_weights(build_vggish("embedding"), path)
     embedding = model(golden["network/patches_96"]).numpy()
     np.testing.assert_allclose(embedding, golden["network/embedding_96"], rtol=1e-3, atol=1e-3)
+    # `mater-tf weights convert-vggish` turns the checkpoint into a Keras weights file once.
+    from mater_tf.cli.main import main
+    from mater_tf.features.embedders import audio_embedder
+
+    out = tmp_path / "vggish.weights.h5"
+    assert main(["weights", "convert-vggish", "--from", path, "--out", str(out)]) == 0
+    embedder = audio_embedder(f"vggish:{out}")
+    patches = golden["network/patches_50"]
+    expected = golden["network/conv4_2_50"].mean(axis=(1, 2))
+    np.testing.assert_allclose(embedder.embed(patches), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_saved_model_variables_are_read_by_name(reference_weights, tmp_path):

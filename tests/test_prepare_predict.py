@@ -54,6 +54,43 @@ def test_too_short_and_silent_clips(tmp_path):
         extractor.extract(str(tmp_path / "silent.wav"), "silent")
 
 
+def write_video_with_sound(path, seconds=1.5):
+    """Grey frames and a tone: a clip with a voice track and no face."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        audio.layout = "mono"
+        for index in range(int(25 * seconds)):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 90 + index % 20, np.uint8), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        tone = (0.3 * np.sin(np.arange(int(16000 * seconds)) * 0.05)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="flt", layout="mono")
+            frame.sample_rate = 16000
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+
+
+def test_no_face_anywhere(shared_dir, tmp_path):
+    from mater_tf.faces import FaceTracker
+    from mater_tf.features.embedders import face_embedder
+
+    path = tmp_path / "nobody.mp4"
+    write_video_with_sound(path)
+    extractor = ClipExtractor(
+        Windowing(4, 0.5),
+        audio_embedder("logmel"),
+        face_embedder(f"keras:{shared_dir / 'weights' / FER}"),
+        FaceTracker(),
+    )
+    with pytest.raises(MediaError, match=r"nobody.mp4: no face found in any of its \d+ frames"):
+        extractor.extract(str(path), "nobody")
+
+
 def prepare_args(shared_dir, out, corpus="cremad", root=None):
     return [
         "prepare",
