@@ -26,7 +26,9 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run_prepare(shared: Path, corpus: str, root: Path, windows: int, audio_spec: str, face: bool, out: Path) -> dict:
+def run_prepare(
+    shared: Path, corpus: str, root: Path, windows: int, audio_spec: str, face: bool, out: Path
+) -> dict:
     from mater_tf.cli.prepare import build_extractor
     from mater_tf.corpora import label_names, list_corpus
     from pipelines.prepare import prepare
@@ -58,7 +60,10 @@ def compare_face_paths(shared: Path) -> dict:
     from mater_tf.faces import FaceTracker
     from mater_tf.media import decode_video
 
-    videos = [decode_video(p, max_side=10_000) for p in sorted((shared / "data" / "CREMA-D" / "VideoFlash").glob("*.flv"))]
+    videos = [
+        decode_video(p, max_side=10_000)
+        for p in sorted((shared / "data" / "CREMA-D" / "VideoFlash").glob("*.flv"))
+    ]
     frames = sum(len(v.frames) for v in videos)
     tracker = FaceTracker()
     tracker.track(videos[0].frames[:2])  # build the graphs once
@@ -81,7 +86,9 @@ def compare_face_paths(shared: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -96,10 +103,26 @@ def main() -> int:
         for audio_spec in ("logmel", f"vggish:{vggish}"):
             tag = audio_spec.split(":")[0]
             results["runs"].append(
-                run_prepare(args.shared, "cremad", args.shared / "data" / "CREMA-D", 6, audio_spec, True, folder / f"c-{tag}")
+                run_prepare(
+                    args.shared,
+                    "cremad",
+                    args.shared / "data" / "CREMA-D",
+                    6,
+                    audio_spec,
+                    True,
+                    folder / f"c-{tag}",
+                )
             )
             results["runs"].append(
-                run_prepare(args.shared, "ravdess", args.shared / "data" / "RAVDESS", 8, audio_spec, False, folder / f"r-{tag}")
+                run_prepare(
+                    args.shared,
+                    "ravdess",
+                    args.shared / "data" / "RAVDESS",
+                    8,
+                    audio_spec,
+                    False,
+                    folder / f"r-{tag}",
+                )
             )
     results["face_paths"] = compare_face_paths(args.shared)
     for run in results["runs"]:

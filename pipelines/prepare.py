@@ -147,7 +147,9 @@ def prepare(
     for shard_index in pending:
         shard_clips = shards[shard_index]
         written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
-        for clip, (_, waveform, error, decode_seconds) in zip(shard_clips, decoded_clips(shard_clips, workers)):
+        for clip, (_, waveform, error, decode_seconds) in zip(
+            shard_clips, decoded_clips(shard_clips, workers)
+        ):
             error = error.numpy().decode()
             sidecar["seconds"]["decode"] += float(decode_seconds)
             try:

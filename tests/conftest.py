@@ -59,3 +59,13 @@ def shared_dir_module():
     if not SHARED.is_dir():
         pytest.skip(f"shared test data not found at {SHARED} (it sits beside the checkout)")
     return SHARED
+
+
+@pytest.fixture
+def ravdess_speech(shared_dir):
+    """Path of a RAVDESS speech sample by file name, e.g. "03-01-01-01-01-01-01.wav"."""
+
+    def path(name):
+        return shared_dir / "data" / "RAVDESS" / "Audio_Speech_Actors_01-24" / f"Actor_{name[-6:-4]}" / name
+
+    return path

@@ -9,11 +9,10 @@ from mater_tf.media import MediaError, decode_audio, decode_audio_track, decode_
 from mater_tf.media.tfio_audio import decode_audio_tensor
 
 
-def test_stereo_ravdess_wav_is_averaged_and_resampled(shared_dir):
+def test_stereo_ravdess_wav_is_averaged_and_resampled(shared_dir, ravdess_speech):
     golden = np.load(shared_dir / "golden" / "vggish_reference.npz")
-    name = str(golden["frontend_files"][1])
     assert int(golden["frontend1/source_channels"]) == 2
-    path = shared_dir / "data" / "RAVDESS" / "Audio_Speech_Actors_01-24" / f"Actor_{name[-6:-4]}" / name
+    path = ravdess_speech(str(golden["frontend_files"][1]))
     ours = decode_audio(path)
     reference = golden["frontend1/waveform_16k"]  # channel mean, then resampy
     assert abs(len(ours) - len(reference)) <= 2
@@ -104,15 +103,8 @@ def test_parallel_decoding_gives_the_same_audio(shared_dir):
         assert all(np.array_equal(a, b) for a, b in zip(sequential, parallel))
 
 
-def test_wav_that_tensorflow_rejects_is_read_by_ffmpeg(shared_dir):
+def test_wav_that_tensorflow_rejects_is_read_by_ffmpeg(ravdess_speech):
     # Ends in an odd-sized _PMX chunk: tf.audio.decode_wav says "Data too short".
-    path = (
-        shared_dir
-        / "data"
-        / "RAVDESS"
-        / "Audio_Speech_Actors_01-24"
-        / "Actor_01"
-        / "03-01-01-01-01-01-01.wav"
-    )
+    path = ravdess_speech("03-01-01-01-01-01-01.wav")
     audio = decode_audio(path)
     assert 3.0 < len(audio) / 16000 < 4.5 and np.abs(audio).max() > 0.01

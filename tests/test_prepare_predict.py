@@ -24,15 +24,8 @@ def write_wav(path, waveform, rate=16000):
     path.write_bytes(tf.audio.encode_wav(np.asarray(waveform, np.float32)[:, None], rate).numpy())
 
 
-def test_audio_windows_of_a_real_clip(shared_dir):
-    path = (
-        shared_dir
-        / "data"
-        / "RAVDESS"
-        / "Audio_Speech_Actors_01-24"
-        / "Actor_01"
-        / "03-01-01-01-01-01-01.wav"
-    )
+def test_audio_windows_of_a_real_clip(ravdess_speech):
+    path = ravdess_speech("03-01-01-01-01-01-01.wav")
     extractor = ClipExtractor(Windowing(8, 0.5), audio_embedder("logmel"))
     extraction = extractor.extract(str(path), "x", subject="01", label=0, label_name="neutral")
     record = extraction.record
@@ -64,7 +57,9 @@ def write_video_with_sound(path, seconds=1.5):
         audio = container.add_stream("aac", rate=16000)
         audio.layout = "mono"
         for index in range(int(25 * seconds)):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 90 + index % 20, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((120, 160, 3), 90 + index % 20, np.uint8), format="rgb24"
+            )
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         tone = (0.3 * np.sin(np.arange(int(16000 * seconds)) * 0.05)).astype(np.float32)
@@ -247,7 +242,7 @@ def trained_on_real_clips(shared_dir_module, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_predict_on_a_real_clip(shared_dir, trained_on_real_clips, tmp_path, capsys):
+def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clips, tmp_path, capsys):
     clip = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_HAP_XX.flv"
     wav = (
         shared_dir

@@ -42,5 +42,7 @@ def run(args) -> int:
         metadata["label_names"],
         trainer.export_metadata(config, metadata, split_info["records"]),
     )
-    print(f"SavedModel written to {args.out} (signatures: serving_default, serve_examples)")
+    print(
+        f"SavedModel written to {args.out} (signatures: serving_default, serve_examples, and serve_attention when the model attends)"
+    )
     return 0
