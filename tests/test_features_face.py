@@ -91,3 +91,57 @@ def test_bad_embedder_specs(tmp_path):
     out = logmel.embed(patches)
     np.testing.assert_allclose(out[:, :64], patches.mean(axis=1), rtol=1e-5)
     np.testing.assert_allclose(out[:, 64:], patches.std(axis=1), rtol=1e-5)
+
+
+def _with_released_tail(source, target):
+    """Writes `source` (DagNN layout, stops at pool5) plus an fc6 conv and a softmax,
+    as the released vgg-m-face-bn-fer goes on past pool5 (fc6 kept small here)."""
+    from scipy.io import loadmat, savemat
+
+    mat = loadmat(str(source), squeeze_me=False)
+    layers, params = mat["layers"], mat["params"]
+    conv5 = next(layers[0, i] for i in range(layers.shape[1]) if layers[0, i]["name"][0] == "conv5")
+    grown = np.zeros((1, layers.shape[1] + 2), dtype=layers.dtype)
+    grown[0, : layers.shape[1]] = layers[0]
+    fc6 = conv5.copy()
+    fc6["name"], fc6["inputs"], fc6["outputs"] = np.array(["fc6"]), np.array(["x18"]), np.array(["x19"])
+    block = fc6["block"].copy()
+    block[0, 0]["size"] = np.array([[1.0, 1.0, 512.0, 8.0]])
+    block[0, 0]["pad"] = np.zeros((1, 4))
+    fc6["block"] = block
+    params_names = np.empty((1, 2), dtype=object)
+    params_names[0, 0], params_names[0, 1] = np.array(["fc6f"]), np.array(["fc6b"])
+    fc6["params"] = params_names
+    grown[0, -2] = fc6
+    softmax = conv5.copy()
+    softmax["name"], softmax["type"], softmax["params"] = (
+        np.array(["prob"]),
+        np.array(["dagnn.SoftMax"]),
+        np.empty((1, 0), object),
+    )
+    grown[0, -1] = softmax
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(1, 1, 512, 8)).astype(np.float32)
+    bias = rng.normal(size=(8, 1)).astype(np.float32)
+    more = np.zeros((1, params.shape[1] + 2), dtype=params.dtype)
+    more[0, : params.shape[1]] = params[0]
+    for offset, (name, value) in enumerate((("fc6f", kernel), ("fc6b", bias))):
+        entry = params[0, 0].copy()
+        entry["name"], entry["value"] = np.array([name]), value
+        more[0, params.shape[1] + offset] = entry
+    savemat(str(target), {"layers": grown, "params": more, "meta": mat["meta"]})
+    return kernel[0, 0], bias[:, 0]
+
+
+def test_converter_walks_a_written_file_in_order_and_stops_where_asked(golden, tmp_path):
+    reference, folder = golden
+    target = tmp_path / "vgg-m-face-bn-fer.mat"
+    kernel, bias = _with_released_tail(folder / "vgg-m-face-bn-fer-seeded-conv.mat", target)
+    crops = reference["crops96"].astype(np.float32)
+    relu5 = convert_vggm(target, "relu5", embedding=False)(crops).numpy()
+    np.testing.assert_allclose(relu5, reference["relu5_96"], rtol=1e-4, atol=1e-3)
+    fc6 = convert_vggm(target, "fc6", embedding=False)(crops).numpy()
+    expected = reference["pool5_96"] @ kernel + bias  # a 1x1 conv on pool5
+    np.testing.assert_allclose(fc6, expected, rtol=1e-3, atol=1e-2)
+    with pytest.raises(UserError, match="prob is dagnn.SoftMax"):
+        convert_vggm(target, "prob")
