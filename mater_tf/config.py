@@ -29,6 +29,7 @@ from mater_tf.errors import UserError
 
 MODALITIES = ("audio", "face")
 ENCODERS = ("transformer", "lstm")
+TUNERS = ("random", "hyperband", "bayesian")
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 
@@ -65,6 +66,8 @@ class DataConfig:
         "synthetic",
         "'synthetic' or a folder / glob of TFRecord shards following the data contract.",
     )
+    num_windows: int = _field(0, "Windows per clip the records must have (0 = any).")
+    window_seconds: float = _field(0.0, "Window length the records must have (0 = any).")
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
     shuffle_buffer: int = _field(2048, "Shuffle buffer of the training split, in clips.")
 
@@ -111,6 +114,30 @@ class CVConfig:
 
 
 @dataclasses.dataclass
+class PaperConfig:
+    """Which rows of the paper's tables this experiment reproduces (keys of mater_tf.reporting.paper)."""
+
+    table1: str = _field("", "Table 1 row, e.g. ravdess-8x0.5-pe-mhsa ('' = none).")
+    table3: str = _field("", "Table 3 row, e.g. ravdess-attention ('' = none).")
+
+
+@dataclasses.dataclass
+class TuneConfig:
+    """Keras Tuner search (mater-tf tune). An empty list leaves that knob at its config value."""
+
+    algorithm: str = _field("random", "random, hyperband or bayesian.")
+    max_trials: int = _field(10, "Trials (random, bayesian); hyperband sizes itself from max_epochs.")
+    epochs: int = _field(20, "Epochs per trial (hyperband: the most any trial gets).")
+    num_heads: list = _field([2, 4, 8], "Head counts to try (each must divide d_model).")
+    learning_rate: list = _field([1e-5, 1e-2], "Learning-rate range [low, high], sampled log-uniformly.")
+    num_layers: list = _field([], "Encoder depths to try.")
+    d_model: list = _field([], "Encoder widths to try.")
+    ff_dim: list = _field([], "Feed-forward widths to try.")
+    dropout: list = _field([], "Dropout rates to try.")
+    seed: int = _field(0, "Seed of the search.")
+
+
+@dataclasses.dataclass
 class ExperimentConfig:
     """One experiment: data, model, training and evaluation protocol."""
 
@@ -120,6 +147,8 @@ class ExperimentConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     cv: CVConfig = dataclasses.field(default_factory=CVConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+    paper: PaperConfig = dataclasses.field(default_factory=PaperConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -251,6 +280,23 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         "late evidence (classes 4 and 5) never overlap",
     )
     require(0.0 <= synthetic.face_dropout < 1.0, "data.synthetic.face_dropout must be in [0, 1)")
+    tune = config.tune
+    require(tune.algorithm in TUNERS, f"tune.algorithm={tune.algorithm!r} must be one of {list(TUNERS)}")
+    require(tune.max_trials >= 1 and tune.epochs >= 1, "tune.max_trials and tune.epochs must be >= 1")
+    require(
+        len(tune.learning_rate) in (0, 2) and all(v > 0 for v in tune.learning_rate),
+        f"tune.learning_rate={tune.learning_rate} must be [low, high] with both > 0 (or [] to keep it)",
+    )
+    from mater_tf.reporting.paper import TABLE1, TABLE3
+
+    require(
+        not config.paper.table1 or config.paper.table1 in TABLE1,
+        f"paper.table1={config.paper.table1!r} is not a Table 1 row; rows: {', '.join(TABLE1)}",
+    )
+    require(
+        not config.paper.table3 or config.paper.table3 in TABLE3,
+        f"paper.table3={config.paper.table3!r} is not a Table 3 row; rows: {', '.join(TABLE3)}",
+    )
     return config
 
 
@@ -282,13 +328,32 @@ def load_config(experiment: str | Path | None = None, overrides: list[str] | Non
         raise UserError(
             f"experiment '{experiment}' not found: give a YAML path or one of the presets {presets}"
         )
+    config = _merge(_load_yaml_chain(path, []), parse_set_overrides(overrides))
+    return validate(config)
+
+
+def _load_yaml_chain(path: Path, seen: list) -> ExperimentConfig:
+    """Defaults <- the YAML's `base` (a path relative to it, or a preset) <- the YAML."""
+    if path.resolve() in seen:
+        raise UserError(f"{path}: 'base' chain loops back to itself ({' -> '.join(map(str, seen))})")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]}); fix the file") from None
-    config = _merge(ExperimentConfig(), loaded)
-    config = _merge(config, parse_set_overrides(overrides))
-    return validate(config)
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path}: an experiment YAML must be a mapping of sections")
+    base = loaded.pop("base", None)
+    config = ExperimentConfig()
+    if base:
+        base_path = path.parent / str(base)
+        if not base_path.is_file() and preset_path(str(base)).is_file():
+            base_path = preset_path(str(base))
+        if not base_path.is_file():
+            raise UserError(
+                f"{path}: base '{base}' not found (a YAML path relative to this file, or a preset)"
+            )
+        config = _load_yaml_chain(base_path, seen + [path.resolve()])
+    return _merge(config, loaded)
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:

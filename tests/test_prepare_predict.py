@@ -147,6 +147,7 @@ def test_prepare_resumes_after_a_kill_with_identical_records(shared_dir, prepare
         [sys.executable, "-m", "mater_tf.cli.main", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=tmp_path,  # not the checkout: `-m` would import its sources instead of the installed package
     )
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and len(list(out.glob("*.tfrecord.json"))) < 2:

@@ -86,6 +86,7 @@ def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=tmp_path,  # not the checkout: `-m` would import its sources instead of the installed package
     )
     metadata = run_dir / "backup" / "training_metadata.json"
     deadline = time.time() + 120

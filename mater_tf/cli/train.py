@@ -19,7 +19,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.data import records
     from mater_tf.training import trainer
 
     config, run_dir = common.resolve_run(args, "run")
@@ -29,7 +28,7 @@ def run(args) -> int:
         print(banner)
     print(f"run directory: {run_dir}")
     records_path = trainer.resolve_records(config, run_dir / "data")
-    index = records.index_records(records_path)
+    index = trainer.index_for(config, records_path)
     split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
     print(
         f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "

@@ -22,6 +22,7 @@ import numpy as np
 from mater_tf.config import ExperimentConfig
 from mater_tf.data import folds, records
 from mater_tf.errors import UserError
+from mater_tf.reporting.report import cv_report
 from mater_tf.training import trainer
 from mater_tf.training.metrics import classification_metrics
 
@@ -60,7 +61,7 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
     cv_run = trainer.RunDir(cv_root)
     trainer.write_config(config, cv_run)
     records_path = trainer.resolve_records(config, cv_root / "data")
-    index = records.index_records(records_path)
+    index = trainer.index_for(config, records_path)
     fold_subjects = folds.subject_disjoint_folds(index.subject_ids, config.cv.num_folds)
     write_fold_assignment(cv_root, index, fold_subjects)
     for fold in range(config.cv.num_folds):
@@ -71,7 +72,9 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
         metrics = trainer.fit_run(fold_config, run, records_path, index, split, export=False)
         if on_fold_done:
             on_fold_done(fold, metrics)
-    return summarize(cv_root)
+    summary = summarize(cv_root)
+    cv_report(cv_root, summary)
+    return summary
 
 
 def summarize(cv_root: Path) -> dict:

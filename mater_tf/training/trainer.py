@@ -82,6 +82,24 @@ def resolve_records(config: ExperimentConfig, data_dir: Path) -> Path:
     return source.resolve() if source.exists() else source
 
 
+def index_for(config: ExperimentConfig, records_path) -> records.RecordIndex:
+    """Indexes the records and checks them against the config's expected windowing."""
+    index = records.index_records(records_path)
+    expected = (config.data.num_windows, config.data.window_seconds)
+    if (
+        expected[0]
+        and index.num_windows != expected[0]
+        or expected[1]
+        and abs(index.window_seconds - expected[1]) > 1e-6
+    ):
+        raise UserError(
+            f"the records at {records_path} have {index.num_windows} x {index.window_seconds} s windows but the "
+            f"experiment expects {expected[0]} x {expected[1]} s; prepare them with --windows {expected[0]} "
+            f"--window-seconds {expected[1]} or point data.source at the right folder"
+        )
+    return index
+
+
 def write_config(config: ExperimentConfig, run: RunDir) -> None:
     """Writes config.yaml first; refuses a run directory made by another config."""
     if run.config.is_file():
