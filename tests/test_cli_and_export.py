@@ -37,6 +37,16 @@ def test_train_writes_the_whole_run(trained_run):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags |= {value.tag for value in event.summary.value}
     assert "confusion_matrix/av" in tags and "accuracy/av" in tags
+    tags = {}
+    for folder in ("validation", "."):
+        tags[folder] = set()
+        for path in (trained_run / "logs" / folder).glob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                tags[folder] |= {value.tag for value in event.summary.value}
+    assert {"confusion_matrix", "attention/audio", "attention/face", "epoch_logits_accuracy"} <= tags[
+        "validation"
+    ]
+    assert {"_hparams_/session_start_info", "hparams/test_av_accuracy"} <= tags["."]
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"av", "audio", "face"}
 

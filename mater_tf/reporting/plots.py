@@ -45,3 +45,25 @@ def confusion_matrix_png(
     figure.savefig(buffer, format="png")
     pyplot.close(figure)
     return buffer.getvalue()
+
+
+def attention_png(maps: np.ndarray, titles: Sequence[str], suptitle: str) -> bytes:
+    """Attention heatmaps side by side: maps [clips, T, T] (rows attend to columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.8), dpi=100, squeeze=False)
+    for axis, values, title in zip(axes[0], maps, titles):
+        axis.imshow(values, cmap="viridis", vmin=0.0, vmax=max(float(values.max()), 1e-6))
+        axis.set_title(title, fontsize=8)
+        axis.set_xlabel("attended window", fontsize=7)
+        axis.set_ylabel("window", fontsize=7)
+        axis.tick_params(labelsize=6)
+    figure.suptitle(suptitle, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()

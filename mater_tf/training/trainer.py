@@ -31,12 +31,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 
 from mater_tf.config import ExperimentConfig
 from mater_tf.data import folds, records, synthetic
 from mater_tf.errors import UserError
 from mater_tf.models import build_model
-from mater_tf.reporting.plots import confusion_matrix_png
+from mater_tf.reporting.plots import attention_png, confusion_matrix_png
 from mater_tf.serving.export import export_saved_model
 from mater_tf.training.metrics import classification_metrics
 
@@ -198,6 +199,41 @@ class ConfusionMatrixLogger(keras.callbacks.Callback):
             self.log(epoch)
 
 
+class AttentionLogger(keras.callbacks.Callback):
+    """Every few epochs, the last layer's attention (mean over heads) on a few fixed
+    validation clips, per modality, as TensorBoard images."""
+
+    def __init__(self, inputs, clip_ids, log_dir, every=CONFUSION_EVERY_EPOCHS, title_prefix=""):
+        super().__init__()
+        self.inputs = inputs
+        self.clip_ids = clip_ids
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "validation"))
+        self.every = every
+        self.title_prefix = title_prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        scores = self.model.attention_model()(self.inputs, training=False)
+        with self.writer.as_default():
+            for modality in self.model.modalities:
+                last = max(k for k in scores if k.startswith(f"{modality}_attention_"))
+                maps = scores[last].numpy().mean(axis=1)
+                title = f"{self.title_prefix}{modality} attention, last layer, epoch {epoch + 1}"
+                png = attention_png(maps, self.clip_ids, title)
+                tf.summary.image(f"attention/{modality}", tf.image.decode_png(png)[None], step=epoch)
+        self.writer.flush()
+
+
+def hyperparameters(config: ExperimentConfig, index: records.RecordIndex) -> dict:
+    """The run's knobs for TensorBoard's HParams dashboard (scalars and strings only)."""
+    values = {f"model.{k}": v for k, v in dataclasses.asdict(config.model).items()}
+    values["model.modalities"] = ",".join(config.model.modalities)
+    values.update({f"train.{k}": v for k, v in dataclasses.asdict(config.train).items()})
+    values.update(experiment=config.name, windows=index.num_windows, window_seconds=index.window_seconds)
+    return values
+
+
 def _data_prefix(index: records.RecordIndex) -> str:
     """Figure titles say when the data is synthetic."""
     return "SYNTHETIC data: " if index.corpus == synthetic.CORPUS else ""
@@ -264,6 +300,7 @@ def fit_run(
     compile_model(model, config)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     _trim_history_to_backup(run)
+    every = min(CONFUSION_EVERY_EPOCHS, config.train.epochs)  # short runs still get their images
     callbacks = [
         # The history row is written before the backup, and a resumed run first
         # drops rows past the backup's epoch, so a kill at any moment leaves
@@ -285,9 +322,17 @@ def fit_run(
         ),
         keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
         ConfusionMatrixLogger(
-            validation_with_context, index.label_names, run.logs, title_prefix=_data_prefix(index)
+            validation_with_context, index.label_names, run.logs, every, title_prefix=_data_prefix(index)
         ),
     ]
+    if config.model.attention and config.model.encoder == "transformer":
+        sample_inputs, _, sample_context = next(iter(validation_with_context.unbatch().batch(3)))
+        clip_ids = [c.decode() for c in sample_context["clip_id"].numpy()]
+        callbacks.append(
+            AttentionLogger(sample_inputs, clip_ids, run.logs, every, title_prefix=_data_prefix(index))
+        )
+    with tf.summary.create_file_writer(str(run.logs)).as_default():
+        hparams_api.hparams(hyperparameters(config, index), trial_id=run.root.name)
     if config.train.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
@@ -314,6 +359,11 @@ def fit_run(
         "seconds_this_session": round(train_seconds, 1),
         "best_validation_loss": _best_validation_loss(run.history),
     }
+    with tf.summary.create_file_writer(str(run.logs)).as_default():
+        for split_name in ("test", "validation"):
+            tf.summary.scalar(
+                f"hparams/{split_name}_av_accuracy", metrics[split_name]["av"]["accuracy"], step=0
+            )
     if export:
         export_saved_model(
             model, run.export, index.label_names, export_metadata(config, index.metadata(), records_path)
