@@ -162,6 +162,17 @@ class ExperimentConfig:
         return hashlib.sha256(blob).hexdigest()[:10]
 
 
+def _number_if_numeric(item: Any) -> Any:
+    """YAML 1.1 reads 1e-3 (no dot) as a string; list items that are numbers become numbers."""
+    if isinstance(item, str):
+        for kind in (int, float):
+            try:
+                return kind(item)
+            except ValueError:
+                pass
+    return item
+
+
 def _check_value(path: str, value: Any, expected: Any) -> Any:
     """Coerces a YAML value to the field's type, or raises UserError."""
     if expected is bool:
@@ -185,7 +196,7 @@ def _check_value(path: str, value: Any, expected: Any) -> Any:
         if isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
         if isinstance(value, (list, tuple)):
-            return list(value)
+            return [_number_if_numeric(item) for item in value]
     type_name = getattr(expected, "__name__", str(expected))
     raise UserError(f"config value {path}={value!r} must be a {type_name}; fix it in the YAML or --set")
 
@@ -321,7 +332,7 @@ def load_config(experiment: str | Path | None = None, overrides: list[str] | Non
     """
     experiment = experiment or "quickstart"
     path = Path(experiment)
-    if not path.exists() and preset_path(str(experiment)).exists():
+    if not path.is_file() and preset_path(str(experiment)).exists():  # a folder may share the name
         path = preset_path(str(experiment))
     if not path.is_file():
         presets = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))

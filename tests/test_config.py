@@ -77,3 +77,9 @@ def test_missing_experiment_and_bad_yaml(tmp_path):
 def test_set_without_equals():
     with pytest.raises(UserError, match="key=value"):
         config_lib.parse_set_overrides(["model.num_heads"])
+
+
+def test_a_preset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quickstart").mkdir()  # e.g. experiments made under the working directory
+    assert config_lib.load_config("quickstart").name == "quickstart"

@@ -10,7 +10,7 @@ from mater_tf import __version__
 from mater_tf.environment import configure_environment
 from mater_tf.errors import UserError
 
-SUBCOMMANDS = ("prepare", "train", "cv", "evaluate", "export", "predict", "report", "weights")
+SUBCOMMANDS = ("prepare", "train", "cv", "evaluate", "export", "predict", "report", "tune", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,218 @@
+"""Keras Tuner search over MATER's hyperparameters, never looking at test subjects.
+
+The hypermodel samples values, writes them into a copy of the experiment
+config and calls the same model factory as training, so the best trial is an
+ordinary experiment YAML (`best_experiment.yaml`) that `mater-tf cv` accepts.
+
+The objective is the fused accuracy on the validation subjects: the fold
+after `cv.test_fold`, taken from the training folds. The test fold's subjects
+are excluded from every dataset the search builds.
+
+    <tune dir>/config.yaml           resolved config (written first)
+    <tune dir>/split.json            subjects of the search's train / validation splits (and the excluded test fold)
+    <tune dir>/keras_tuner/          the tuner's own state (an interrupted search continues from it)
+    <tune dir>/logs/                 TensorBoard, one folder per trial, with HParams
+    <tune dir>/trials.json           every finished trial: values and validation accuracy
+    <tune dir>/best_experiment.yaml  the best trial as an experiment
+
+Distributed search uses Keras Tuner's own variables: the chief
+(`KERASTUNER_TUNER_ID=chief`) serves the oracle at
+`KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT`; workers (`tuner0`, `tuner1`, ...)
+run trials. All of them share the same tune directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+
+import keras
+import yaml
+
+from mater_tf.config import ExperimentConfig, validate
+from mater_tf.data import records
+from mater_tf.errors import UserError
+from mater_tf.models import build_model
+from mater_tf.training import trainer
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "val_logits_accuracy"
+
+
+def _import_keras_tuner():
+    try:
+        import keras_tuner
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError("tuning needs keras-tuner: pip install 'mater-tf[tune]'") from error
+    return keras_tuner
+
+
+def head_choices(config: ExperimentConfig) -> list[int]:
+    """Head counts that divide every d_model the search may pick."""
+    widths = config.tune.d_model or [config.model.d_model]
+    heads = config.tune.num_heads or [config.model.num_heads]
+    valid = [h for h in heads if all(width % h == 0 for width in widths)]
+    if not valid:
+        raise UserError(
+            f"the search space has no valid point: no head count in tune.num_heads={heads} divides every "
+            f"d_model in {widths}; pick head counts that divide the widths"
+        )
+    return valid
+
+
+def sample_config(hp, config: ExperimentConfig) -> ExperimentConfig:
+    """The experiment config with this trial's values written in."""
+    tune, model, train = config.tune, config.model, config.train
+    changes = {}
+    if tune.d_model:
+        changes["d_model"] = hp.Choice("d_model", tune.d_model)
+    if tune.num_heads:
+        changes["num_heads"] = hp.Choice("num_heads", head_choices(config))
+    if tune.num_layers:
+        changes["num_layers"] = hp.Choice("num_layers", tune.num_layers)
+    if tune.ff_dim:
+        changes["ff_dim"] = hp.Choice("ff_dim", tune.ff_dim)
+    if tune.dropout:
+        changes["dropout"] = hp.Choice("dropout", [float(v) for v in tune.dropout])
+    learning_rate = train.learning_rate
+    if tune.learning_rate:
+        low, high = sorted(float(v) for v in tune.learning_rate)
+        learning_rate = hp.Float("learning_rate", low, high, sampling="log")
+    return validate(
+        dataclasses.replace(
+            config,
+            model=dataclasses.replace(model, **changes),
+            train=dataclasses.replace(train, learning_rate=learning_rate),
+        )
+    )
+
+
+def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, train_data, validation_data):
+    keras_tuner = _import_keras_tuner()
+
+    class MaterHyperModel(keras_tuner.HyperModel):
+        """Samples a config, builds it with the training factory, fits on the search split."""
+
+        def build(self, hp):
+            trial_config = sample_config(hp, config)
+            model = build_model(
+                trial_config.model, index.audio_dim, index.face_dim, index.num_classes, index.num_windows
+            )
+            trainer.compile_model(model, trial_config)
+            return model
+
+        def fit(self, hp, model, *args, **kwargs):
+            kwargs.pop("validation_data", None)
+            return model.fit(train_data, validation_data=validation_data, shuffle=False, **kwargs)
+
+    return MaterHyperModel(name="mater")
+
+
+def make_tuner(config: ExperimentConfig, hypermodel, tune_dir: Path):
+    keras_tuner = _import_keras_tuner()
+    objective = keras_tuner.Objective(OBJECTIVE, direction="max")
+    common = dict(
+        objective=objective,
+        directory=str(tune_dir),
+        project_name="keras_tuner",
+        overwrite=False,  # an interrupted search continues
+        seed=config.tune.seed,
+    )
+    if config.tune.algorithm == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=config.tune.max_trials, **common)
+    if config.tune.algorithm == "bayesian":
+        return keras_tuner.BayesianOptimization(hypermodel, max_trials=config.tune.max_trials, **common)
+    return keras_tuner.Hyperband(hypermodel, max_epochs=config.tune.epochs, factor=3, **common)
+
+
+def is_worker() -> bool:
+    return "KERASTUNER_ORACLE_IP" in os.environ and os.environ.get("KERASTUNER_TUNER_ID") != "chief"
+
+
+def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.make_dataset) -> dict | None:
+    """Runs (or continues) the search; returns the summary (None on a distributed worker)."""
+    tune_dir = Path(tune_dir)
+    run = trainer.RunDir(tune_dir)
+    trainer.write_config(config, run)
+    records_path = trainer.resolve_records(config, tune_dir / "data")
+    index = trainer.index_for(config, records_path)
+    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    records.write_json(
+        run.split,
+        {
+            "records": str(records_path),
+            "train": list(split.train),
+            "validation": list(split.validation),
+            "excluded_test_fold": split.test_fold,
+            "excluded_test_subjects": list(split.test),
+        },
+    )
+    head_choices(config)  # fail early on an empty space
+    keras.utils.set_random_seed(config.train.seed)
+    common = dict(index=index, modalities=config.model.modalities, batch_size=config.train.batch_size)
+    train_data = make_dataset(
+        subjects=split.train,
+        training=True,
+        seed=config.train.seed,
+        shuffle_buffer=config.data.shuffle_buffer,
+        **common,
+    )
+    validation_data = make_dataset(subjects=split.validation, training=False, **common)
+    tuner = make_tuner(config, build_hypermodel(config, index, train_data, validation_data), tune_dir)
+    callbacks = [keras.callbacks.TensorBoard(str(tune_dir / "logs"), write_graph=False)]
+    if config.train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
+        )
+    tuner.search(epochs=config.tune.epochs, callbacks=callbacks, verbose=2)
+    if is_worker():
+        return None
+    return write_results(config, tuner, tune_dir)
+
+
+def write_results(config: ExperimentConfig, tuner, tune_dir: Path) -> dict:
+    """trials.json and best_experiment.yaml from the oracle's finished trials."""
+    trials = []
+    for trial in tuner.oracle.trials.values():
+        if trial.score is not None:
+            trials.append(
+                {"trial": trial.trial_id, "values": trial.hyperparameters.values, OBJECTIVE: trial.score}
+            )
+    if not trials:
+        raise UserError(f"no trial of the search in {tune_dir} finished; see the log above")
+    trials.sort(key=lambda t: -t[OBJECTIVE])
+    best = tuner.get_best_hyperparameters(1)[0]
+    best_config = sample_config(best, config)
+    best_config = dataclasses.replace(best_config, name=f"{config.name}_tuned")
+    header = (
+        f"# Best of a Keras Tuner {config.tune.algorithm} search ({len(trials)} trials) over {tune_dir}.\n"
+        f"# Objective: AV accuracy on validation subjects {OBJECTIVE} = {trials[0][OBJECTIVE]:.4f};\n"
+        "# the test fold was never seen by the search. Cross-validate it with:\n"
+        f"#   mater-tf cv --experiment {tune_dir / 'best_experiment.yaml'}\n"
+    )
+    (tune_dir / "best_experiment.yaml").write_text(header + best_config.to_yaml())
+    summary = {
+        "algorithm": config.tune.algorithm,
+        "objective": OBJECTIVE,
+        "best": trials[0],
+        "trials": trials,
+    }
+    records.write_json(tune_dir / "trials.json", summary)
+    return summary
+
+
+def read_best(tune_dir: Path) -> dict:
+    return yaml.safe_load((Path(tune_dir) / "best_experiment.yaml").read_text())
+
+
+def trials_done(tune_dir: Path) -> int:
+    """Finished trials recorded in the tuner's folder."""
+    count = 0
+    for path in (Path(tune_dir) / "keras_tuner").glob("trial_*/trial.json"):
+        if json.loads(path.read_text()).get("status") == "COMPLETED":
+            count += 1
+    return count

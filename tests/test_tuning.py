@@ -1,0 +1,114 @@
+"""Keras Tuner search: never sees test subjects, resumes after a kill, runs distributed on loopback."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mater_tf.config import load_config
+from mater_tf.data import records
+from mater_tf.errors import UserError
+from mater_tf.training import tuning
+
+TUNE = ["tune.max_trials=2", "tune.epochs=1", "tune.num_heads=[1,2]", "tune.learning_rate=[1e-3,1e-2]"]
+
+
+def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
+    config = load_config("quickstart", list(tiny_overrides) + TUNE)
+    requested = []
+
+    def recording(subjects, **kwargs):
+        requested.append(set(subjects))
+        return records.make_dataset(subjects=subjects, **kwargs)
+
+    summary = tuning.run_search(config, tmp_path, make_dataset=recording)
+    split = json.loads((tmp_path / "split.json").read_text())
+    test_subjects = set(split["excluded_test_subjects"])
+    assert test_subjects == {"s000", "s001"}
+    assert requested and all(not subjects & test_subjects for subjects in requested)
+    assert set().union(*requested) == set(split["train"]) | set(split["validation"])
+    assert len(summary["trials"]) == 2
+    best = load_config(tmp_path / "best_experiment.yaml")  # an ordinary experiment
+    assert best.name == "quickstart_tuned"
+    assert best.model.num_heads == summary["best"]["values"]["num_heads"]
+    assert best.train.learning_rate == pytest.approx(summary["best"]["values"]["learning_rate"])
+    assert (tmp_path / "logs").is_dir()
+
+
+def test_a_search_space_without_a_valid_point(tiny_overrides, tmp_path):
+    config = load_config("quickstart", list(tiny_overrides) + ["tune.num_heads=[3,5]"])  # d_model 8
+    with pytest.raises(UserError, match="no valid point"):
+        tuning.run_search(config, tmp_path)
+
+
+def _command(tiny_overrides, workdir, trials):
+    sets = list(tiny_overrides) + [f"tune.max_trials={trials}", "tune.epochs=2", "tune.num_heads=[1,2]"]
+    return ["tune", "--workdir", str(workdir), "--run", "t"] + [a for s in sets for a in ("--set", s)]
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_continues(tiny_overrides, tmp_path):
+    from mater_tf.cli.main import main
+
+    command = _command(tiny_overrides, tmp_path, trials=3)
+    tune_dir = tmp_path / "quickstart" / "t"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mater_tf.cli.main", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None and tuning.trials_done(tune_dir) < 1:
+        time.sleep(0.1)
+    assert process.poll() is None, "the search finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = tune_dir / "keras_tuner" / "trial_0" / "trial.json"
+    stamp = first.stat().st_mtime_ns
+    assert main(command) == 0
+    assert tuning.trials_done(tune_dir) == 3
+    assert first.stat().st_mtime_ns == stamp  # the finished trial was not run again
+    assert len(json.loads((tune_dir / "trials.json").read_text())["trials"]) == 3
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_distributed_search_with_a_chief_and_a_worker_on_loopback(tiny_overrides, tmp_path):
+    command = [sys.executable, "-m", "mater_tf.cli.main", *_command(tiny_overrides, tmp_path, trials=2)]
+    port = str(_free_port())
+    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
+    chief = subprocess.Popen(
+        command,
+        env=dict(base, KERASTUNER_TUNER_ID="chief"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(3)  # let the chief bind its port
+    worker = subprocess.run(
+        command,
+        env=dict(base, KERASTUNER_TUNER_ID="tuner0"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-2000:]
+    assert "worker done" in worker.stdout
+    output, _ = chief.communicate(timeout=120)
+    assert chief.returncode == 0, output[-3000:]
+    tune_dir = tmp_path / "quickstart" / "t"
+    summary = json.loads((tune_dir / "trials.json").read_text())
+    assert len(summary["trials"]) == 2
+    assert (tune_dir / "best_experiment.yaml").is_file()
