@@ -86,6 +86,12 @@ class ModelConfig:
     ff_dim: int = _field(2048, "Hidden size of the position-wise feed-forward layer.")
     dropout: float = _field(0.1, "Dropout in the encoders and the prediction layers.")
     head_hidden_dim: int = _field(256, "Width of the first of the two FC layers.")
+    audio_frontend: str = _field(
+        "none",
+        "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the model.",
+    )
+    audio_frontend_trainable: bool = _field(True, "Train the audio front end (false freezes it).")
+    audio_frontend_weights: str = _field("", "VGGish weights for the vggish front end ('' = random init).")
 
 
 @dataclasses.dataclass
@@ -259,6 +265,14 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         f"model.modalities={model.modalities} must be a non-empty subset of {list(MODALITIES)}",
     )
     require(len(set(model.modalities)) == len(model.modalities), "model.modalities repeats a name")
+    require(
+        model.audio_frontend in ("none", "vggish", "small"),
+        f"model.audio_frontend={model.audio_frontend!r} must be none, vggish or small",
+    )
+    require(
+        not model.audio_frontend_weights or model.audio_frontend == "vggish",
+        "model.audio_frontend_weights needs model.audio_frontend=vggish",
+    )
     require(model.encoder in ENCODERS, f"model.encoder={model.encoder!r} must be one of {list(ENCODERS)}")
     for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
         require(getattr(model, name) >= 1, f"model.{name}={getattr(model, name)} must be >= 1")

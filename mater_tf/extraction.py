@@ -62,6 +62,8 @@ class ClipExtractor:
         face_embedder: or None to leave every face window masked.
         tracker: a `mater_tf.faces.FaceTracker` (needed with a face embedder).
         frame_side: longest side of the decoded frames (crops come from them).
+        keep_log_mel: also store each window's log-mel patch in the record (for
+            models whose audio branch learns from the log-mel itself).
     """
 
     def __init__(
@@ -71,7 +73,9 @@ class ClipExtractor:
         face_embedder: FaceEmbedder | None = None,
         tracker=None,
         frame_side: int = 640,
+        keep_log_mel: bool = False,
     ):
+        self.keep_log_mel = keep_log_mel
         self.windowing = windowing
         self.audio_embedder = audio_embedder
         self.face_embedder = face_embedder
@@ -152,7 +156,7 @@ class ClipExtractor:
             )
         if np.abs(waveform).max() < SILENCE_PEAK:
             raise MediaError(f"{path}: the audio is silent (peak below {SILENCE_PEAK})")
-        audio, audio_valid, _ = self.audio_windows(waveform, seconds)
+        audio, audio_valid, patches = self.audio_windows(waveform, seconds)
         count = self.windowing.num_windows
         face = np.zeros((count, self.face_dim), np.float32)
         face_valid = np.zeros(count, np.int64)
@@ -177,5 +181,6 @@ class ClipExtractor:
             face_frames_found=frames_found,
             audio_embedder=self.audio_embedder.name,
             face_embedder=self.face_embedder.name if self.face_embedder else "none",
+            audio_log_mel=patches if self.keep_log_mel else None,
         )
         return Extraction(record, found_rate, frames_decoded, seconds)

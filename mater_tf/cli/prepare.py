@@ -29,6 +29,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--audio-embedder", default="logmel", help="vggish:PATH or logmel (default; no pretrained weights)"
     )
+    parser.add_argument(
+        "--keep-log-mel",
+        action="store_true",
+        help="also store each window's log-mel patch (for model.audio_frontend=small|vggish)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="clips decoded in parallel (default 2)")
     parser.add_argument("--clips-per-shard", type=int, default=64)
     parser.add_argument("--frame-side", type=int, default=640, help="longest side of decoded frames, px")
@@ -37,7 +42,14 @@ def register(subparsers) -> None:
 
 
 def build_extractor(
-    windows, window_seconds, modalities, face_spec, audio_spec, frame_side=640, detect_side=320
+    windows,
+    window_seconds,
+    modalities,
+    face_spec,
+    audio_spec,
+    frame_side=640,
+    detect_side=320,
+    keep_log_mel=False,
 ):
     """The extractor and its embedders' description (names and weights' checksums)."""
     from mater_tf.extraction import ClipExtractor, Windowing
@@ -63,7 +75,10 @@ def build_extractor(
         "audio": {"name": audio.name, "spec": audio_spec, "sha256": audio.checksum},
         "face": {"name": face.name, "spec": face_spec, "sha256": face.checksum} if face else None,
     }
-    extractor = ClipExtractor(Windowing(windows, window_seconds), audio, face, tracker, frame_side)
+    extractor = ClipExtractor(
+        Windowing(windows, window_seconds), audio, face, tracker, frame_side, keep_log_mel
+    )
+    info["keep_log_mel"] = keep_log_mel
     return extractor, info
 
 
@@ -81,6 +96,7 @@ def run(args) -> int:
         args.audio_embedder,
         args.frame_side,
         args.detect_side,
+        args.keep_log_mel,
     )
     print(f"{len(clips)} {args.corpus} clips to prepare ({len(skipped)} files passed over) -> {args.out}")
     manifest = prepare(

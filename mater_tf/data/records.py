@@ -28,6 +28,7 @@ METADATA_KEYS = (
     "face_dim",
     "audio_embedder",
     "face_embedder",
+    "log_mel_frames",
 )
 
 
@@ -107,6 +108,7 @@ class RecordIndex:
     window_seconds: float
     audio_embedder: str
     face_embedder: str
+    log_mel_frames: int  # 0 when the records hold no log-mel patches
     clip_ids: tuple
     subjects: tuple  # per clip
     labels: tuple  # per clip
@@ -147,12 +149,12 @@ def index_records(source: str | Path) -> RecordIndex:
                         f"{path}: record {position} does not follow the mater-tf data contract "
                         f"({error}); re-create it with mater-tf prepare"
                     ) from None
-                shape = (info["num_windows"], info["audio_dim"], info["face_dim"])
+                shape = (info["num_windows"], info["audio_dim"], info["face_dim"], info["log_mel_frames"])
                 if shapes is None:
                     shapes = shape
                 elif shape != shapes:
                     raise UserError(
-                        f"{path}: record {position} has (windows, D_a, D_v)={shape} but earlier "
+                        f"{path}: record {position} has (windows, D_a, D_v, log-mel frames)={shape} but earlier "
                         f"records have {shapes}; keep one windowing and embedder per dataset"
                     )
                 if names.setdefault(info["label"], info["label_name"]) != info["label_name"]:
@@ -186,6 +188,7 @@ def index_records(source: str | Path) -> RecordIndex:
         window_seconds=clips[0][3]["window_seconds"],
         audio_embedder=clips[0][3]["audio_embedder"],
         face_embedder=clips[0][3]["face_embedder"],
+        log_mel_frames=shapes[3],
         clip_ids=tuple(c[0] for c in clips),
         subjects=tuple(c[1] for c in clips),
         labels=tuple(c[2] for c in clips),
@@ -200,8 +203,8 @@ def model_targets(label: tf.Tensor, modalities: Sequence[str]) -> dict:
     return targets
 
 
-def model_inputs(features: dict, modalities: Sequence[str]) -> dict:
-    return {name: features[name] for m in modalities for name in schema.MODEL_INPUTS[m]}
+def model_inputs(features: dict, modalities: Sequence[str], audio_log_mel: bool = False) -> dict:
+    return {name: features[name] for name in schema.input_names(modalities, audio_log_mel)}
 
 
 def make_dataset(
@@ -213,6 +216,7 @@ def make_dataset(
     seed: int = 0,
     shuffle_buffer: int = 2048,
     with_context: bool = False,
+    audio_log_mel: bool = False,
 ) -> tf.data.Dataset:
     """The input pipeline of one split: the clips of `subjects`, batched.
 
@@ -234,8 +238,14 @@ def make_dataset(
     dataset = files.interleave(
         tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
+    if audio_log_mel and not index.log_mel_frames:
+        raise UserError(
+            "the audio front end needs the records' log-mel patches, which these records do not hold; "
+            "prepare them with mater-tf prepare --keep-log-mel"
+        )
+    log_mel_frames = index.log_mel_frames if audio_log_mel else 0
     dataset = dataset.map(
-        lambda s: schema.parse_serialized(s, index.audio_dim, index.face_dim),
+        lambda s: schema.parse_serialized(s, index.audio_dim, index.face_dim, log_mel_frames),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -245,7 +255,7 @@ def make_dataset(
     dataset = dataset.batch(batch_size)
 
     def split(features):
-        inputs = model_inputs(features, modalities)
+        inputs = model_inputs(features, modalities, audio_log_mel)
         targets = model_targets(features["label"], modalities)
         if with_context:
             context = {k: features[k] for k in ("label", "subject", "clip_id")}

@@ -40,11 +40,27 @@ SEQUENCE = {
     "face/valid": (tf.int64, 1, "1 if a face was found in the window"),
 }
 
+# Optional feature lists (written by `mater-tf prepare --keep-log-mel`).
+OPTIONAL_SEQUENCE = {
+    "audio/log_mel": (tf.float32, "the window's VGGish log-mel frames, flattened [F * 64]"),
+}
+LOG_MEL_BANDS = 64
+
 # Model input names <- record keys.
 MODEL_INPUTS = {
     "audio": ("audio_embedding", "audio_valid"),
     "face": ("face_embedding", "face_valid"),
 }
+LOG_MEL_INPUT = "audio_log_mel"
+
+
+def input_names(modalities, audio_log_mel: bool = False) -> list[str]:
+    """The model's input names: embeddings and masks, or log-mel patches for the audio branch."""
+    names = []
+    for modality in modalities:
+        embedding, valid = MODEL_INPUTS[modality]
+        names += [LOG_MEL_INPUT if modality == "audio" and audio_log_mel else embedding, valid]
+    return names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +81,7 @@ class ClipRecord:
     face_frames_found: np.ndarray  # [T] int
     audio_embedder: str = ""
     face_embedder: str = ""
+    audio_log_mel: np.ndarray | None = None  # [T, F, 64] float32, optional
 
 
 def _bytes(value: str) -> tf.train.Feature:
@@ -111,35 +128,48 @@ def to_sequence_example(clip: ClipRecord) -> tf.train.SequenceExample:
     for key, (dtype, _, _) in SEQUENCE.items():
         encode = _float if dtype == tf.float32 else _int
         feature_lists[key] = tf.train.FeatureList(feature=[encode(row) for row in per_window[key]])
+    if clip.audio_log_mel is not None:
+        feature_lists["audio/log_mel"] = tf.train.FeatureList(feature=[_float(w) for w in clip.audio_log_mel])
     return tf.train.SequenceExample(
         context=tf.train.Features(feature=context),
         feature_lists=tf.train.FeatureLists(feature_list=feature_lists),
     )
 
 
-def feature_spec(audio_dim: int, face_dim: int) -> tuple[dict, dict]:
-    """The parsing spec (context, sequence) for embeddings of the given sizes."""
+def feature_spec(audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> tuple[dict, dict]:
+    """The parsing spec (context, sequence) for embeddings of the given sizes.
+
+    `log_mel_frames` > 0 also parses the optional per-window log-mel patches.
+    """
     context = {key: tf.io.FixedLenFeature([], dtype) for key, (dtype, _) in CONTEXT.items()}
     widths = {"audio/embedding": audio_dim, "face/embedding": face_dim}
     sequence = {
         key: tf.io.FixedLenSequenceFeature([width or widths[key]], dtype)
         for key, (dtype, width, _) in SEQUENCE.items()
     }
+    if log_mel_frames:
+        sequence["audio/log_mel"] = tf.io.FixedLenSequenceFeature(
+            [log_mel_frames * LOG_MEL_BANDS], tf.float32
+        )
     return context, sequence
 
 
-def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int) -> dict:
+def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> dict:
     """Parses one serialized record into model inputs plus its context.
 
     Returns a dict with `audio_embedding` [T, D_a], `face_embedding` [T, D_v],
     `audio_valid` / `face_valid` [T] float32 (1 = window present), and the
     context values under `label`, `subject`, `clip_id`, `label_name`.
     """
-    context_spec, sequence_spec = feature_spec(audio_dim, face_dim)
+    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames)
     context, sequence = tf.io.parse_single_sequence_example(
         serialized, context_features=context_spec, sequence_features=sequence_spec
     )
+    optional = {}
+    if log_mel_frames:
+        optional[LOG_MEL_INPUT] = tf.reshape(sequence["audio/log_mel"], [-1, log_mel_frames, LOG_MEL_BANDS])
     return {
+        **optional,
         "audio_embedding": sequence["audio/embedding"],
         "face_embedding": sequence["face/embedding"],
         "audio_valid": tf.cast(sequence["audio/valid"][:, 0], tf.float32),
@@ -151,21 +181,24 @@ def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int) -> di
     }
 
 
-def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int) -> dict:
+def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> dict:
     """Parses a [batch] string tensor of records (the serving path)."""
+    signature = {
+        "audio_embedding": tf.TensorSpec([None, audio_dim], tf.float32),
+        "face_embedding": tf.TensorSpec([None, face_dim], tf.float32),
+        "audio_valid": tf.TensorSpec([None], tf.float32),
+        "face_valid": tf.TensorSpec([None], tf.float32),
+    }
+    if log_mel_frames:
+        signature[LOG_MEL_INPUT] = tf.TensorSpec([None, log_mel_frames, LOG_MEL_BANDS], tf.float32)
     return tf.map_fn(
         lambda one: {
             key: value
-            for key, value in parse_serialized(one, audio_dim, face_dim).items()
-            if key in ("audio_embedding", "face_embedding", "audio_valid", "face_valid")
+            for key, value in parse_serialized(one, audio_dim, face_dim, log_mel_frames).items()
+            if key in signature
         },
         serialized,
-        fn_output_signature={
-            "audio_embedding": tf.TensorSpec([None, audio_dim], tf.float32),
-            "face_embedding": tf.TensorSpec([None, face_dim], tf.float32),
-            "audio_valid": tf.TensorSpec([None], tf.float32),
-            "face_valid": tf.TensorSpec([None], tf.float32),
-        },
+        fn_output_signature=signature,
     )
 
 
@@ -190,7 +223,11 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
         raise ValueError(f"feature lists have {lengths} windows, clip/num_windows says {num_windows}")
     if num_windows == 0:
         raise ValueError("clip has no windows")
+    log_mel_values = (
+        len(lists["audio/log_mel"].feature[0].float_list.value) if "audio/log_mel" in lists else 0
+    )
     return {
+        "log_mel_frames": log_mel_values // LOG_MEL_BANDS,
         "num_windows": int(num_windows),
         "audio_dim": len(lists["audio/embedding"].feature[0].float_list.value),
         "face_dim": len(lists["face/embedding"].feature[0].float_list.value),

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from mater_tf.errors import UserError
+from mater_tf.layers.frontends import vggish_layers
 
 NUM_BANDS = 64
 EMBEDDING_FRAMES = 96
@@ -68,19 +69,7 @@ def build_vggish(output: str = "conv4_2", trainable: bool = True) -> keras.Model
     frames = EMBEDDING_FRAMES if output == "embedding" else None
     patches = keras.Input((frames, NUM_BANDS), name="log_mel")
     x = keras.layers.Reshape((-1, NUM_BANDS, 1), name="add_channel")(patches)
-
-    def conv(name, filters):
-        return keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)
-
-    def pool(name):
-        return keras.layers.MaxPooling2D(2, strides=2, padding="same", name=name)
-
-    x = pool("pool1")(conv("conv1", 64)(x))
-    x = pool("pool2")(conv("conv2", 128)(x))
-    x = pool("pool3")(conv("conv3_2", 256)(conv("conv3_1", 256)(x)))
-    x = conv("conv4_2", 512)(conv("conv4_1", 512)(x))
-    if output != "conv4_2":
-        x = pool("pool4")(x)
+    x = vggish_layers(x, until="pool4" if output != "conv4_2" else "conv4_2")
     if output == "embedding":
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(4096, activation="relu", name="fc1_1")(x)

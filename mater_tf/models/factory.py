@@ -7,9 +7,14 @@ from mater_tf.models.mater import MATER
 
 
 def build_model(
-    config: ModelConfig, audio_dim: int, face_dim: int, num_classes: int, num_windows: int | None = None
+    config: ModelConfig,
+    audio_dim: int,
+    face_dim: int,
+    num_classes: int,
+    num_windows: int | None = None,
+    log_mel_frames: int | None = None,
 ) -> MATER:
-    """Builds MATER (or a variant) for embeddings of the given sizes."""
+    """Builds MATER (or a variant) for embeddings (or log-mel patches) of the given sizes."""
     return MATER(
         audio_dim=audio_dim,
         face_dim=face_dim,
@@ -25,5 +30,7 @@ def build_model(
         ff_dim=config.ff_dim,
         dropout=config.dropout,
         head_hidden_dim=config.head_hidden_dim,
+        audio_frontend=config.audio_frontend,
+        log_mel_frames=log_mel_frames if config.audio_frontend != "none" else None,
         name="mater",
     )

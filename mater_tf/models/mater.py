@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
+from mater_tf.layers.frontends import build_frontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 
@@ -39,6 +40,11 @@ class MATER(keras.Model):
         ff_dim: feed-forward hidden width.
         dropout: dropout rate.
         head_hidden_dim: width of the first FC layer.
+        audio_frontend: "none" (the audio input is window embeddings), or
+            "vggish" / "small": the audio input is each window's log-mel patch
+            (`audio_log_mel` [batch, T, log_mel_frames, 64]) and this conv
+            front end, inside the network, embeds it (trained end to end).
+        log_mel_frames: log-mel frames per window (with a front end).
     """
 
     def __init__(
@@ -57,9 +63,12 @@ class MATER(keras.Model):
         ff_dim=2048,
         dropout=0.1,
         head_hidden_dim=256,
+        audio_frontend="none",
+        log_mel_frames=None,
         **kwargs,
     ):
         modalities = tuple(modalities)
+        learns_audio = audio_frontend != "none" and "audio" in modalities
         dims = {"audio": audio_dim, "face": face_dim}
 
         # === Layers ===
@@ -96,15 +105,26 @@ class MATER(keras.Model):
                 raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
             branches[modality] = branch
         fusion = LateFusion(name="logits")
+        if learns_audio:
+            if not log_mel_frames:
+                raise ValueError("an audio front end needs log_mel_frames (frames per window)")
+            frontend = keras.layers.TimeDistributed(
+                build_frontend(audio_frontend, log_mel_frames), name="audio_frontend"
+            )
 
         # === Functional model ===
         inputs, outputs, attention_scores = {}, {}, {}
         valids, modality_logits = [], []
         for modality in modalities:
             branch = branches[modality]
-            embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
             valid = keras.Input((num_windows,), name=f"{modality}_valid")
-            inputs[f"{modality}_embedding"] = embeddings
+            if modality == "audio" and learns_audio:
+                log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
+                inputs["audio_log_mel"] = log_mel
+                embeddings = frontend(log_mel)
+            else:
+                embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
+                inputs[f"{modality}_embedding"] = embeddings
             inputs[f"{modality}_valid"] = valid
             # Absent windows are zeroed first, so their contents cannot reach any output.
             x = embeddings * ops.expand_dims(ops.cast(valid, embeddings.dtype), -1)
@@ -143,6 +163,8 @@ class MATER(keras.Model):
         self.ff_dim = ff_dim
         self.dropout = dropout
         self.head_hidden_dim = head_hidden_dim
+        self.audio_frontend = audio_frontend
+        self.log_mel_frames = log_mel_frames
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -172,6 +194,8 @@ class MATER(keras.Model):
             "ff_dim": self.ff_dim,
             "dropout": self.dropout,
             "head_hidden_dim": self.head_hidden_dim,
+            "audio_frontend": self.audio_frontend,
+            "log_mel_frames": self.log_mel_frames,
             "name": self.name,
             "trainable": self.trainable,
         }

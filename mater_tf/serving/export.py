@@ -29,12 +29,20 @@ from mater_tf.data import schema
 METADATA_FILE = "mater_tf.json"
 
 
+def _learns_audio(model) -> bool:
+    return getattr(model, "audio_frontend", "none") != "none" and "audio" in model.modalities
+
+
 def _input_specs(model) -> dict:
     specs = {}
     for modality in model.modalities:
         dim = model.audio_dim if modality == "audio" else model.face_dim
         embedding_name, valid_name = schema.MODEL_INPUTS[modality]
-        specs[embedding_name] = tf.TensorSpec([None, None, dim], tf.float32, name=embedding_name)
+        if modality == "audio" and _learns_audio(model):
+            shape = [None, None, model.log_mel_frames, schema.LOG_MEL_BANDS]
+            specs[schema.LOG_MEL_INPUT] = tf.TensorSpec(shape, tf.float32, name=schema.LOG_MEL_INPUT)
+        else:
+            specs[embedding_name] = tf.TensorSpec([None, None, dim], tf.float32, name=embedding_name)
         specs[valid_name] = tf.TensorSpec([None, None], tf.float32, name=valid_name)
     return specs
 
@@ -58,7 +66,8 @@ def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) 
         return result
 
     def serve_examples(examples):
-        features = schema.parse_batch(examples, model.audio_dim, model.face_dim)
+        log_mel_frames = model.log_mel_frames if _learns_audio(model) else 0
+        features = schema.parse_batch(examples, model.audio_dim, model.face_dim, log_mel_frames)
         return predict({name: features[name] for name in specs})
 
     archive = keras.export.ExportArchive()

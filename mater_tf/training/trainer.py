@@ -129,6 +129,36 @@ def read_split(run: RunDir) -> dict:
     return json.loads(run.split.read_text())
 
 
+def dataset_options(config: ExperimentConfig, index: records.RecordIndex) -> dict:
+    """The input-pipeline arguments every split of this experiment shares."""
+    return dict(
+        index=index,
+        modalities=config.model.modalities,
+        batch_size=config.train.batch_size,
+        audio_log_mel=config.model.audio_frontend != "none" and "audio" in config.model.modalities,
+    )
+
+
+def make_model(config: ExperimentConfig, index: records.RecordIndex) -> keras.Model:
+    """The experiment's model for these records; a VGGish front end gets its weights here."""
+    model = build_model(
+        config.model,
+        index.audio_dim,
+        index.face_dim,
+        index.num_classes,
+        index.num_windows,
+        index.log_mel_frames,
+    )
+    if model.audio_frontend != "none" and "audio" in model.modalities:
+        frontend = model.get_layer("audio_frontend").layer
+        if config.model.audio_frontend_weights:
+            from mater_tf.features.vggish import load_vggish_weights
+
+            load_vggish_weights(frontend, config.model.audio_frontend_weights)
+        frontend.trainable = config.model.audio_frontend_trainable
+    return model
+
+
 def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
     """Adam + cross-entropy on the fused logits (paper section 3.1).
 
@@ -284,10 +314,7 @@ def fit_run(
     write_split(run, records_path, index, split)
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
-    modalities = config.model.modalities
-    common = dict(
-        index=index, modalities=modalities, batch_size=config.train.batch_size, seed=config.train.seed
-    )
+    common = dict(dataset_options(config, index), seed=config.train.seed)
     train_data = records.make_dataset(
         subjects=split.train, training=True, shuffle_buffer=config.data.shuffle_buffer, **common
     )
@@ -296,7 +323,7 @@ def fit_run(
         subjects=split.validation, training=False, with_context=True, **common
     )
 
-    model = build_model(config.model, index.audio_dim, index.face_dim, index.num_classes, index.num_windows)
+    model = make_model(config, index)
     compile_model(model, config)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     _trim_history_to_backup(run)
@@ -393,13 +420,7 @@ def evaluate_model(
     split: folds.FoldSplit,
 ) -> dict:
     """Metrics of the test and validation splits; test confusion matrices as PNG and TensorBoard images."""
-    common = dict(
-        index=index,
-        modalities=config.model.modalities,
-        batch_size=config.train.batch_size,
-        training=False,
-        with_context=True,
-    )
+    common = dict(dataset_options(config, index), training=False, with_context=True)
     test = predict_dataset(model, records.make_dataset(subjects=split.test, **common))
     validation = predict_dataset(model, records.make_dataset(subjects=split.validation, **common))
     metrics = {

@@ -35,7 +35,6 @@ import yaml
 from mater_tf.config import ExperimentConfig, validate
 from mater_tf.data import records
 from mater_tf.errors import UserError
-from mater_tf.models import build_model
 from mater_tf.training import trainer
 
 log = logging.getLogger(__name__)
@@ -99,9 +98,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, train
 
         def build(self, hp):
             trial_config = sample_config(hp, config)
-            model = build_model(
-                trial_config.model, index.audio_dim, index.face_dim, index.num_classes, index.num_windows
-            )
+            model = trainer.make_model(trial_config, index)
             trainer.compile_model(model, trial_config)
             return model
 
@@ -153,7 +150,7 @@ def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.ma
     )
     head_choices(config)  # fail early on an empty space
     keras.utils.set_random_seed(config.train.seed)
-    common = dict(index=index, modalities=config.model.modalities, batch_size=config.train.batch_size)
+    common = trainer.dataset_options(config, index)
     train_data = make_dataset(
         subjects=split.train,
         training=True,

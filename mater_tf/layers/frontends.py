@@ -1,0 +1,66 @@
+"""Convolutional front ends on log-mel patches [batch, frames, 64] (pure Keras).
+
+`vggish_conv_stack` is VGGish's conv part (its layers carry the checkpoint's
+names, so `mater_tf.features.vggish.load_vggish_weights` fills it);
+`small_conv_stack` is a light variant for training on a CPU. Both end in a
+spatial mean, giving one vector per patch.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mater_tf.layers import PACKAGE
+
+NUM_BANDS = 64
+FRONTENDS = ("vggish", "small")
+
+
+def _conv(name, filters):
+    return keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)
+
+
+def _pool(name):
+    return keras.layers.MaxPooling2D(2, strides=2, padding="same", name=name)
+
+
+def vggish_layers(x, until: str = "conv4_2"):
+    """Applies VGGish's conv stack to x [batch, frames, 64, 1], up to conv4_2 or pool4."""
+    x = _pool("pool1")(_conv("conv1", 64)(x))
+    x = _pool("pool2")(_conv("conv2", 128)(x))
+    x = _pool("pool3")(_conv("conv3_2", 256)(_conv("conv3_1", 256)(x)))
+    x = _conv("conv4_2", 512)(_conv("conv4_1", 512)(x))
+    return _pool("pool4")(x) if until == "pool4" else x
+
+
+def build_frontend(kind: str, frames: int, name: str = "audio_frontend") -> keras.Model:
+    """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]."""
+    patch = keras.Input((frames, NUM_BANDS), name="log_mel_patch")
+    x = PatchStandardization(name="standardize")(patch)
+    x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
+    if kind == "vggish":
+        x = vggish_layers(x)
+    elif kind == "small":
+        for index, filters in enumerate((32, 64, 128)):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{index + 1}")(x)
+            x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
+            x = _pool(f"pool{index + 1}")(x)
+    else:
+        raise ValueError(f"audio front end must be one of {FRONTENDS}, got {kind!r}")
+    x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
+    return keras.Model(patch, x, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PatchStandardization(keras.layers.Layer):
+    """Zero mean, unit variance over each patch: loudness and channel gain drop out."""
+
+    def call(self, inputs):
+        mean = ops.mean(inputs, axis=(-2, -1), keepdims=True)
+        std = ops.std(inputs, axis=(-2, -1), keepdims=True)
+        return (inputs - mean) / (std + 1e-3)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
