@@ -64,3 +64,39 @@ class PatchStandardization(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WindowFrontend(keras.layers.Layer):
+    """Runs a conv front end on every window's patch: [batch, T, F, 64] -> [batch, T, C].
+
+    All windows of the batch go through the front end as one flat batch.
+
+    Args:
+        kind: "vggish" or "small" (see `build_frontend`).
+        frames: log-mel frames per window (F).
+    """
+
+    def __init__(self, kind, frames, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.frames = frames
+        self.frontend = build_frontend(kind, frames, name=f"{kind}_frontend")
+
+    def build(self, input_shape):
+        self.frontend.build((None, self.frames, NUM_BANDS))
+        self.built = True
+
+    def call(self, patches, training=None):
+        shape = ops.shape(patches)
+        flat = ops.reshape(patches, (-1, self.frames, NUM_BANDS))
+        embedded = self.frontend(flat, training=training)
+        return ops.reshape(embedded, (shape[0], shape[1], embedded.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.frontend.output_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kind=self.kind, frames=self.frames)
+        return config

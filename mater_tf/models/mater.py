@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
-from mater_tf.layers.frontends import build_frontend
+from mater_tf.layers.frontends import WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 
@@ -108,9 +108,7 @@ class MATER(keras.Model):
         if learns_audio:
             if not log_mel_frames:
                 raise ValueError("an audio front end needs log_mel_frames (frames per window)")
-            frontend = keras.layers.TimeDistributed(
-                build_frontend(audio_frontend, log_mel_frames), name="audio_frontend"
-            )
+            frontend = WindowFrontend(audio_frontend, log_mel_frames, name="audio_frontend")
 
         # === Functional model ===
         inputs, outputs, attention_scores = {}, {}, {}

@@ -150,11 +150,20 @@ def make_model(config: ExperimentConfig, index: records.RecordIndex) -> keras.Mo
         index.log_mel_frames,
     )
     if model.audio_frontend != "none" and "audio" in model.modalities:
-        frontend = model.get_layer("audio_frontend").layer
+        frontend = model.get_layer("audio_frontend").frontend
         if config.model.audio_frontend_weights:
-            from mater_tf.features.vggish import load_vggish_weights
+            from mater_tf.features.vggish import CONV_LAYERS, build_vggish, load_vggish_weights
 
-            load_vggish_weights(frontend, config.model.audio_frontend_weights)
+            source = config.model.audio_frontend_weights
+            if source.endswith(".weights.h5"):  # made by mater-tf weights convert-vggish
+                converted = build_vggish("conv4_2")
+                converted.load_weights(source)
+                source = {
+                    f"{scope}/{kind}": value
+                    for layer, scope in CONV_LAYERS.items()
+                    for kind, value in zip(("weights", "biases"), converted.get_layer(layer).get_weights())
+                }
+            load_vggish_weights(frontend, source)
         frontend.trainable = config.model.audio_frontend_trainable
     return model
 

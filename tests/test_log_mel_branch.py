@@ -1,0 +1,200 @@
+"""The audio branch that learns from the log-mel itself: records, model, weights, end to end."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mater_tf.cli.main import main
+from mater_tf.config import load_config
+from mater_tf.data import records, schema
+from mater_tf.errors import UserError
+from mater_tf.models import MATER
+from mater_tf.training import trainer
+
+RNG = np.random.default_rng(5)
+SMALL = dict(
+    num_layers=1,
+    d_model=8,
+    num_heads=2,
+    ff_dim=16,
+    head_hidden_dim=8,
+    audio_frontend="small",
+    log_mel_frames=12,
+)
+
+
+def inputs(batch=2, windows=4):
+    return {
+        "audio_log_mel": RNG.normal(size=(batch, windows, 12, 64)).astype(np.float32),
+        "audio_valid": np.array([[1, 1, 1, 0], [1, 1, 0, 0]], np.float32),
+        "face_embedding": RNG.normal(size=(batch, windows, 4)).astype(np.float32),
+        "face_valid": np.ones((batch, windows), np.float32),
+    }
+
+
+def test_masked_windows_never_change_the_output():
+    model = MATER(6, 4, 5, num_windows=4, **SMALL)
+    x = inputs()
+    reference = model(x, training=False)
+    changed = {k: v.copy() for k, v in x.items()}
+    changed["audio_log_mel"][0, 3] = 50.0
+    changed["audio_log_mel"][1, 2:] = -9.0
+    again = model(changed, training=False)
+    for key in reference:
+        np.testing.assert_allclose(np.asarray(again[key]), np.asarray(reference[key]), atol=1e-6)
+    changed["audio_log_mel"][0, 0] += 3.0 * RNG.normal(size=(12, 64)).astype(np.float32)
+    assert not np.allclose(
+        np.asarray(model(changed, training=False)["audio_logits"]), np.asarray(reference["audio_logits"])
+    )
+
+
+def test_front_end_trains_end_to_end_and_saves(tmp_path):
+    model = MATER(6, 4, 5, num_windows=4, **SMALL)
+    x, labels = inputs(), np.array([1, 3])
+    model.compile(
+        optimizer="adam",
+        loss={
+            k: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            for k in ("logits", "audio_logits", "face_logits")
+        },
+    )
+    frontend = model.get_layer("audio_frontend").frontend
+    before = frontend.get_layer("conv1").get_weights()[0].copy()
+    model.fit(x, {k: labels for k in ("logits", "audio_logits", "face_logits")}, epochs=1, verbose=0)
+    assert not np.allclose(
+        before, frontend.get_layer("conv1").get_weights()[0]
+    )  # the gradient reached the convs
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.get_config()["audio_frontend"] == "small"
+    np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
+
+
+def test_log_mel_patches_round_trip_through_records(tmp_path):
+    patches = RNG.normal(size=(3, 12, 64)).astype(np.float32)
+    clip = schema.ClipRecord(
+        "c",
+        "test",
+        "s",
+        1,
+        "b",
+        1.5,
+        0.5,
+        np.ones((3, 5), np.float32),
+        np.zeros((3, 1), np.float32),
+        np.array([1, 1, 0]),
+        np.zeros(3, np.int64),
+        np.zeros(3, np.int64),
+        audio_log_mel=patches,
+    )
+    records.write_shards([clip], tmp_path)
+    index = records.index_records(tmp_path)
+    assert index.log_mel_frames == 12
+    parsed = schema.parse_serialized(
+        tf.constant(schema.to_sequence_example(clip).SerializeToString()), 5, 1, 12
+    )
+    np.testing.assert_array_equal(parsed["audio_log_mel"].numpy(), patches)
+    batch, _ = next(
+        iter(records.make_dataset(index, ["s"], ["audio"], 1, training=False, audio_log_mel=True))
+    )
+    assert set(batch) == {"audio_log_mel", "audio_valid"} and batch["audio_log_mel"].shape == (1, 3, 12, 64)
+    plain = dict(vars(clip), audio_log_mel=None)
+    records.write_shards([schema.ClipRecord(**plain)], tmp_path / "plain")
+    with pytest.raises(UserError, match="--keep-log-mel"):
+        records.make_dataset(
+            records.index_records(tmp_path / "plain"), ["s"], ["audio"], 1, False, audio_log_mel=True
+        )
+
+
+def test_vggish_weights_fill_the_front_end(tmp_path):
+    names = {
+        "conv1": (3, 3, 1, 64),
+        "conv2": (3, 3, 64, 128),
+        "conv3/conv3_1": (3, 3, 128, 256),
+        "conv3/conv3_2": (3, 3, 256, 256),
+        "conv4/conv4_1": (3, 3, 256, 512),
+        "conv4/conv4_2": (3, 3, 512, 512),
+    }
+    values = {f"vggish/{n}/weights": RNG.normal(size=s).astype(np.float32) * 0.01 for n, s in names.items()}
+    values.update({f"vggish/{n}/biases": np.full(s[-1], 0.1, np.float32) for n, s in names.items()})
+    path = str(tmp_path / "vggish_model.ckpt")
+    with tf.Graph().as_default():
+        for name, value in values.items():
+            tf.compat.v1.Variable(value, name=name)
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, path, write_meta_graph=False)
+    config = load_config(
+        "quickstart",
+        [
+            "model.modalities=audio",
+            "model.audio_frontend=vggish",
+            f"model.audio_frontend_weights={path}",
+            "model.audio_frontend_trainable=false",
+            "model.num_layers=1",
+            "model.d_model=8",
+            "model.num_heads=2",
+        ],
+    )
+    index = records.RecordIndex((), 4, 1, 1, ("a", "b"), "x", 0.5, "", "", 50, (), (), ())
+    model = trainer.make_model(config, index)
+    frontend = model.get_layer("audio_frontend").frontend
+    np.testing.assert_array_equal(
+        frontend.get_layer("conv3_2").get_weights()[0], values["vggish/conv3/conv3_2/weights"]
+    )
+    assert not frontend.trainable and frontend.get_layer("conv1").trainable_weights == []
+
+
+@pytest.mark.slow
+def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path):
+    out = tmp_path / "records"
+    root = shared_dir / "data" / "RAVDESS-dev-16k"
+    assert (
+        main(
+            [
+                "prepare",
+                "--corpus",
+                "ravdess",
+                "--root",
+                str(root),
+                "--out",
+                str(out),
+                "--modalities",
+                "audio",
+                "--keep-log-mel",
+            ]
+        )
+        == 0
+    )
+    assert records.index_records(out).log_mel_frames == 50
+    sets = [
+        f"data.source={out}",
+        "model.modalities=audio",
+        "model.audio_frontend=small",
+        "cv.num_folds=4",
+        "model.num_layers=1",
+        "model.d_model=16",
+        "model.num_heads=2",
+        "train.epochs=1",
+        "train.batch_size=32",
+    ]
+    assert (
+        main(
+            ["train", "--workdir", str(tmp_path / "runs"), "--run", "r"]
+            + [a for s in sets for a in ("--set", s)]
+        )
+        == 0
+    )
+    run = tmp_path / "runs" / "quickstart" / "r"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_subjects"] == ["01"] and metrics["test"]["audio"]["num_clips"] == 60
+    reloaded = keras.models.load_model(run / "model.keras")
+    assert reloaded.audio_frontend == "small"
+    served = tf.saved_model.load(str(run / "export"))
+    examples = [s for s in tf.data.TFRecordDataset(sorted(str(p) for p in out.glob("*.tfrecord"))).take(2)]
+    probabilities = served.signatures["serve_examples"](examples=tf.stack(examples))["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
