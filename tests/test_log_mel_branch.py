@@ -198,3 +198,15 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path):
     examples = [s for s in tf.data.TFRecordDataset(sorted(str(p) for p in out.glob("*.tfrecord"))).take(2)]
     probabilities = served.signatures["serve_examples"](examples=tf.stack(examples))["probabilities"].numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    clip = (
+        shared_dir
+        / "data"
+        / "RAVDESS"
+        / "Audio_Speech_Actors_01-24"
+        / "Actor_02"
+        / "03-01-05-01-01-01-02.wav"
+    )
+    assert main(["predict", str(clip), "--model", str(run), "--out", str(tmp_path / "predictions")]) == 0
+    result = json.loads((tmp_path / "predictions" / "03-01-05-01-01-01-02.json").read_text())
+    assert sum(result["audio_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert any("audio_probabilities" in window for window in result["windows"])

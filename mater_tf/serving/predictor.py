@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mater_tf.data import schema
 from mater_tf.errors import UserError
 from mater_tf.serving.export import METADATA_FILE, read_export_metadata
 
@@ -62,8 +63,14 @@ class Predictor:
                 "mater-tf prepare); pass --audio-embedder and --face-embedder as used for them"
             )
         modalities = ["audio", "face"] if face_spec else ["audio"]
+        self.learns_audio = self.metadata.get("audio_frontend", "none") != "none"
         self.extractor, info = build_extractor(
-            self.metadata["num_windows"], self.metadata["window_seconds"], modalities, face_spec, audio_spec
+            self.metadata["num_windows"],
+            self.metadata["window_seconds"],
+            modalities,
+            face_spec,
+            audio_spec,
+            keep_log_mel=self.learns_audio,
         )
         for modality, name_key in (("audio", "audio_embedder"), ("face", "face_embedder")):
             expected = self.metadata.get(name_key)
@@ -75,17 +82,19 @@ class Predictor:
                 )
 
     def _inputs(self, record, valid_override=None) -> dict:
+        """The model's inputs for one clip; `valid_override` [k, T] makes k masked copies."""
         import tensorflow as tf
 
         inputs = {}
-        for modality in self.modalities:
-            embedding = getattr(record, f"{modality}_embedding")[None].astype(np.float32)
-            valid = getattr(record, f"{modality}_valid")[None].astype(np.float32)
+        for name in schema.input_names(self.modalities, self.learns_audio):
+            value = getattr(record, name)[None].astype(np.float32)
             if valid_override is not None:
-                embedding = np.repeat(embedding, len(valid_override), axis=0)
-                valid = valid * valid_override
-            inputs[f"{modality}_embedding"] = tf.constant(embedding, tf.float32)
-            inputs[f"{modality}_valid"] = tf.constant(valid, tf.float32)
+                value = (
+                    value * valid_override
+                    if name.endswith("_valid")
+                    else np.repeat(value, len(valid_override), 0)
+                )
+            inputs[name] = tf.constant(value, tf.float32)
         return inputs
 
     def predict(self, path: str | Path) -> dict:

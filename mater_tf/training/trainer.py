@@ -414,7 +414,12 @@ def export_metadata(config: ExperimentConfig, records_metadata: dict, records_pa
     The prepare manifest beside the records (when there is one) gives the
     embedders' specs and weights' checksums.
     """
-    metadata = {**records_metadata, "modalities": list(config.model.modalities), "experiment": config.name}
+    metadata = {
+        **records_metadata,
+        "modalities": list(config.model.modalities),
+        "audio_frontend": config.model.audio_frontend,
+        "experiment": config.name,
+    }
     manifest = Path(records_path or "") / "manifest.json"
     if records_path and manifest.is_file():
         metadata["embedders"] = json.loads(manifest.read_text()).get("embedders")
