@@ -42,7 +42,7 @@ def build_frontend(kind: str, frames: int, name: str = "audio_frontend") -> kera
     if kind == "vggish":
         x = vggish_layers(x)
     elif kind == "small":
-        for index, filters in enumerate((32, 64, 128)):
+        for index, filters in enumerate((16, 32, 64)):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
             x = keras.layers.BatchNormalization(name=f"bn{index + 1}")(x)
             x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
