@@ -2,7 +2,8 @@
 
 `vggish_conv_stack` is VGGish's conv part (its layers carry the checkpoint's
 names, so `mater_tf.features.vggish.load_vggish_weights` fills it);
-`small_conv_stack` is a light variant for training on a CPU. Both end in a
+the `small` stack (3 x conv 3x3 + batch norm + ReLU + max-pool, 16/32/64
+channels) is a light variant for training on a CPU. Both end in a
 spatial mean, giving one vector per patch.
 """
 
@@ -42,9 +43,12 @@ def build_frontend(kind: str, frames: int, name: str = "audio_frontend") -> kera
     if kind == "vggish":
         x = vggish_layers(x)
     elif kind == "small":
+        # Batch norm makes this stack learn on a few hundred clips; its moving statistics
+        # use momentum 0.9 because at Keras' 0.99 they were still far from the batch
+        # statistics after a few hundred updates and inference collapsed to one class.
         for index, filters in enumerate((16, 32, 64)):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn{index + 1}")(x)
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
             x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
             x = _pool(f"pool{index + 1}")(x)
     else:
