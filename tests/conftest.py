@@ -69,3 +69,22 @@ def ravdess_speech(shared_dir):
         return shared_dir / "data" / "RAVDESS" / "Audio_Speech_Actors_01-24" / f"Actor_{name[-6:-4]}" / name
 
     return path
+
+
+@pytest.fixture
+def write_tf1_checkpoint(tmp_path):
+    """Writes {variable name: array} as a TF1 checkpoint (the format of vggish_model.ckpt); returns its path."""
+    import tensorflow as tf
+
+    def write(values, name="vggish_model.ckpt"):
+        path = str(tmp_path / name)
+        with tf.Graph().as_default():
+            for variable, value in values.items():
+                tf.compat.v1.Variable(value, name=variable)
+            saver = tf.compat.v1.train.Saver()
+            with tf.compat.v1.Session() as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                saver.save(session, path, write_meta_graph=False)
+        return path
+
+    return write

@@ -44,7 +44,9 @@ def test_experiment_loads_and_builds(path):
     frames = round(100 * (config.data.window_seconds or 0.5))  # VGGish log-mel: 100 frames per second
     model = build_model(config.model, dim, dim, 6, windows, log_mel_frames=frames)
     inputs = {tensor.name for tensor in model.inputs}
-    assert ("audio_log_mel" in inputs) == (config.model.audio_frontend != "none" and "audio" in config.model.modalities)
+    assert ("audio_log_mel" in inputs) == (
+        config.model.audio_frontend != "none" and "audio" in config.model.modalities
+    )
     assert set(model.output_names if hasattr(model, "output_names") else model.outputs) >= {"logits"}
     assert model.modalities == tuple(config.model.modalities)
 

@@ -89,15 +89,10 @@ def test_conv_stack_matches_the_reference(golden, reference_weights, frames):
 
 
 @pytest.mark.slow
-def test_checkpoint_round_trip_gives_the_reference_embedding(golden, reference_weights, tmp_path):
-    path = str(tmp_path / "vggish_model.ckpt")
-    with tf.Graph().as_default():
-        for name, value in reference_weights.items():
-            tf.compat.v1.Variable(value, name=name)
-        saver = tf.compat.v1.train.Saver()
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver.save(session, path, write_meta_graph=False)
+def test_checkpoint_round_trip_gives_the_reference_embedding(
+    golden, reference_weights, tmp_path, write_tf1_checkpoint
+):
+    path = write_tf1_checkpoint(reference_weights)
     model = load_vggish_weights(build_vggish("embedding"), path)
     embedding = model(golden["network/patches_96"]).numpy()
     np.testing.assert_allclose(embedding, golden["network/embedding_96"], rtol=1e-3, atol=1e-3)

@@ -109,25 +109,18 @@ def test_log_mel_patches_round_trip_through_records(tmp_path):
         )
 
 
-def test_vggish_weights_fill_the_front_end(tmp_path):
-    names = {
-        "conv1": (3, 3, 1, 64),
-        "conv2": (3, 3, 64, 128),
-        "conv3/conv3_1": (3, 3, 128, 256),
-        "conv3/conv3_2": (3, 3, 256, 256),
-        "conv4/conv4_1": (3, 3, 256, 512),
-        "conv4/conv4_2": (3, 3, 512, 512),
+def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
+    from mater_tf.features.vggish import CHECKPOINT_SHAPES, CONV_LAYERS
+
+    conv_scopes = {scope: CHECKPOINT_SHAPES[scope] for scope in CONV_LAYERS.values()}
+    values = {
+        f"{scope}/weights": RNG.normal(size=shape).astype(np.float32) * 0.01
+        for scope, shape in conv_scopes.items()
     }
-    values = {f"vggish/{n}/weights": RNG.normal(size=s).astype(np.float32) * 0.01 for n, s in names.items()}
-    values.update({f"vggish/{n}/biases": np.full(s[-1], 0.1, np.float32) for n, s in names.items()})
-    path = str(tmp_path / "vggish_model.ckpt")
-    with tf.Graph().as_default():
-        for name, value in values.items():
-            tf.compat.v1.Variable(value, name=name)
-        saver = tf.compat.v1.train.Saver()
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver.save(session, path, write_meta_graph=False)
+    values.update(
+        {f"{scope}/biases": np.full(shape[-1], 0.1, np.float32) for scope, shape in conv_scopes.items()}
+    )
+    path = write_tf1_checkpoint(values)
     config = load_config(
         "quickstart",
         [
