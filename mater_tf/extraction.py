@@ -107,7 +107,7 @@ class ClipExtractor:
         return embeddings, valid, patches
 
     def face_windows(self, path, seconds: dict):
-        """(embeddings [T, D_v], valid [T], frames found [T], found rate, frames, track)."""
+        """(embeddings [T, D_v], valid [T], frames found [T], found rate, frames decoded)."""
         count = self.windowing.num_windows
         started = time.perf_counter()
         video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
@@ -132,7 +132,7 @@ class ClipExtractor:
             if found[window]:
                 embeddings[window] = l2_normalize(per_frame[in_window].mean(axis=0))
         seconds["face_embedding"] += time.perf_counter() - started
-        return embeddings, (found > 0).astype(np.int64), found, track.found_rate, video, track
+        return embeddings, (found > 0).astype(np.int64), found, track.found_rate, len(video.frames)
 
     def extract(
         self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None
@@ -163,8 +163,7 @@ class ClipExtractor:
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
         if self.face_embedder is not None and is_video(path):
-            face, face_valid, frames_found, found_rate, video, _ = self.face_windows(path, seconds)
-            frames_decoded = len(video.frames)
+            face, face_valid, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
             face_valid = face_valid * (np.arange(count) * self.windowing.window_seconds < duration)
         record = ClipRecord(
             clip_id=clip_id,

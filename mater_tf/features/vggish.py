@@ -14,10 +14,8 @@ into this Keras network, which accepts patches of any number of frames.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -152,12 +150,3 @@ def load_vggish_weights(model: keras.Model, source) -> keras.Model:
             )
         model.get_layer(layer_name).set_weights([weights, biases])
     return model
-
-
-def weights_checksum(path: str | Path) -> str:
-    """sha256 of a weights file (recorded in the prepare manifest)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

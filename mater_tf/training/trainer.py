@@ -54,21 +54,41 @@ class RunDir:
 
     root: Path
 
-    def __getattr__(self, name):
-        files = {
-            "config": "config.yaml",
-            "split": "split.json",
-            "logs": "logs",
-            "backup": "backup",
-            "history": "history.csv",
-            "best_weights": "checkpoints/best.weights.h5",
-            "model": "model.keras",
-            "metrics": "metrics.json",
-            "export": "export",
-        }
-        if name in files:
-            return self.root / files[name]
-        raise AttributeError(name)
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.root / "checkpoints" / "best.weights.h5"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
 
     @property
     def finished(self) -> bool:

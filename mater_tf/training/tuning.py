@@ -30,7 +30,6 @@ import os
 from pathlib import Path
 
 import keras
-import yaml
 
 from mater_tf.config import ExperimentConfig, validate
 from mater_tf.data import records
@@ -200,10 +199,6 @@ def write_results(config: ExperimentConfig, tuner, tune_dir: Path) -> dict:
     }
     records.write_json(tune_dir / "trials.json", summary)
     return summary
-
-
-def read_best(tune_dir: Path) -> dict:
-    return yaml.safe_load((Path(tune_dir) / "best_experiment.yaml").read_text())
 
 
 def trials_done(tune_dir: Path) -> int:
