@@ -47,7 +47,7 @@ def test_experiment_loads_and_builds(path):
     assert ("audio_log_mel" in inputs) == (
         config.model.audio_frontend != "none" and "audio" in config.model.modalities
     )
-    assert set(model.output_names if hasattr(model, "output_names") else model.outputs) >= {"logits"}
+    assert set(model.output_names) == {"logits"} | {f"{m}_logits" for m in config.model.modalities}
     assert model.modalities == tuple(config.model.modalities)
 
 
