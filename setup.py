@@ -37,10 +37,7 @@ EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 setup(
     name="mater-tf",
     version="0.1.0",
-    description=(
-        "MATER audio-visual emotion recognition (Ghaleb et al., ICIP 2020) "
-        "in Keras 3 / TensorFlow"
-    ),
+    description=("MATER audio-visual emotion recognition (Ghaleb et al., ICIP 2020) in Keras 3 / TensorFlow"),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",

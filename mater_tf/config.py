@@ -28,6 +28,7 @@ import yaml
 from mater_tf.errors import UserError
 
 MODALITIES = ("audio", "face")
+LR_SCHEDULES = ("plateau", "cosine")
 ENCODERS = ("transformer", "lstm")
 TUNERS = ("random", "hyperband", "bayesian")
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -101,6 +102,9 @@ class TrainConfig:
     batch_size: int = _field(64, "Clips per batch (paper: 64).")
     epochs: int = _field(300, "Maximum epochs (paper: 300).")
     learning_rate: float = _field(1e-6, "Initial Adam learning rate (paper: 1e-6).")
+    lr_schedule: str = _field(
+        "plateau", "plateau (the paper: drop on a loss plateau) or cosine (decay to 0 over train.epochs)."
+    )
     lr_patience: int = _field(20, "Epochs without val-loss gain before the LR drops (paper: 20).")
     lr_factor: float = _field(0.1, "Factor of each LR drop.")
     min_learning_rate: float = _field(0.0, "The LR never drops below this.")
@@ -117,6 +121,12 @@ class CVConfig:
 
     num_folds: int = _field(12, "Folds of whole subjects.")
     test_fold: int = _field(0, "Fold held out by `mater-tf train` (cv runs them all).")
+    validation: bool = _field(
+        True,
+        "Hold out the fold after the test fold for the LR plateau, early stopping and the best "
+        "checkpoint; false = the paper's protocol: every other fold trains for train.epochs, the "
+        "last weights are kept and the LR plateau watches the training loss.",
+    )
 
 
 @dataclasses.dataclass
@@ -288,7 +298,18 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     require(train.lr_patience >= 1, f"train.lr_patience={train.lr_patience} must be >= 1")
     require(train.early_stopping_patience >= 0, "train.early_stopping_patience must be >= 0")
     require(train.modality_loss_weight >= 0, "train.modality_loss_weight must be >= 0")
-    require(cv.num_folds >= 3, f"cv.num_folds={cv.num_folds} must be >= 3 (test, validation, train)")
+    if cv.validation:
+        require(cv.num_folds >= 3, f"cv.num_folds={cv.num_folds} must be >= 3 (test, validation, train)")
+    else:
+        require(cv.num_folds >= 2, f"cv.num_folds={cv.num_folds} must be >= 2 (test, train)")
+        require(
+            train.early_stopping_patience == 0,
+            "train.early_stopping_patience needs validation subjects: set it to 0 with cv.validation=false",
+        )
+    require(
+        train.lr_schedule in LR_SCHEDULES,
+        f"train.lr_schedule={train.lr_schedule!r} must be one of {list(LR_SCHEDULES)}",
+    )
     require(
         0 <= cv.test_fold < cv.num_folds,
         f"cv.test_fold={cv.test_fold} must be in [0, cv.num_folds={cv.num_folds})",

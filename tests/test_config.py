@@ -58,6 +58,8 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("train.batch_size=0", "batch_size"),
         ("cv.test_fold=12", "test_fold"),
         ("model.attention=maybe", "must be a bool"),
+        ("train.lr_schedule=step", "lr_schedule"),
+        ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )
 def test_bad_values_are_rejected(assignment, message):

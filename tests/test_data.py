@@ -91,7 +91,9 @@ def test_a_failed_write_leaves_no_shard(tmp_path):
     with pytest.raises(RuntimeError):
         records.write_shard(tmp_path / "x.tfrecord", broken())
     assert not (tmp_path / "x.tfrecord").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["x.tfrecord.tmp"]  # only the temp file, which readers skip
+    assert [p.name for p in tmp_path.iterdir()] == [
+        "x.tfrecord.tmp"
+    ]  # only the temp file, which readers skip
     with pytest.raises(UserError, match="no TFRecord shards"):
         records.list_shards(tmp_path)
 
@@ -168,6 +170,20 @@ def test_folds_are_subject_disjoint_complete_and_deterministic():
         assert not set(split.test) & set(split.train)
         assert not set(split.validation) & (set(split.test) | set(split.train))
         assert sorted(split.train + split.validation + split.test) == subjects
+
+
+def test_without_validation_every_fold_but_the_test_fold_trains():
+    fold_list = folds.subject_disjoint_folds(["a", "b", "c", "d"], 4)
+    split = folds.split_for_fold(fold_list, 2, validation=False)
+    assert (split.test, split.validation, split.train, split.validation_fold) == (
+        ("c",),
+        (),
+        ("a", "b", "d"),
+        -1,
+    )
+    assert folds.split_for_fold(fold_list[:2], 0, validation=False).train == ("b",)
+    with pytest.raises(UserError, match="at least 2 folds"):
+        folds.split_for_fold([["a", "b"]], 0, validation=False)
 
 
 def test_fewer_subjects_than_folds():

@@ -1,6 +1,7 @@
 """Training runs, determinism, resume after a kill, cross-validation, metrics."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -34,7 +35,7 @@ def _fit(config, root):
     trainer.write_config(config, run)
     records_path = trainer.resolve_records(config, root / "data")
     index = records.index_records(records_path)
-    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold, config.cv.validation)
     return trainer.fit_run(config, run, records_path, index, split, export=False), run
 
 
@@ -63,6 +64,27 @@ def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path):
     assert metrics["synthetic"] is True
     for name in ("av", "audio", "face"):
         assert (run.root / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_config, tmp_path):
+    config = dataclasses.replace(
+        tiny_config,
+        cv=dataclasses.replace(tiny_config.cv, validation=False),
+        train=dataclasses.replace(
+            tiny_config.train, epochs=4, lr_schedule="cosine", early_stopping_patience=0
+        ),
+    )
+    metrics, run = _fit(config, tmp_path / "run")
+    split = json.loads(run.split.read_text())
+    assert split["test"] == ["s000", "s001"] and split["validation"] == []
+    assert split["train"] == ["s002", "s003", "s004", "s005"]  # the validation fold trains too
+    assert "validation" not in metrics and metrics["training"]["weights"] == "last epoch"
+    assert not run.best_weights.exists()
+    history = list(csv.DictReader(run.history.open()))
+    assert {row["val_loss"] for row in history} == {"NA"}  # Keras' CSVLogger keeps the column
+    rate = config.train.learning_rate
+    expected = [rate * 0.5 * (1 + np.cos(np.pi * epoch / 4)) for epoch in range(4)]
+    np.testing.assert_allclose([float(row["learning_rate"]) for row in history], expected, rtol=1e-5)
 
 
 def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):

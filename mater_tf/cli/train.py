@@ -29,7 +29,7 @@ def run(args) -> int:
     print(f"run directory: {run_dir}")
     records_path = trainer.resolve_records(config, run_dir / "data")
     index = trainer.index_for(config, records_path)
-    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold, config.cv.validation)
     print(
         f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
         f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"

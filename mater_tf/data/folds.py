@@ -49,23 +49,27 @@ class FoldSplit:
         return dataclasses.asdict(self)
 
 
-def split_for_fold(folds: list[list[str]], test_fold: int) -> FoldSplit:
+def split_for_fold(folds: list[list[str]], test_fold: int, validation: bool = True) -> FoldSplit:
     """Test = fold `test_fold`; validation = the next fold; train = the rest.
 
     Validation subjects come from the training folds, so early stopping, the
-    LR schedule and checkpoint choice never see a test subject.
+    LR schedule and checkpoint choice never see a test subject. With
+    `validation=False` (the paper's protocol) every other fold trains and the
+    split has no validation subjects (`validation_fold` is -1).
     """
     num_folds = len(folds)
-    if num_folds < 3:
-        raise UserError(f"cross-validation needs at least 3 folds (test, validation, train), got {num_folds}")
+    needed = 3 if validation else 2
+    if num_folds < needed:
+        parts = "test, validation, train" if validation else "test, train"
+        raise UserError(f"cross-validation needs at least {needed} folds ({parts}), got {num_folds}")
     if not 0 <= test_fold < num_folds:
         raise UserError(f"test fold {test_fold} is out of range: the data has {num_folds} folds")
-    validation_fold = (test_fold + 1) % num_folds
+    validation_fold = (test_fold + 1) % num_folds if validation else -1
     train = [s for f, subjects in enumerate(folds) if f not in (test_fold, validation_fold) for s in subjects]
     return FoldSplit(
         test_fold=test_fold,
         validation_fold=validation_fold,
         train=tuple(train),
-        validation=tuple(folds[validation_fold]),
+        validation=tuple(folds[validation_fold]) if validation else (),
         test=tuple(folds[test_fold]),
     )

@@ -36,13 +36,19 @@ def fold_dir(cv_root: Path, fold: int) -> Path:
     return Path(cv_root) / f"fold_{fold:02d}"
 
 
-def write_fold_assignment(cv_root: Path, index: records.RecordIndex, fold_subjects: list) -> None:
+def write_fold_assignment(
+    cv_root: Path, index: records.RecordIndex, fold_subjects: list, validation: bool = True
+) -> None:
     clips_per_subject = collections.Counter(index.subjects)
     records.write_json(
         Path(cv_root) / FOLDS_FILE,
         {
             "num_folds": len(fold_subjects),
-            "validation": "the fold after the test fold (wrapping); never the test fold",
+            "validation": (
+                "the fold after the test fold (wrapping); never the test fold"
+                if validation
+                else "none: every fold but the test fold trains (cv.validation=false)"
+            ),
             "folds": [
                 {
                     "fold": fold,
@@ -63,12 +69,12 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
     records_path = trainer.resolve_records(config, cv_root / "data")
     index = trainer.index_for(config, records_path)
     fold_subjects = folds.subject_disjoint_folds(index.subject_ids, config.cv.num_folds)
-    write_fold_assignment(cv_root, index, fold_subjects)
+    write_fold_assignment(cv_root, index, fold_subjects, config.cv.validation)
     for fold in range(config.cv.num_folds):
         fold_config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, test_fold=fold))
         run = trainer.RunDir(fold_dir(cv_root, fold))
         trainer.write_config(fold_config, run)
-        split = folds.split_for_fold(fold_subjects, fold)
+        split = folds.split_for_fold(fold_subjects, fold, config.cv.validation)
         metrics = trainer.fit_run(fold_config, run, records_path, index, split, export=False)
         if on_fold_done:
             on_fold_done(fold, metrics)

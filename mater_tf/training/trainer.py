@@ -134,8 +134,12 @@ def write_config(config: ExperimentConfig, run: RunDir) -> None:
     records.write_atomically(run.config, lambda tmp: Path(tmp).write_text(config.to_yaml(), encoding="utf-8"))
 
 
-def make_split(index: records.RecordIndex, num_folds: int, test_fold: int) -> folds.FoldSplit:
-    return folds.split_for_fold(folds.subject_disjoint_folds(index.subject_ids, num_folds), test_fold)
+def make_split(
+    index: records.RecordIndex, num_folds: int, test_fold: int, validation: bool = True
+) -> folds.FoldSplit:
+    return folds.split_for_fold(
+        folds.subject_disjoint_folds(index.subject_ids, num_folds), test_fold, validation
+    )
 
 
 def write_split(run: RunDir, records_path: Path, index: records.RecordIndex, split: folds.FoldSplit) -> None:
@@ -303,7 +307,12 @@ def _best_validation_loss(history_path: Path) -> float | None:
     if not history_path.is_file():
         return None
     with history_path.open() as handle:
-        losses = [float(row["val_loss"]) for row in csv.DictReader(handle) if row.get("val_loss")]
+        # Keras' CSVLogger writes val_ columns as "NA" when there is no validation split.
+        losses = [
+            float(row["val_loss"])
+            for row in csv.DictReader(handle)
+            if row.get("val_loss") not in (None, "", "NA")
+        ]
     return min(losses) if losses else None
 
 
@@ -325,6 +334,50 @@ def _trim_history_to_backup(run: RunDir) -> None:
         records.write_atomically(run.history, write)
 
 
+def learning_rate_callback(config: ExperimentConfig, monitor: str) -> keras.callbacks.Callback:
+    """The paper's drop-on-plateau schedule, or a cosine decay to 0 over train.epochs.
+
+    Both are functions of the epoch and the logged losses only, so a resumed run
+    continues on the same schedule.
+    """
+    train = config.train
+    if train.lr_schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: float(train.learning_rate * 0.5 * (1.0 + np.cos(np.pi * epoch / train.epochs)))
+        )
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, factor=train.lr_factor, patience=train.lr_patience, min_lr=train.min_learning_rate
+    )
+
+
+def validation_callbacks(config, run: RunDir, index: records.RecordIndex, validation_with_context) -> list:
+    """Best-checkpoint choice, early stopping and the TensorBoard images of the validation subjects."""
+    every = min(CONFUSION_EVERY_EPOCHS, config.train.epochs)  # short runs still get their images
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            str(run.best_weights),
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=_best_validation_loss(run.history),
+        ),
+        ConfusionMatrixLogger(
+            validation_with_context, index.label_names, run.logs, every, title_prefix=_data_prefix(index)
+        ),
+    ]
+    if config.model.attention and config.model.encoder == "transformer":
+        sample_inputs, _, sample_context = next(iter(validation_with_context.unbatch().batch(3)))
+        clip_ids = [c.decode() for c in sample_context["clip_id"].numpy()]
+        callbacks.append(
+            AttentionLogger(sample_inputs, clip_ids, run.logs, every, title_prefix=_data_prefix(index))
+        )
+    if config.train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
+        )
+    return callbacks
+
+
 def fit_run(
     config: ExperimentConfig,
     run: RunDir,
@@ -333,7 +386,7 @@ def fit_run(
     split: folds.FoldSplit,
     export: bool = True,
 ) -> dict:
-    """Trains on `split.train`, selects on `split.validation`, reports on `split.test`.
+    """Trains on `split.train`, selects on `split.validation` (if any), reports on `split.test`.
 
     Returns the metrics written to metrics.json.
     """
@@ -347,52 +400,31 @@ def fit_run(
     train_data = records.make_dataset(
         subjects=split.train, training=True, shuffle_buffer=config.data.shuffle_buffer, **common
     )
-    validation_data = records.make_dataset(subjects=split.validation, training=False, **common)
-    validation_with_context = records.make_dataset(
-        subjects=split.validation, training=False, with_context=True, **common
-    )
+    validation_data = validation_with_context = None
+    if split.validation:
+        validation_data = records.make_dataset(subjects=split.validation, training=False, **common)
+        validation_with_context = records.make_dataset(
+            subjects=split.validation, training=False, with_context=True, **common
+        )
 
     model = make_model(config, index)
     compile_model(model, config)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     _trim_history_to_backup(run)
-    every = min(CONFUSION_EVERY_EPOCHS, config.train.epochs)  # short runs still get their images
     callbacks = [
+        # First, so the epoch's learning rate is in the logs the history row takes.
+        learning_rate_callback(config, monitor="val_loss" if split.validation else "loss"),
         # The history row is written before the backup, and a resumed run first
         # drops rows past the backup's epoch, so a kill at any moment leaves
         # exactly one row per finished epoch.
         keras.callbacks.CSVLogger(str(run.history), append=True),
         keras.callbacks.BackupAndRestore(str(run.backup), delete_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            str(run.best_weights),
-            monitor="val_loss",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=_best_validation_loss(run.history),
-        ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss",
-            factor=config.train.lr_factor,
-            patience=config.train.lr_patience,
-            min_lr=config.train.min_learning_rate,
-        ),
         keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
-        ConfusionMatrixLogger(
-            validation_with_context, index.label_names, run.logs, every, title_prefix=_data_prefix(index)
-        ),
     ]
-    if config.model.attention and config.model.encoder == "transformer":
-        sample_inputs, _, sample_context = next(iter(validation_with_context.unbatch().batch(3)))
-        clip_ids = [c.decode() for c in sample_context["clip_id"].numpy()]
-        callbacks.append(
-            AttentionLogger(sample_inputs, clip_ids, run.logs, every, title_prefix=_data_prefix(index))
-        )
+    if split.validation:
+        callbacks += validation_callbacks(config, run, index, validation_with_context)
     with tf.summary.create_file_writer(str(run.logs)).as_default():
         hparams_api.hparams(hyperparameters(config, index), trial_id=run.root.name)
-    if config.train.early_stopping_patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
-        )
     started = time.time()
     # The splits are filtered by subject, so their length is unknown until the
     # first epoch ends; Keras then warns once that the input "ran out of data".
@@ -414,9 +446,10 @@ def fit_run(
         "epochs_run_this_session": len(history.history.get("loss", [])),
         "seconds_this_session": round(train_seconds, 1),
         "best_validation_loss": _best_validation_loss(run.history),
+        "weights": "best validation loss" if run.best_weights.is_file() else "last epoch",
     }
     with tf.summary.create_file_writer(str(run.logs)).as_default():
-        for split_name in ("test", "validation"):
+        for split_name in ("test", "validation") if split.validation else ("test",):
             tf.summary.scalar(
                 f"hparams/{split_name}_av_accuracy", metrics[split_name]["av"]["accuracy"], step=0
             )
@@ -456,7 +489,6 @@ def evaluate_model(
     """Metrics of the test and validation splits; test confusion matrices as PNG and TensorBoard images."""
     common = dict(dataset_options(config, index), training=False, with_context=True)
     test = predict_dataset(model, records.make_dataset(subjects=split.test, **common))
-    validation = predict_dataset(model, records.make_dataset(subjects=split.validation, **common))
     metrics = {
         "experiment": config.name,
         "corpus": index.corpus,
@@ -466,8 +498,10 @@ def evaluate_model(
         "test_subjects": list(split.test),
         "validation_subjects": list(split.validation),
         "test": split_metrics(test, index.label_names),
-        "validation": split_metrics(validation, index.label_names),
     }
+    if split.validation:
+        validation = predict_dataset(model, records.make_dataset(subjects=split.validation, **common))
+        metrics["validation"] = split_metrics(validation, index.label_names)
     writer = tf.summary.create_file_writer(str(run.logs / "test"))
     for name, values in metrics["test"].items():
         title = (
