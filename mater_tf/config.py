@@ -91,6 +91,11 @@ class ModelConfig:
         "none",
         "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the model.",
     )
+    log_mel_normalization: str = _field(
+        "patch",
+        "Front end input: patch (each patch to zero mean, unit variance) or band (per mel band, "
+        "with the training split's statistics; keeps the voice's level).",
+    )
     audio_frontend_trainable: bool = _field(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = _field("", "VGGish weights for the vggish front end ('' = random init).")
 
@@ -278,6 +283,10 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     require(
         model.audio_frontend in ("none", "vggish", "small"),
         f"model.audio_frontend={model.audio_frontend!r} must be none, vggish or small",
+    )
+    require(
+        model.log_mel_normalization in ("patch", "band"),
+        f"model.log_mel_normalization={model.log_mel_normalization!r} must be patch or band",
     )
     require(
         not model.audio_frontend_weights or model.audio_frontend == "vggish",

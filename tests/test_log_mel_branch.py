@@ -109,6 +109,36 @@ def test_log_mel_patches_round_trip_through_records(tmp_path):
         )
 
 
+def test_band_normalization_takes_the_training_windows_statistics(tmp_path):
+    windows = RNG.normal(loc=3.0, scale=2.0, size=(4, 3, 12, 64)).astype(np.float32)
+    valid = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 1, 1]])
+    windows[valid == 0] = 1000.0  # absent windows must not move the statistics
+    clips = [
+        schema.ClipRecord(
+            f"c{i}", "test", "s" if i < 3 else "t", i % 2, "b", 1.5, 0.5,
+            np.ones((3, 5), np.float32), np.zeros((3, 1), np.float32), valid[i],
+            np.zeros(3, np.int64), np.zeros(3, np.int64), audio_log_mel=windows[i],
+        )
+        for i in range(4)
+    ]  # fmt: skip
+    records.write_shards(clips, tmp_path / "records")
+    index = records.index_records(tmp_path / "records")
+    config = load_config(
+        "quickstart",
+        ["model.modalities=audio", "model.audio_frontend=small", "model.log_mel_normalization=band"],
+    )
+    train = records.make_dataset(index, ["s"], ["audio"], 2, training=True, audio_log_mel=True)
+    model = trainer.make_model(config, index, train)
+    layer = model.get_layer("audio_frontend").frontend.get_layer("band_normalization")
+    seen = windows[:3][valid[:3] == 1]  # training subject s only: [windows, frames, 64]
+    np.testing.assert_allclose(np.ravel(layer.mean), seen.mean(axis=(0, 1)), rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(layer.variance), seen.var(axis=(0, 1)), rtol=1e-3)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    reloaded_layer = reloaded.get_layer("audio_frontend").frontend.get_layer("band_normalization")
+    np.testing.assert_allclose(np.ravel(reloaded_layer.mean), np.ravel(layer.mean))
+
+
 def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
     from mater_tf.features.vggish import CHECKPOINT_SHAPES, CONV_LAYERS
 
@@ -168,6 +198,7 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path):
         f"data.source={out}",
         "model.modalities=audio",
         "model.audio_frontend=small",
+        "model.log_mel_normalization=band",
         "cv.num_folds=4",
         "model.num_layers=1",
         "model.d_model=16",

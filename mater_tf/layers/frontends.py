@@ -16,6 +16,11 @@ from mater_tf.layers import PACKAGE
 
 NUM_BANDS = 64
 FRONTENDS = ("vggish", "small")
+# How a patch is normalised before the convolutions: "patch" = zero mean, unit
+# variance over each patch (loudness drops out); "band" = per mel band with the
+# training split's mean and variance (keras Normalization, set by `adapt_frontend`),
+# so the level of the voice, an emotion cue, stays in.
+NORMALIZATIONS = ("patch", "band")
 
 
 def _conv(name, filters):
@@ -35,10 +40,17 @@ def vggish_layers(x, until: str = "conv4_2"):
     return _pool("pool4")(x) if until == "pool4" else x
 
 
-def build_frontend(kind: str, frames: int, name: str = "audio_frontend") -> keras.Model:
+def build_frontend(
+    kind: str, frames: int, name: str = "audio_frontend", normalization: str = "patch"
+) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]."""
     patch = keras.Input((frames, NUM_BANDS), name="log_mel_patch")
-    x = PatchStandardization(name="standardize")(patch)
+    if normalization == "patch":
+        x = PatchStandardization(name="standardize")(patch)
+    elif normalization == "band":
+        x = keras.layers.Normalization(axis=-1, name="band_normalization")(patch)
+    else:
+        raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
     if kind == "vggish":
         x = vggish_layers(x)
@@ -79,13 +91,15 @@ class WindowFrontend(keras.layers.Layer):
     Args:
         kind: "vggish" or "small" (see `build_frontend`).
         frames: log-mel frames per window (F).
+        normalization: "patch" or "band" (see `NORMALIZATIONS`).
     """
 
-    def __init__(self, kind, frames, **kwargs):
+    def __init__(self, kind, frames, normalization="patch", **kwargs):
         super().__init__(**kwargs)
         self.kind = kind
         self.frames = frames
-        self.frontend = build_frontend(kind, frames, name=f"{kind}_frontend")
+        self.normalization = normalization
+        self.frontend = build_frontend(kind, frames, name=f"{kind}_frontend", normalization=normalization)
 
     def build(self, input_shape):
         self.frontend.build((None, self.frames, NUM_BANDS))
@@ -102,5 +116,11 @@ class WindowFrontend(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(kind=self.kind, frames=self.frames)
+        config.update(kind=self.kind, frames=self.frames, normalization=self.normalization)
         return config
+
+    def adapt(self, patches) -> None:
+        """Sets a "band" normalisation from real patches [n, frames, 64] (a tensor or a
+        tf.data dataset of batches of them); nothing to do for "patch"."""
+        if self.normalization == "band":
+            self.frontend.get_layer("band_normalization").adapt(patches)

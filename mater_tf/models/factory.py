@@ -32,5 +32,6 @@ def build_model(
         head_hidden_dim=config.head_hidden_dim,
         audio_frontend=config.audio_frontend,
         log_mel_frames=log_mel_frames if config.audio_frontend != "none" else None,
+        log_mel_normalization=config.log_mel_normalization,
         name="mater",
     )

@@ -65,6 +65,7 @@ class MATER(keras.Model):
         head_hidden_dim=256,
         audio_frontend="none",
         log_mel_frames=None,
+        log_mel_normalization="patch",
         **kwargs,
     ):
         modalities = tuple(modalities)
@@ -108,7 +109,9 @@ class MATER(keras.Model):
         if learns_audio:
             if not log_mel_frames:
                 raise ValueError("an audio front end needs log_mel_frames (frames per window)")
-            frontend = WindowFrontend(audio_frontend, log_mel_frames, name="audio_frontend")
+            frontend = WindowFrontend(
+                audio_frontend, log_mel_frames, normalization=log_mel_normalization, name="audio_frontend"
+            )
 
         # === Functional model ===
         inputs, outputs, attention_scores = {}, {}, {}
@@ -163,6 +166,7 @@ class MATER(keras.Model):
         self.head_hidden_dim = head_hidden_dim
         self.audio_frontend = audio_frontend
         self.log_mel_frames = log_mel_frames
+        self.log_mel_normalization = log_mel_normalization
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -194,6 +198,7 @@ class MATER(keras.Model):
             "head_hidden_dim": self.head_hidden_dim,
             "audio_frontend": self.audio_frontend,
             "log_mel_frames": self.log_mel_frames,
+            "log_mel_normalization": self.log_mel_normalization,
             "name": self.name,
             "trainable": self.trainable,
         }

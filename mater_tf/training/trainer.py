@@ -34,7 +34,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from mater_tf.config import ExperimentConfig
-from mater_tf.data import folds, records, synthetic
+from mater_tf.data import folds, records, schema, synthetic
 from mater_tf.errors import UserError
 from mater_tf.models import build_model
 from mater_tf.reporting.plots import attention_png, confusion_matrix_png
@@ -163,8 +163,9 @@ def dataset_options(config: ExperimentConfig, index: records.RecordIndex) -> dic
     )
 
 
-def make_model(config: ExperimentConfig, index: records.RecordIndex) -> keras.Model:
-    """The experiment's model for these records; a VGGish front end gets its weights here."""
+def make_model(config: ExperimentConfig, index: records.RecordIndex, train_data=None) -> keras.Model:
+    """The experiment's model for these records; a VGGish front end gets its weights here,
+    and a "band" log-mel normalisation its statistics from `train_data` (the training split)."""
     model = build_model(
         config.model,
         index.audio_dim,
@@ -189,6 +190,14 @@ def make_model(config: ExperimentConfig, index: records.RecordIndex) -> keras.Mo
                 }
             load_vggish_weights(frontend, source)
         frontend.trainable = config.model.audio_frontend_trainable
+        if train_data is not None:
+            model.get_layer("audio_frontend").adapt(
+                train_data.map(
+                    lambda inputs, *_: tf.boolean_mask(
+                        inputs[schema.LOG_MEL_INPUT], inputs[schema.MODEL_INPUTS["audio"][1]] > 0
+                    )
+                )
+            )
     return model
 
 
@@ -407,7 +416,7 @@ def fit_run(
             subjects=split.validation, training=False, with_context=True, **common
         )
 
-    model = make_model(config, index)
+    model = make_model(config, index, train_data)
     compile_model(model, config)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     _trim_history_to_backup(run)

@@ -97,7 +97,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, train
 
         def build(self, hp):
             trial_config = sample_config(hp, config)
-            model = trainer.make_model(trial_config, index)
+            model = trainer.make_model(trial_config, index, train_data)
             trainer.compile_model(model, trial_config)
             return model
 
