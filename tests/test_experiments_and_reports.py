@@ -11,7 +11,7 @@ from mater_tf.config import load_config
 from mater_tf.errors import UserError
 from mater_tf.models import build_model
 from mater_tf.reporting.paper import TABLE1, TABLE3
-from mater_tf.reporting.report import paper_tables
+from mater_tf.reporting.report import cv_report, paper_tables
 from mater_tf.training.cv import summarize
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -67,13 +67,16 @@ def test_base_chain_and_its_errors(tmp_path):
         load_config(tmp_path / "e.yaml")
 
 
-def make_cv_dir(root, name, corpus, accuracies, modalities=("audio", "face"), table1="", table3=""):
+def make_cv_dir(
+    root, name, corpus, accuracies, modalities=("audio", "face"), table1="", table3="", overrides=()
+):
     """A finished cv directory with hand-made fold results (accuracies per output per fold)."""
     labels = ["a", "b"]
     cv_dir = root / name
     config = load_config(
         "quickstart",
-        [f"model.modalities={','.join(modalities)}", f"paper.table1={table1}", f"paper.table3={table3}"],
+        [f"model.modalities={','.join(modalities)}", f"paper.table1={table1}", f"paper.table3={table3}"]
+        + list(overrides),
     )
     cv_dir.mkdir(parents=True)
     (cv_dir / "config.yaml").write_text(yaml.safe_dump(dict(config.to_dict(), name=name)))
@@ -131,6 +134,25 @@ def test_report_against_hand_made_fold_results(tmp_path):
     summary = json.loads((full / "cv_metrics.json").read_text())
     assert summary["outputs"]["av"]["pooled"]["num_clips"] == 30
     np.testing.assert_allclose(summary["outputs"]["av"]["accuracy"]["std"], 0.1)
+
+
+def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):
+    overrides = [
+        "model.audio_frontend=small",
+        "model.log_mel_normalization=band",
+        "cv.validation=false",
+        "train.early_stopping_patience=0",
+    ]
+    cv_dir = make_cv_dir(
+        tmp_path, "dev", "ravdess", {"av": [0.5, 0.3, 0.4]}, ("audio",), "", "ravdess-attention", overrides
+    )
+    cv_report(cv_dir, summarize(cv_dir))
+    text = (cv_dir / "report.md").read_text()
+    assert "| AV (fused) | 40.0 +- 10.0 | 40.0 +- 10.0 |" in text  # hand-made: mean 0.4, sample std 0.1
+    assert "| 1 | 30.0 |" in text
+    assert "audio front end small on band-normalised log-mel" in text
+    assert "Validation subjects: none; every other fold trains for 40 epochs" in text
+    assert (cv_dir / "fold_accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_report_refuses_mixed_corpora_and_unfinished_runs(tmp_path, capsys):

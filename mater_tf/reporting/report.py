@@ -68,7 +68,20 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
         f"Corpus: {summary['corpus']}. Model: encoder {config['model']['encoder']}, "
         f"PE {'on' if config['model']['positional_encoding'] else 'off'}, "
         f"MHSA {'on' if config['model']['attention'] else 'off'}, modalities {', '.join(config['model']['modalities'])}, "
-        f"{config['model']['num_layers']} layers, d_model {config['model']['d_model']}.",
+        f"{config['model']['num_layers']} layers, d_model {config['model']['d_model']}"
+        + (
+            f", audio front end {config['model']['audio_frontend']} on "
+            f"{config['model'].get('log_mel_normalization', 'patch')}-normalised log-mel"
+            if config["model"].get("audio_frontend", "none") != "none"
+            else ""
+        )
+        + ".",
+        "Validation subjects: "
+        + (
+            "the fold after the test fold (LR plateau, early stopping, best checkpoint)."
+            if config["cv"].get("validation", True)
+            else f"none; every other fold trains for {config['train']['epochs']} epochs, last weights kept."
+        ),
         "",
         "## Accuracy (%), mean +- std over folds",
         "",
