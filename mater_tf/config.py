@@ -92,9 +92,10 @@ class ModelConfig:
         "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the model.",
     )
     log_mel_normalization: str = _field(
-        "patch",
-        "Front end input: patch (each patch to zero mean, unit variance) or band (per mel band, "
-        "with the training split's statistics; keeps the voice's level).",
+        "band",
+        "Front end input: band (per mel band, with the training split's statistics; keeps the "
+        "voice's level), patch (each patch to zero mean, unit variance) or none (raw log-mel, "
+        "what pretrained VGGish expects).",
     )
     audio_frontend_trainable: bool = _field(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = _field("", "VGGish weights for the vggish front end ('' = random init).")
@@ -285,8 +286,12 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         f"model.audio_frontend={model.audio_frontend!r} must be none, vggish or small",
     )
     require(
-        model.log_mel_normalization in ("patch", "band"),
-        f"model.log_mel_normalization={model.log_mel_normalization!r} must be patch or band",
+        model.log_mel_normalization in ("band", "patch", "none"),
+        f"model.log_mel_normalization={model.log_mel_normalization!r} must be band, patch or none",
+    )
+    require(
+        not model.audio_frontend_weights or model.log_mel_normalization == "none",
+        "pretrained VGGish weights expect the raw log-mel: add --set model.log_mel_normalization=none",
     )
     require(
         not model.audio_frontend_weights or model.audio_frontend == "vggish",

@@ -59,6 +59,7 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("cv.test_fold=12", "test_fold"),
         ("model.attention=maybe", "must be a bool"),
         ("train.lr_schedule=step", "lr_schedule"),
+        ("model.log_mel_normalization=loud", "log_mel_normalization"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )
@@ -85,3 +86,10 @@ def test_a_preset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "quickstart").mkdir()  # e.g. experiments made under the working directory
     assert config_lib.load_config("quickstart").name == "quickstart"
+
+
+def test_pretrained_vggish_front_end_needs_the_raw_log_mel():
+    weights = ["model.audio_frontend=vggish", "model.audio_frontend_weights=vggish_model.ckpt"]
+    with pytest.raises(UserError, match="model.log_mel_normalization=none"):
+        config_lib.load_config("quickstart", weights)
+    assert config_lib.load_config("quickstart", weights + ["model.log_mel_normalization=none"])

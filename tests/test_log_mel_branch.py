@@ -158,6 +158,7 @@ def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
             "model.audio_frontend=vggish",
             f"model.audio_frontend_weights={path}",
             "model.audio_frontend_trainable=false",
+            "model.log_mel_normalization=none",
             "model.num_layers=1",
             "model.d_model=8",
             "model.num_heads=2",

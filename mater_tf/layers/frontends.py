@@ -16,11 +16,12 @@ from mater_tf.layers import PACKAGE
 
 NUM_BANDS = 64
 FRONTENDS = ("vggish", "small")
-# How a patch is normalised before the convolutions: "patch" = zero mean, unit
-# variance over each patch (loudness drops out); "band" = per mel band with the
-# training split's mean and variance (keras Normalization, set by `adapt_frontend`),
-# so the level of the voice, an emotion cue, stays in.
-NORMALIZATIONS = ("patch", "band")
+# How a patch is normalised before the convolutions: "band" = per mel band with the
+# training split's mean and variance (keras Normalization, set by `WindowFrontend.adapt`),
+# so the level of the voice, an emotion cue, stays in; "patch" = zero mean, unit
+# variance over each patch (loudness drops out); "none" = the raw log-mel, what
+# pretrained VGGish weights expect.
+NORMALIZATIONS = ("band", "patch", "none")
 
 
 def _conv(name, filters):
@@ -41,7 +42,7 @@ def vggish_layers(x, until: str = "conv4_2"):
 
 
 def build_frontend(
-    kind: str, frames: int, name: str = "audio_frontend", normalization: str = "patch"
+    kind: str, frames: int, name: str = "audio_frontend", normalization: str = "band"
 ) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]."""
     patch = keras.Input((frames, NUM_BANDS), name="log_mel_patch")
@@ -49,6 +50,8 @@ def build_frontend(
         x = PatchStandardization(name="standardize")(patch)
     elif normalization == "band":
         x = keras.layers.Normalization(axis=-1, name="band_normalization")(patch)
+    elif normalization == "none":
+        x = patch
     else:
         raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
@@ -91,10 +94,10 @@ class WindowFrontend(keras.layers.Layer):
     Args:
         kind: "vggish" or "small" (see `build_frontend`).
         frames: log-mel frames per window (F).
-        normalization: "patch" or "band" (see `NORMALIZATIONS`).
+        normalization: "band", "patch" or "none" (see `NORMALIZATIONS`).
     """
 
-    def __init__(self, kind, frames, normalization="patch", **kwargs):
+    def __init__(self, kind, frames, normalization="band", **kwargs):
         super().__init__(**kwargs)
         self.kind = kind
         self.frames = frames
@@ -121,6 +124,6 @@ class WindowFrontend(keras.layers.Layer):
 
     def adapt(self, patches) -> None:
         """Sets a "band" normalisation from real patches [n, frames, 64] (a tensor or a
-        tf.data dataset of batches of them); nothing to do for "patch"."""
+        tf.data dataset of batches of them); nothing to do for the others."""
         if self.normalization == "band":
             self.frontend.get_layer("band_normalization").adapt(patches)

@@ -65,7 +65,7 @@ class MATER(keras.Model):
         head_hidden_dim=256,
         audio_frontend="none",
         log_mel_frames=None,
-        log_mel_normalization="patch",
+        log_mel_normalization="band",
         **kwargs,
     ):
         modalities = tuple(modalities)
