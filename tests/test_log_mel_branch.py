@@ -139,6 +139,14 @@ def test_band_normalization_takes_the_training_windows_statistics(tmp_path):
     np.testing.assert_allclose(np.ravel(reloaded_layer.mean), np.ravel(layer.mean))
 
 
+def test_models_saved_before_the_normalization_option_keep_patch_standardization():
+    config = MATER(6, 4, 5, num_windows=4, **SMALL).get_config()
+    del config["log_mel_normalization"]
+    restored = MATER.from_config(config)
+    assert restored.get_layer("audio_frontend").normalization == "patch"
+    assert restored.get_layer("audio_frontend").frontend.get_layer("standardize")
+
+
 def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
     from mater_tf.features.vggish import CHECKPOINT_SHAPES, CONV_LAYERS
 

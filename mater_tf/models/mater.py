@@ -205,4 +205,5 @@ class MATER(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # Models saved before the option existed standardised each patch.
+        return cls(**{"log_mel_normalization": "patch", **config})
