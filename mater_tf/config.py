@@ -29,6 +29,7 @@ from mater_tf.errors import UserError
 
 MODALITIES = ("audio", "face")
 LR_SCHEDULES = ("plateau", "cosine")
+LOG_MEL_NORMALIZATIONS = ("band", "patch", "none")  # = mater_tf.layers.frontends.NORMALIZATIONS (no TF here)
 ENCODERS = ("transformer", "lstm")
 TUNERS = ("random", "hyperband", "bayesian")
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -286,8 +287,8 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         f"model.audio_frontend={model.audio_frontend!r} must be none, vggish or small",
     )
     require(
-        model.log_mel_normalization in ("band", "patch", "none"),
-        f"model.log_mel_normalization={model.log_mel_normalization!r} must be band, patch or none",
+        model.log_mel_normalization in LOG_MEL_NORMALIZATIONS,
+        f"model.log_mel_normalization={model.log_mel_normalization!r} must be one of {list(LOG_MEL_NORMALIZATIONS)}",
     )
     require(
         not model.audio_frontend_weights or model.log_mel_normalization == "none",

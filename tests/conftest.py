@@ -40,6 +40,16 @@ def tiny_overrides():
     return tuple(TINY_OVERRIDES)
 
 
+@pytest.fixture(scope="session")
+def cli_command():
+    """`cli_command("train", workdir, "r", overrides)` -> the argv of `mater-tf train --workdir ... --set ...`."""
+
+    def command(verb, workdir, run, overrides=()):
+        return [verb, "--workdir", str(workdir), "--run", run] + [a for o in overrides for a in ("--set", o)]
+
+    return command
+
+
 @pytest.fixture
 def tiny_config():
     from mater_tf.config import load_config

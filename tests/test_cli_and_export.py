@@ -13,15 +13,11 @@ from mater_tf.cli.main import main
 from mater_tf.data import records
 
 
-def _sets(overrides):
-    return [a for o in overrides for a in ("--set", o)]
-
-
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_overrides):
+def trained_run(tmp_path_factory, tiny_overrides, cli_command):
     """One tiny `mater-tf train` shared by the tests of this module."""
     workdir = tmp_path_factory.mktemp("runs")
-    assert main(["train", "--workdir", str(workdir), "--run", "tiny"] + _sets(tiny_overrides)) == 0
+    assert main(cli_command("train", workdir, "tiny", tiny_overrides)) == 0
     return workdir / "quickstart" / "tiny"
 
 

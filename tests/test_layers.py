@@ -123,3 +123,10 @@ def test_layer_fit_config_and_save(name, tmp_path):
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(reloaded(inputs)), np.asarray(model(inputs)), atol=1e-6)
+
+
+def test_config_and_front_end_name_the_same_normalizations():
+    from mater_tf.config import LOG_MEL_NORMALIZATIONS
+    from mater_tf.layers.frontends import NORMALIZATIONS
+
+    assert LOG_MEL_NORMALIZATIONS == NORMALIZATIONS

@@ -182,7 +182,7 @@ def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
 
 
 @pytest.mark.slow
-def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path):
+def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path, cli_command):
     out = tmp_path / "records"
     root = shared_dir / "data" / "RAVDESS-dev-16k"
     assert (
@@ -215,13 +215,7 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path):
         "train.epochs=1",
         "train.batch_size=32",
     ]
-    assert (
-        main(
-            ["train", "--workdir", str(tmp_path / "runs"), "--run", "r"]
-            + [a for s in sets for a in ("--set", s)]
-        )
-        == 0
-    )
+    assert main(cli_command("train", tmp_path / "runs", "r", sets)) == 0
     run = tmp_path / "runs" / "quickstart" / "r"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_subjects"] == ["01"] and metrics["test"]["audio"]["num_clips"] == 60

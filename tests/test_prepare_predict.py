@@ -212,7 +212,7 @@ def test_a_bad_clip_is_skipped_and_recorded(shared_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_on_real_clips(shared_dir_module, tmp_path_factory):
+def trained_on_real_clips(shared_dir_module, tmp_path_factory, cli_command):
     """Records of the 12 real CREMA-D clips in three subject groups (csv corpus), and a tiny model."""
     folder = tmp_path_factory.mktemp("real")
     files = sorted((shared_dir_module / "data" / "CREMA-D").rglob("*_XX.*"))
@@ -232,13 +232,7 @@ def trained_on_real_clips(shared_dir_module, tmp_path_factory):
         "train.epochs=2",
         "train.batch_size=4",
     ]
-    assert (
-        main(
-            ["train", "--workdir", str(folder / "runs"), "--run", "r"]
-            + [a for s in sets for a in ("--set", s)]
-        )
-        == 0
-    )
+    assert main(cli_command("train", folder / "runs", "r", sets)) == 0
     return folder / "runs" / "quickstart" / "r"
 
 

@@ -96,11 +96,9 @@ def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
+def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path, cli_command):
     overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=8"]
-    command = ["train", "--workdir", str(tmp_path), "--run", "r"] + [
-        a for o in overrides for a in ("--set", o)
-    ]
+    command = cli_command("train", tmp_path, "r", overrides)
     run_dir = tmp_path / "quickstart" / "r"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
@@ -130,10 +128,8 @@ def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path):
 
 
 @pytest.mark.slow
-def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys):
-    command = ["cv", "--workdir", str(tmp_path), "--run", "cv"] + [
-        a for o in tiny_overrides for a in ("--set", o)
-    ]
+def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys, cli_command):
+    command = cli_command("cv", tmp_path, "cv", tiny_overrides)
     assert main(command) == 0
     cv_dir = tmp_path / "quickstart" / "cv"
     assignment = json.loads((cv_dir / "folds.json").read_text())

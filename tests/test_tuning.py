@@ -46,16 +46,15 @@ def test_a_search_space_without_a_valid_point(tiny_overrides, tmp_path):
         tuning.run_search(config, tmp_path)
 
 
-def _command(tiny_overrides, workdir, trials):
-    sets = list(tiny_overrides) + [f"tune.max_trials={trials}", "tune.epochs=2", "tune.num_heads=[1,2]"]
-    return ["tune", "--workdir", str(workdir), "--run", "t"] + [a for s in sets for a in ("--set", s)]
+def _search_overrides(tiny_overrides, trials):
+    return list(tiny_overrides) + [f"tune.max_trials={trials}", "tune.epochs=2", "tune.num_heads=[1,2]"]
 
 
 @pytest.mark.slow
-def test_an_interrupted_search_continues(tiny_overrides, tmp_path):
+def test_an_interrupted_search_continues(tiny_overrides, tmp_path, cli_command):
     from mater_tf.cli.main import main
 
-    command = _command(tiny_overrides, tmp_path, trials=3)
+    command = cli_command("tune", tmp_path, "t", _search_overrides(tiny_overrides, trials=3))
     tune_dir = tmp_path / "quickstart" / "t"
     process = subprocess.Popen(
         [sys.executable, "-m", "mater_tf.cli.main", *command],
@@ -84,8 +83,9 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_distributed_search_with_a_chief_and_a_worker_on_loopback(tiny_overrides, tmp_path):
-    command = [sys.executable, "-m", "mater_tf.cli.main", *_command(tiny_overrides, tmp_path, trials=2)]
+def test_distributed_search_with_a_chief_and_a_worker_on_loopback(tiny_overrides, tmp_path, cli_command):
+    search = cli_command("tune", tmp_path, "t", _search_overrides(tiny_overrides, trials=2))
+    command = [sys.executable, "-m", "mater_tf.cli.main", *search]
     port = str(_free_port())
     base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
     chief = subprocess.Popen(

@@ -10,8 +10,9 @@ def register(subparsers) -> None:
         "train",
         help="train MATER on one fold (no arguments: the synthetic quickstart)",
         description=(
-            "Train on the training folds, select on held-out validation subjects, test on "
-            "cv.test_fold, and export a SavedModel. Re-running resumes an interrupted run."
+            "Train on the training folds, select on held-out validation subjects (none with "
+            "cv.validation=false: the last weights are kept), test on cv.test_fold, and export a "
+            "SavedModel. Re-running resumes an interrupted run."
         ),
     )
     common.add_experiment_arguments(parser)

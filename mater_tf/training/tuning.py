@@ -5,8 +5,10 @@ config and calls the same model factory as training, so the best trial is an
 ordinary experiment YAML (`best_experiment.yaml`) that `mater-tf cv` accepts.
 
 The objective is the fused accuracy on the validation subjects: the fold
-after `cv.test_fold`, taken from the training folds. The test fold's subjects
-are excluded from every dataset the search builds.
+after `cv.test_fold`, taken from the training folds, even where the
+experiment sets `cv.validation: false` (a search needs held-out subjects to
+score its trials). The test fold's subjects are excluded from every dataset
+the search builds.
 
     <tune dir>/config.yaml           resolved config (written first)
     <tune dir>/split.json            subjects of the search's train / validation splits (and the excluded test fold)
