@@ -130,3 +130,9 @@ def test_config_and_front_end_name_the_same_normalizations():
     from mater_tf.layers.frontends import NORMALIZATIONS
 
     assert LOG_MEL_NORMALIZATIONS == NORMALIZATIONS
+
+
+@pytest.mark.parametrize("layer", [PositionalEncoding, EncoderBlock, MaskedMeanPooling, LateFusion])
+def test_layers_keep_the_registered_names_saved_models_refer_to(layer):
+    assert keras.saving.get_registered_name(layer) == f"mater_tf>{layer.__name__}"
+    assert keras.saving.get_registered_object(f"mater_tf>{layer.__name__}") is layer

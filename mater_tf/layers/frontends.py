@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from mater_tf.layers import PACKAGE
+from mater_tf.layers.package import PACKAGE
 
 NUM_BANDS = 64
 FRONTENDS = ("vggish", "small")
