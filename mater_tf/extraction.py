@@ -1,16 +1,26 @@
 """Per-clip extraction: one clip -> the windowed embeddings of the data contract.
 
 These are the per-clip steps that `pipelines/prepare.py` runs over a corpus
-and `mater-tf predict` runs on one clip, so a model always sees new clips
-prepared exactly as its training records were.
+and `mater-tf predict` runs on one clip (both build the extractor with
+`build_extractor`), so a model always sees new clips prepared exactly as its
+training records were.
 
-Windows (paper section 2.1): T non-overlapping windows of d seconds from the
-clip start. Audio: the whole clip's VGGish log-mel is computed once (100
-frames per second) and window t takes frames [round(100 t d), round(100 (t+1) d))
-(50 frames for 0.5 s, 25 for 0.25 s), padded with silence where the clip ends
-inside it; a window is present when at least half of it holds audio. Face:
-window t averages the embeddings of the frames shown in [t d, (t+1) d) in
-which the tracked face was found; present when at least one was.
+Windows (paper section 2.1): T non-overlapping windows of d seconds; window t
+covers [t d, (t+1) d) seconds of the clip. The clip's time origin is its
+container's start, shared by the audio and the frames (see `mater_tf.media`).
+
+* Audio: the whole clip's VGGish log-mel is computed once (25 ms frames every
+  10 ms). Window t takes only the frames whose whole 25 ms analysis window
+  lies inside it: floor((d * 16000 - 400) / 160) + 1 frames (48 for 0.5 s,
+  23 for 0.25 s) from frame round(100 t d), i.e. exactly the log-mel of the
+  samples [t d 16000, (t+1) d 16000) when d is a multiple of 10 ms (otherwise
+  the start is within half a hop of it). Frames past the clip end are silence.
+* Face: window t averages the embeddings of the frames whose presentation time
+  lies in [t d, (t+1) d) and in which the tracked face was found.
+* Present (`Windowing.present`, one rule for both): a window is present when at
+  least half of it lies inside the clip (its audio duration); a face window
+  additionally needs the face found in at least one of its frames. A video in
+  which no face is found anywhere keeps its voice: every face window masked.
 """
 
 from __future__ import annotations
@@ -21,26 +31,55 @@ import time
 import numpy as np
 
 from mater_tf.data.schema import ClipRecord
+from mater_tf.errors import UserError
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
-from mater_tf.features.log_mel import FRAMES_PER_SECOND, LOG_OFFSET, NUM_MEL_BANDS
+from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
 from mater_tf.media import SAMPLE_RATE, MediaError, decode_audio, decode_video, is_video
 
 SILENCE_PEAK = 1e-4
 STAGES = ("decode", "face_detection", "face_embedding", "log_mel", "audio_embedding")
+# Sample counts from float seconds (0.5 * 3 * 16000 ...) are rounded, never floored.
+_SECONDS_TOLERANCE = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
 class Windowing:
+    """T windows of d seconds from the clip start."""
+
     num_windows: int
     window_seconds: float
 
     @property
+    def window_samples(self) -> int:
+        return round(self.window_seconds * SAMPLE_RATE)
+
+    @property
     def frames_per_window(self) -> int:
-        return round(self.window_seconds * FRAMES_PER_SECOND)
+        """Log-mel frames whose whole analysis window fits in one window (48 for 0.5 s)."""
+        return (self.window_samples - WINDOW_SAMPLES) // HOP_SAMPLES + 1
+
+    def first_frame(self, window: int) -> int:
+        """Index, in the whole clip's log-mel, of window `window`'s first frame."""
+        return round(window * self.window_seconds * SAMPLE_RATE / HOP_SAMPLES)
 
     def bounds(self, window: int) -> tuple[float, float]:
         return window * self.window_seconds, (window + 1) * self.window_seconds
+
+    def present(self, duration: float, face_frames_found: np.ndarray | None = None) -> np.ndarray:
+        """int64 [T]: 1 where window t counts as present, for audio and face alike.
+
+        Args:
+            duration: the clip's length in seconds.
+            face_frames_found: [T] frames of each window in which the face was
+                found; given, a window also needs at least one.
+        """
+        starts = np.arange(self.num_windows) * self.window_seconds
+        inside = np.clip(duration - starts, 0.0, self.window_seconds)
+        present = 2 * inside >= self.window_seconds - _SECONDS_TOLERANCE
+        if face_frames_found is not None:
+            present &= np.asarray(face_frames_found) > 0
+        return present.astype(np.int64)
 
 
 @dataclasses.dataclass
@@ -48,9 +87,14 @@ class Extraction:
     """A clip's record plus what predict and the manifest report about it."""
 
     record: ClipRecord
-    face_found_rate: float | None  # None for audio-only clips
+    face_found_rate: float | None  # None when no face was looked for (audio-only clip or model)
     frames_decoded: int
     seconds: dict  # per stage
+
+    @property
+    def face_windows(self) -> int | None:
+        """Face windows present; None when no face was looked for, 0 for a video with no face."""
+        return None if self.face_found_rate is None else int(self.record.face_valid.sum())
 
 
 class ClipExtractor:
@@ -93,12 +137,11 @@ class ClipExtractor:
         seconds["log_mel"] += time.perf_counter() - started
         size, count = self.windowing.frames_per_window, self.windowing.num_windows
         patches = np.full((count, size, NUM_MEL_BANDS), np.log(LOG_OFFSET), np.float32)
-        valid = np.zeros(count, np.int64)
         for window in range(count):
-            start = round(window * self.windowing.window_seconds * FRAMES_PER_SECOND)
+            start = self.windowing.first_frame(window)
             piece = frames[start : start + size]
             patches[window, : len(piece)] = piece
-            valid[window] = len(piece) * 2 >= size
+        valid = self.windowing.present(len(waveform) / SAMPLE_RATE)
         started = time.perf_counter()
         embeddings = np.zeros((count, self.audio_embedder.dim), np.float32)
         if valid.any():
@@ -107,7 +150,7 @@ class ClipExtractor:
         return embeddings, valid, patches
 
     def face_windows(self, path, seconds: dict):
-        """(embeddings [T, D_v], valid [T], frames found [T], found rate, frames decoded)."""
+        """(embeddings [T, D_v], frames found [T], found rate, frames decoded); no face -> all zero."""
         count = self.windowing.num_windows
         started = time.perf_counter()
         video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
@@ -115,16 +158,16 @@ class ClipExtractor:
         started = time.perf_counter()
         track = self.tracker.track(video.frames)
         seconds["face_detection"] += time.perf_counter() - started
+        embeddings = np.zeros((count, self.face_embedder.dim), np.float32)
+        found = np.zeros(count, np.int64)
         if not track.found.any():
-            raise MediaError(f"{path}: no face found in any of its {len(video.frames)} frames")
+            return embeddings, found, track.found_rate, len(video.frames)
         from mater_tf.faces import crop_faces
 
         started = time.perf_counter()
         crops = crop_faces(video.frames[track.found], track.boxes[track.found])
         per_frame = np.zeros((len(video.frames), self.face_embedder.dim), np.float32)
         per_frame[track.found] = self.face_embedder.embed(crops)
-        embeddings = np.zeros((count, self.face_embedder.dim), np.float32)
-        found = np.zeros(count, np.int64)
         for window in range(count):
             low, high = self.windowing.bounds(window)
             in_window = (video.times >= low) & (video.times < high) & track.found
@@ -132,17 +175,19 @@ class ClipExtractor:
             if found[window]:
                 embeddings[window] = l2_normalize(per_frame[in_window].mean(axis=0))
         seconds["face_embedding"] += time.perf_counter() - started
-        return embeddings, (found > 0).astype(np.int64), found, track.found_rate, len(video.frames)
+        return embeddings, found, track.found_rate, len(video.frames)
 
     def extract(
         self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None
     ) -> Extraction:
         """Runs every step on one clip (`waveform`: its 16 kHz audio if already decoded).
 
+        A video in which no face is found is kept: its face windows are all
+        masked (`Extraction.face_windows` is 0) and its voice is used.
+
         Raises:
             MediaError: naming the file: unreadable, no audio track, shorter
-                than one window, silent, or (with a face embedder, for a
-                video) no face anywhere.
+                than one window, or silent.
         """
         seconds = dict.fromkeys(STAGES, 0.0)
         if waveform is None:
@@ -159,12 +204,12 @@ class ClipExtractor:
         audio, audio_valid, patches = self.audio_windows(waveform, seconds)
         count = self.windowing.num_windows
         face = np.zeros((count, self.face_dim), np.float32)
-        face_valid = np.zeros(count, np.int64)
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
         if self.face_embedder is not None and is_video(path):
-            face, face_valid, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
-            face_valid = face_valid * (np.arange(count) * self.windowing.window_seconds < duration)
+            face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
+        face_valid = self.windowing.present(duration, frames_found)
+        face = face * face_valid[:, None]
         record = ClipRecord(
             clip_id=clip_id,
             corpus=corpus,
@@ -183,3 +228,52 @@ class ClipExtractor:
             audio_log_mel=patches if self.keep_log_mel else None,
         )
         return Extraction(record, found_rate, frames_decoded, seconds)
+
+
+def build_extractor(
+    windows,
+    window_seconds,
+    modalities,
+    face_spec,
+    audio_spec,
+    frame_side=640,
+    detect_side=320,
+    keep_log_mel=False,
+):
+    """The extractor and its embedders' description (names and weights' checksums).
+
+    Raises:
+        UserError: naming the `mater-tf prepare` option to fix.
+    """
+    from mater_tf.features.embedders import audio_embedder, face_embedder
+
+    if windows < 1 or window_seconds <= 0:
+        raise UserError(f"--windows {windows} and --window-seconds {window_seconds} must be positive")
+    if Windowing(windows, window_seconds).frames_per_window < 1:
+        raise UserError(
+            f"--window-seconds {window_seconds} is shorter than one {WINDOW_SAMPLES / SAMPLE_RATE} s "
+            "log-mel frame; use longer windows (the paper: 0.5 or 0.25)"
+        )
+    unknown = set(modalities) - {"audio", "face"}
+    if unknown or "audio" not in modalities:
+        raise UserError(f"--modalities '{','.join(modalities)}' must be audio,face or audio")
+    audio = audio_embedder(audio_spec)
+    face, tracker = None, None
+    if "face" in modalities:
+        if not face_spec:
+            raise UserError(
+                "--face-embedder is needed for the face modality: vggm:PATH or keras:PATH[:LAYER] "
+                "(or pass --modalities audio)"
+            )
+        from mater_tf.faces import FaceTracker
+
+        face, tracker = face_embedder(face_spec), FaceTracker(detect_side=detect_side)
+    info = {
+        "audio": {"name": audio.name, "spec": audio_spec, "sha256": audio.checksum},
+        "face": {"name": face.name, "spec": face_spec, "sha256": face.checksum} if face else None,
+    }
+    extractor = ClipExtractor(
+        Windowing(windows, window_seconds), audio, face, tracker, frame_side, keep_log_mel
+    )
+    info["keep_log_mel"] = keep_log_mel
+    return extractor, info

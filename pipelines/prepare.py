@@ -13,8 +13,11 @@ duplicated, and the same records as an uninterrupted run.
 `plan.json` (written first) pins the clip list, windowing and embedders: a
 second run with other settings into the same folder is refused.
 `manifest.json` (written last) gathers counts, windowing, embedders with
-their weights' checksums, per-clip face-found rates, every file passed over
-and every clip that failed, with its reason.
+their weights' checksums, per-clip face-found rates and face windows, every
+file passed over and every clip that failed, with its reason. A video in
+which no face window holds a face (most often: no face found in any frame) is
+kept, its face windows masked, and counted: `num_no_face` and its ids in
+`no_face_clips`.
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ def prepare(
                 written.append(extraction.record)
                 sidecar["clips"][clip.clip_id] = {
                     "face_found_rate": extraction.face_found_rate,
+                    "face_windows": extraction.face_windows,
                     "frames": extraction.frames_decoded,
                     "duration": round(extraction.record.duration, 3),
                 }
@@ -197,11 +201,13 @@ def write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, labe
             seconds[stage] = seconds.get(stage, 0.0) + value
         shard_names.append(shard_path.name)
     rates = [c["face_found_rate"] for c in clips.values() if c["face_found_rate"] is not None]
+    no_face = sorted(clip_id for clip_id, c in clips.items() if c.get("face_windows") == 0)
     manifest = {
         "corpus": corpus,
         "num_clips": len(clips),
         "num_failed": len(failed),
         "num_skipped_files": len(skipped),
+        "num_no_face": len(no_face),
         "windowing": windowing,
         "embedders": embedder_info,
         "label_names": list(label_names),
@@ -210,6 +216,7 @@ def write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, labe
         "seconds_per_stage": {stage: round(value, 2) for stage, value in seconds.items()},
         "clips": clips,
         "failed": failed,
+        "no_face_clips": no_face,
         "skipped_files": dict(skipped),
     }
     records.write_json(Path(out_dir) / MANIFEST_FILE, manifest)

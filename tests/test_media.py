@@ -30,6 +30,8 @@ def test_cremad_flv_frames_and_audio_track(shared_dir):
     assert video.frames.dtype == np.uint8 and video.frames.shape[1:] == (360, 480, 3)
     assert (video.width, video.height) == (480, 360)
     assert np.allclose(np.diff(video.times), 1 / 29.97, atol=0.002)
+    # The video stream starts 27 ms after the audio stream: both are timed from the earlier start.
+    assert video.times[0] == pytest.approx(0.027)
     small = decode_video(path, max_side=240, until_seconds=1.0)
     assert small.frames.shape[1:] == (180, 240, 3) and small.times.max() < 1.0
     audio = decode_audio_track(path)

@@ -47,10 +47,11 @@ def test_too_short_and_silent_clips(tmp_path):
         extractor.extract(str(tmp_path / "silent.wav"), "silent")
 
 
-def write_video_with_sound(path, seconds=1.5):
-    """Grey frames and a tone: a clip with a voice track and no face."""
+def write_faceless_video(path, waveform):
+    """A real voice over blank grey frames: a video with speech and no face."""
     import av
 
+    seconds = len(waveform) / 16000
     with av.open(str(path), "w") as container:
         video = container.add_stream("mpeg4", rate=25)
         video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
@@ -62,28 +63,64 @@ def write_video_with_sound(path, seconds=1.5):
             )
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
-        tone = (0.3 * np.sin(np.arange(int(16000 * seconds)) * 0.05)).astype(np.float32)
-        for start in range(0, len(tone), 1024):
-            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="flt", layout="mono")
+        for start in range(0, len(waveform), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.float32(waveform[None, start : start + 1024]), format="flt", layout="mono"
+            )
             frame.sample_rate = 16000
             container.mux(audio.encode(frame))
         container.mux(audio.encode(None))
 
 
-def test_no_face_anywhere(shared_dir, tmp_path):
+@pytest.fixture
+def faceless_video(ravdess_speech, tmp_path):
+    """`nobody.mp4`: a real RAVDESS utterance (3.5 s) over frames with no face."""
+    from mater_tf.media import decode_audio
+
+    path = tmp_path / "nobody.mp4"
+    write_faceless_video(path, decode_audio(ravdess_speech("03-01-01-01-01-01-01.wav")))
+    return path
+
+
+def test_no_face_anywhere_keeps_the_voice(shared_dir, faceless_video):
     from mater_tf.faces import FaceTracker
     from mater_tf.features.embedders import face_embedder
 
-    path = tmp_path / "nobody.mp4"
-    write_video_with_sound(path)
     extractor = ClipExtractor(
         Windowing(4, 0.5),
         audio_embedder("logmel"),
         face_embedder(f"keras:{shared_dir / 'weights' / FER}"),
         FaceTracker(),
     )
-    with pytest.raises(MediaError, match=r"nobody.mp4: no face found in any of its \d+ frames"):
-        extractor.extract(str(path), "nobody")
+    extraction = extractor.extract(str(faceless_video), "nobody")
+    record = extraction.record
+    assert extraction.face_found_rate == 0.0 and extraction.face_windows == 0
+    assert record.face_valid.tolist() == [0, 0, 0, 0] and record.audio_valid.tolist() == [1, 1, 1, 1]
+    np.testing.assert_array_equal(record.face_embedding, 0.0)
+    np.testing.assert_allclose(np.linalg.norm(record.audio_embedding, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_prepare_keeps_and_counts_clips_without_a_face(shared_dir, faceless_video, tmp_path, capsys):
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    (tmp_path / "clips.csv").write_text(f"path,label,subject\n{faceless_video},neutral,s1\n{mp3},anger,s2\n")
+    out = tmp_path / "out"
+    assert main(prepare_args(shared_dir, out, "csv", tmp_path / "clips.csv")) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["num_clips"] == 2 and manifest["failed"] == {}
+    assert manifest["num_no_face"] == 1 and manifest["no_face_clips"] == ["nobody"]
+    assert manifest["clips"]["nobody"]["face_found_rate"] == 0.0
+    assert manifest["clips"]["1002_DFA_ANG_XX"]["face_windows"] is None  # audio-only: no face looked for
+    assert "1 video clips with no face found" in capsys.readouterr().out
+    index = records.index_records(out)
+    for serialized in tf.data.TFRecordDataset(list(index.files)):
+        features = records.schema.parse_serialized(serialized, 128, 128)
+        if features["clip_id"].numpy().decode() == "nobody":
+            assert features["face_valid"].numpy().sum() == 0
+            assert features["audio_valid"].numpy().tolist() == [1] * 6
+            break
+    else:
+        pytest.fail("the clip without a face is missing from the records")
 
 
 def prepare_args(shared_dir, out, corpus="cremad", root=None):

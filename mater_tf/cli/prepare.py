@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mater_tf.errors import UserError
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -41,49 +39,9 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def build_extractor(
-    windows,
-    window_seconds,
-    modalities,
-    face_spec,
-    audio_spec,
-    frame_side=640,
-    detect_side=320,
-    keep_log_mel=False,
-):
-    """The extractor and its embedders' description (names and weights' checksums)."""
-    from mater_tf.extraction import ClipExtractor, Windowing
-    from mater_tf.features.embedders import audio_embedder, face_embedder
-
-    if windows < 1 or window_seconds <= 0:
-        raise UserError(f"--windows {windows} and --window-seconds {window_seconds} must be positive")
-    unknown = set(modalities) - {"audio", "face"}
-    if unknown or "audio" not in modalities:
-        raise UserError(f"--modalities '{','.join(modalities)}' must be audio,face or audio")
-    audio = audio_embedder(audio_spec)
-    face, tracker = None, None
-    if "face" in modalities:
-        if not face_spec:
-            raise UserError(
-                "--face-embedder is needed for the face modality: vggm:PATH or keras:PATH[:LAYER] "
-                "(or pass --modalities audio)"
-            )
-        from mater_tf.faces import FaceTracker
-
-        face, tracker = face_embedder(face_spec), FaceTracker(detect_side=detect_side)
-    info = {
-        "audio": {"name": audio.name, "spec": audio_spec, "sha256": audio.checksum},
-        "face": {"name": face.name, "spec": face_spec, "sha256": face.checksum} if face else None,
-    }
-    extractor = ClipExtractor(
-        Windowing(windows, window_seconds), audio, face, tracker, frame_side, keep_log_mel
-    )
-    info["keep_log_mel"] = keep_log_mel
-    return extractor, info
-
-
 def run(args) -> int:
     from mater_tf.corpora import label_names, list_corpus
+    from mater_tf.extraction import build_extractor
     from pipelines.prepare import prepare
 
     clips, skipped = list_corpus(args.corpus, args.root)
@@ -114,6 +72,11 @@ def run(args) -> int:
         f"wrote {manifest['num_clips']} clips in {len(manifest['shards'])} shards; "
         f"{manifest['num_failed']} failed (reasons in {Path(args.out) / 'manifest.json'})"
     )
+    if info["face"]:
+        print(
+            f"{manifest['num_no_face']} video clips with no face found (kept: every face window masked, "
+            "the voice used; ids under no_face_clips in manifest.json)"
+        )
     for clip_id, reason in list(manifest["failed"].items())[:5]:
         print(f"  failed {clip_id}: {reason}")
     return 0

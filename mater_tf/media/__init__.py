@@ -2,6 +2,14 @@
 
 Everything comes out as 16 kHz mono float32 audio in [-1, 1] (channels
 averaged) and RGB uint8 frames with their presentation times in seconds.
+
+Both streams of a container are timed from one origin, the container's start
+(the earliest start time of its audio and video streams): a frame's time is
+its presentation time minus the origin, and the waveform's sample 0 is the
+origin. An audio track that starts later than the origin is preceded by
+silence for the gap; samples before the origin are dropped. So a sound and a
+frame that play together in a player land at the same time here. (A gap in
+the middle of an audio track is not filled in.)
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ class Video:
     """Decoded frames of a clip (possibly downscaled) and their times."""
 
     frames: np.ndarray  # uint8 [n, H, W, 3]
-    times: np.ndarray  # float64 [n], seconds from the clip start
+    times: np.ndarray  # float64 [n], seconds from the container's origin
     width: int  # original size
     height: int
 
@@ -62,8 +70,22 @@ def _open(path):
         ) from None
 
 
+def _origin(container) -> float:
+    """The container's start in seconds: the earliest start time of its audio and video streams."""
+    starts = [
+        float(stream.start_time * stream.time_base)
+        for stream in (*container.streams.video, *container.streams.audio)
+        if stream.start_time is not None and stream.time_base is not None
+    ]
+    if starts:
+        return min(starts)
+    return container.start_time / 1e6 if container.start_time is not None else 0.0  # AV_TIME_BASE
+
+
 def decode_video(path: str | Path, max_side: int = 640, until_seconds: float | None = None) -> Video:
-    """All frames (RGB, longest side at most `max_side`) up to `until_seconds`.
+    """All frames (RGB, longest side at most `max_side`) shown before `until_seconds`.
+
+    Times are seconds from the container's origin (see the module doc).
 
     Raises:
         MediaError: no video stream, corrupt data, or no frame decoded.
@@ -79,12 +101,12 @@ def decode_video(path: str | Path, max_side: int = 640, until_seconds: float | N
         width, height = stream.codec_context.width, stream.codec_context.height
         scale = min(1.0, max_side / max(width, height)) if width and height else 1.0
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        origin = _origin(container)
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
-                time = float(frame.pts * stream.time_base) - start
+                time = float(frame.pts * stream.time_base) - origin
                 if until_seconds is not None and time >= until_seconds:
                     break
                 frames.append(frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray())
@@ -100,19 +122,25 @@ def decode_video(path: str | Path, max_side: int = 640, until_seconds: float | N
 def decode_audio_track(path: str | Path) -> np.ndarray:
     """The audio track of a container (or any file FFmpeg reads), 16 kHz mono float32.
 
+    Sample 0 is the container's origin (see the module doc): silence pads a
+    track that starts later, and a track's samples before it are dropped.
+
     Raises:
         MediaError: no audio stream or nothing decodable.
     """
     import av
 
     path = check_readable(path)
-    chunks = []
+    chunks, track_start = [], None
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
+        origin = _origin(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         try:
             for frame in container.decode(container.streams.audio[0]):
+                if track_start is None:
+                    track_start = frame.time if frame.time is not None else origin
                 chunks.extend(out.to_ndarray().ravel() for out in resampler.resample(frame))
         except av.error.FFmpegError as error:
             if not chunks:
@@ -120,7 +148,11 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
         chunks.extend(out.to_ndarray().ravel() for out in resampler.resample(None))
     if not chunks:
         raise MediaError(f"{path}: the audio track holds no samples")
-    return np.concatenate(chunks).astype(np.float32)
+    waveform = np.concatenate(chunks).astype(np.float32)
+    offset = round((track_start - origin) * SAMPLE_RATE)
+    if offset > 0:
+        return np.concatenate([np.zeros(offset, np.float32), waveform])
+    return waveform[-offset:]
 
 
 def decode_audio(path: str | Path) -> np.ndarray:

@@ -48,7 +48,7 @@ class Predictor:
     def __init__(self, model_dir, audio_embedder: str | None = None, face_embedder: str | None = None):
         import tensorflow as tf
 
-        from mater_tf.cli.prepare import build_extractor
+        from mater_tf.extraction import build_extractor
 
         self.export_dir = resolve_export(model_dir)
         self.metadata = read_export_metadata(self.export_dir)
