@@ -16,6 +16,8 @@ CORE = [
     # tensorboard imports pkg_resources, which setuptools 82 removed.
     "setuptools>=70,<82",
     "pyyaml>=6.0",
+    # Structured configs: YAML merging, --set dotlists, type checks (mater_tf/config/loading.py).
+    "omegaconf>=2.3,<2.5",
     "matplotlib>=3.8",
 ]
 EXTRAS = {

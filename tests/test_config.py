@@ -54,10 +54,10 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.dropout=1.5", "dropout"),
         ("model.modalities=audio,voice", "subset"),
         ("model.encoder=gru", "encoder"),
-        ("train.epochs=abc", "must be a int"),
+        ("train.epochs=abc", "train.epochs='abc' must be an int"),
         ("train.batch_size=0", "batch_size"),
         ("cv.test_fold=12", "test_fold"),
-        ("model.attention=maybe", "must be a bool"),
+        ("model.attention=maybe", "model.attention='maybe' must be a bool"),
         ("train.lr_schedule=step", "lr_schedule"),
         ("model.log_mel_normalization=loud", "log_mel_normalization"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
@@ -77,9 +77,10 @@ def test_missing_experiment_and_bad_yaml(tmp_path):
         config_lib.load_config(path)
 
 
-def test_set_without_equals():
-    with pytest.raises(UserError, match="key=value"):
-        config_lib.parse_set_overrides(["model.num_heads"])
+@pytest.mark.parametrize("assignment", ["model.num_heads", "=4", "model..num_heads=4"])
+def test_set_without_key_and_value(assignment):
+    with pytest.raises(UserError, match="is not key=value"):
+        config_lib.load_config("quickstart", [assignment])
 
 
 def test_a_preset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):

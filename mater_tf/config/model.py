@@ -1,0 +1,82 @@
+"""The `model` section: the MATER network (paper section 2.2) and its variants."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from mater_tf.config.fields import at_least, fraction, one_of, require, setting
+
+MODALITIES = ("audio", "face")
+ENCODERS = ("transformer", "lstm")
+AUDIO_FRONTENDS = ("none", "vggish", "small")
+# = mater_tf.layers.frontends.NORMALIZATIONS (a test holds them equal; config imports no TF).
+LOG_MEL_NORMALIZATIONS = ("band", "patch", "none")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The MATER network (paper section 2.2) and its variants."""
+
+    KEY: ClassVar[str] = "model"
+
+    modalities: list[str] = setting(list(MODALITIES), "Branches to build: audio, face or both.")
+    encoder: str = setting("transformer", "'transformer' (MATER) or 'lstm' (baseline).")
+    positional_encoding: bool = setting(True, "Add the sinusoidal PE before the encoders.")
+    attention: bool = setting(True, "Multi-head self-attention; off keeps the feed-forward.")
+    num_layers: int = setting(6, "Encoder layers per modality (paper: 6).")
+    d_model: int = setting(512, "Width of the encoders (embeddings are projected to it).")
+    num_heads: int = setting(8, "Attention heads; must divide d_model.")
+    ff_dim: int = setting(2048, "Hidden size of the position-wise feed-forward layer.")
+    dropout: float = setting(0.1, "Dropout in the encoders and the prediction layers.")
+    head_hidden_dim: int = setting(256, "Width of the first of the two FC layers.")
+    audio_frontend: str = setting(
+        "none",
+        "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the model.",
+    )
+    log_mel_normalization: str = setting(
+        "band",
+        "Front end input: band (per mel band, with the training split's statistics; keeps the "
+        "voice's level), patch (each patch to zero mean, unit variance) or none (raw log-mel, "
+        "what pretrained VGGish expects).",
+    )
+    audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
+    audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
+
+    def validate(self) -> None:
+        """Refuses a network that cannot be built (each field, then how they fit together)."""
+        require(
+            bool(self.modalities) and set(self.modalities) <= set(MODALITIES),
+            f"model.modalities={self.modalities} must be a non-empty subset of {list(MODALITIES)}: "
+            f"e.g. --set model.modalities={','.join(MODALITIES)}",
+        )
+        require(
+            len(set(self.modalities)) == len(self.modalities),
+            f"model.modalities={self.modalities} repeats a name: "
+            f"--set model.modalities={','.join(dict.fromkeys(self.modalities))}",
+        )
+        one_of(self, "encoder", ENCODERS)
+        one_of(self, "audio_frontend", AUDIO_FRONTENDS)
+        one_of(self, "log_mel_normalization", LOG_MEL_NORMALIZATIONS)
+        for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
+            at_least(self, name, 1)
+        fraction(self, "dropout")
+        divisors = [n for n in range(1, self.d_model + 1) if self.d_model % n == 0]
+        require(
+            self.d_model % self.num_heads == 0,
+            f"model.num_heads={self.num_heads} must divide model.d_model={self.d_model}: e.g. --set "
+            f"model.num_heads={max(n for n in divisors if n <= self.num_heads)} (divisors: "
+            f"{', '.join(map(str, divisors))})",
+        )
+        if self.audio_frontend_weights:
+            fixes = []
+            if self.audio_frontend != "vggish":
+                fixes.append("--set model.audio_frontend=vggish")
+            if self.log_mel_normalization != "none":
+                fixes.append("--set model.log_mel_normalization=none")
+            require(
+                not fixes,
+                f"model.audio_frontend_weights={self.audio_frontend_weights!r} are pretrained VGGish "
+                f"weights, which need the vggish front end on the raw log-mel: add {' '.join(fixes)} "
+                "(or --set model.audio_frontend_weights= to start from random weights)",
+            )

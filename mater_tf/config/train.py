@@ -1,0 +1,95 @@
+"""The `train` and `cv` sections: optimisation (paper section 3.1) and subject-disjoint cross-validation."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from mater_tf.config.fields import above_zero, at_least, one_of, require, setting
+
+LR_SCHEDULES = ("plateau", "cosine")
+FOLDS_FILE_SUFFIXES = (".json", ".csv")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation (paper section 3.1)."""
+
+    KEY: ClassVar[str] = "train"
+
+    batch_size: int = setting(64, "Clips per batch (paper: 64).")
+    epochs: int = setting(300, "Maximum epochs (paper: 300).")
+    learning_rate: float = setting(1e-6, "Initial Adam learning rate (paper: 1e-6).")
+    lr_schedule: str = setting(
+        "plateau", "plateau (the paper: drop on a loss plateau) or cosine (decay to 0 over train.epochs)."
+    )
+    lr_patience: int = setting(20, "Epochs without val-loss gain before the LR drops (paper: 20).")
+    lr_factor: float = setting(0.1, "Factor of each LR drop.")
+    min_learning_rate: float = setting(0.0, "The LR never drops below this.")
+    early_stopping_patience: int = setting(0, "Stop after this many epochs without gain; 0 = off.")
+    modality_loss_weight: float = setting(
+        0.0, "Weight of extra per-modality losses; 0 = the paper's fused loss only."
+    )
+    seed: int = setting(0, "Seed of weights, dropout and shuffling.")
+
+    def validate(self) -> None:
+        """Refuses sizes, rates and schedules that cannot train."""
+        at_least(self, "batch_size", 1)
+        at_least(self, "epochs", 1)
+        above_zero(self, "learning_rate")
+        one_of(self, "lr_schedule", LR_SCHEDULES)
+        at_least(self, "lr_patience", 1)
+        require(
+            0.0 < self.lr_factor < 1.0,
+            f"train.lr_factor={self.lr_factor} must be in (0, 1): e.g. --set train.lr_factor=0.1",
+        )
+        at_least(self, "min_learning_rate", 0.0)
+        at_least(self, "early_stopping_patience", 0)
+        at_least(self, "modality_loss_weight", 0.0)
+
+
+@dataclasses.dataclass
+class CVConfig:
+    """Subject-disjoint cross-validation (paper: 12 folds RAVDESS, 10 CREMA-D)."""
+
+    KEY: ClassVar[str] = "cv"
+
+    num_folds: int = setting(12, "Folds of whole subjects.")
+    test_fold: int = setting(0, "Fold held out by `mater-tf train` (cv runs them all).")
+    validation: bool = setting(
+        True,
+        "Hold out the fold after the test fold for the LR plateau, early stopping and the best "
+        "checkpoint; false = the paper's protocol: every other fold trains for train.epochs, the "
+        "last weights are kept and the LR plateau watches the training loss.",
+    )
+    folds_file: str = setting(
+        "",
+        "A JSON or CSV of subject -> fold (a peer's published split); '' = folds of consecutive "
+        "sorted subjects.",
+    )
+
+    def validate(self) -> None:
+        """Refuses fold counts the protocol cannot split and a test fold out of range."""
+        if self.validation:
+            require(
+                self.num_folds >= 3,
+                f"cv.num_folds={self.num_folds} must be >= 3 with cv.validation=true (test, validation "
+                "and training folds): --set cv.num_folds=3 or more, or --set cv.validation=false "
+                "(the paper's protocol, 2 folds suffice; it needs train.early_stopping_patience=0)",
+            )
+        else:
+            require(
+                self.num_folds >= 2,
+                f"cv.num_folds={self.num_folds} must be >= 2 (a test and a training fold): "
+                "--set cv.num_folds=2 or more",
+            )
+        require(
+            0 <= self.test_fold < self.num_folds,
+            f"cv.test_fold={self.test_fold} must be in [0, cv.num_folds={self.num_folds}): "
+            f"e.g. --set cv.test_fold=0 (folds are numbered 0..{self.num_folds - 1})",
+        )
+        require(
+            not self.folds_file or self.folds_file.lower().endswith(FOLDS_FILE_SUFFIXES),
+            f"cv.folds_file={self.folds_file!r} must be a .json or .csv file of subject -> fold "
+            "(or --set cv.folds_file= for folds of consecutive sorted subjects)",
+        )
