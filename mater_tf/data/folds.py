@@ -1,9 +1,14 @@
-"""Subject-disjoint folds: a pure function of the sorted subject ids."""
+"""Subject-disjoint folds: a pure function of the sorted subject ids, or a published split read from a file."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
+import re
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from mater_tf.errors import UserError
 
@@ -73,3 +78,164 @@ def split_for_fold(folds: list[list[str]], test_fold: int, validation: bool = Tr
         validation=tuple(folds[validation_fold]) if validation else (),
         test=tuple(folds[test_fold]),
     )
+
+
+FOLDS_FILE_FORMATS = (
+    'JSON {"subject": fold, ...}, {"folds": [[subject, ...], ...]} or [[subject, ...], ...], '
+    "or a CSV with a header row subject,fold"
+)
+
+
+def load_folds_file(path: str | Path, subject_ids: Sequence[str]) -> list[list[str]]:
+    """Reads a published split (a peer's subject -> fold assignment) for the subjects of the records.
+
+    Formats (by suffix):
+      * `.json`: `{"subject": fold, ...}`; `{"folds": [[subject, ...], ...]}`
+        (also the `folds.json` that `mater-tf cv` writes, whose folds are
+        `{"fold": k, "subjects": [...]}`); or `[[subject, ...], ...]`.
+      * `.csv`: a header row with columns `subject` and `fold` (any order,
+        other columns ignored; a UTF-8 BOM is fine), one subject per row.
+
+    Fold numbering: a list of folds keeps the file's order. Where each subject
+    names its fold, the distinct fold labels, in natural order (1, 2, ..., 10;
+    fold_a < fold_b), become folds 0..k-1, so labels may start at 0 or 1 or be
+    names. Subject ids are compared as text.
+
+    Args:
+        path: the JSON or CSV file.
+        subject_ids: the subjects of the records; every one must be in the file.
+
+    Returns:
+        The subjects of fold k at index k, each fold sorted.
+
+    Raises:
+        UserError: one line naming the file and the fix, when the file cannot be
+            read, a subject is in two folds, a subject of the records is missing
+            from the file, the file names subjects the records do not have, a
+            fold is empty, or there are fewer than 2 folds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"cv.folds_file '{path}' not found: give the path of a {FOLDS_FILE_FORMATS}, "
+            "or --set cv.folds_file= for folds of consecutive sorted subjects"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        folds = _read_json_folds(path)
+    elif suffix == ".csv":
+        folds = _read_csv_folds(path)
+    else:
+        raise UserError(f"cv.folds_file '{path}' must end in .json or .csv ({FOLDS_FILE_FORMATS})")
+    return _check_folds(path, folds, subject_ids)
+
+
+def _names(subjects) -> str:
+    subjects = sorted(subjects)
+    shown = ", ".join(subjects[:10])
+    return shown + (f" and {len(subjects) - 10} more" if len(subjects) > 10 else "")
+
+
+def _natural_order(label: str) -> list:
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", label) if part
+    ]
+
+
+def _folds_from_labels(path: Path, assignments: list[tuple[str, Any]]) -> list[list[str]]:
+    """[(subject, fold label), ...] -> folds, the labels in natural order."""
+    labels: dict[str, str] = {}
+    for subject, label in assignments:
+        if isinstance(label, bool) or not isinstance(label, (int, str)) or not str(label).strip():
+            raise UserError(
+                f"{path}: the fold of subject '{subject}' is {label!r}; give an integer or a name for each fold"
+            )
+        label = str(label).strip()
+        if labels.setdefault(subject, label) != label:
+            raise UserError(
+                f"{path}: subject '{subject}' is in fold {labels[subject]} and in fold {label}; "
+                "keep one row per subject"
+            )
+    order = sorted(set(labels.values()), key=_natural_order)
+    return [[s for s, label in labels.items() if label == fold] for fold in order]
+
+
+def _read_json_folds(path: Path) -> list[list[str]]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error}); fix the file ({FOLDS_FILE_FORMATS})") from None
+    if isinstance(loaded, dict) and "folds" in loaded:
+        loaded = loaded["folds"]
+    if isinstance(loaded, dict):
+        return _folds_from_labels(path, [(str(subject).strip(), fold) for subject, fold in loaded.items()])
+    if isinstance(loaded, list):
+        folds = []
+        for fold in loaded:
+            if isinstance(fold, dict) and isinstance(fold.get("subjects"), list):
+                fold = fold["subjects"]  # the folds.json of mater-tf cv
+            if not isinstance(fold, list) or not all(isinstance(s, (str, int)) for s in fold):
+                break
+            folds.append([str(subject).strip() for subject in fold])
+        else:
+            return folds
+    raise UserError(f"{path}: not a split; write {FOLDS_FILE_FORMATS}")
+
+
+def _read_csv_folds(path: Path) -> list[list[str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            rows = list(csv.reader(stream))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{path}: not a readable CSV ({error}); save it as UTF-8 text") from None
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if "subject" not in header or "fold" not in header:
+        raise UserError(
+            f"{path}: the first row must be a header naming the columns subject and fold "
+            f"(found {','.join(header) or 'an empty file'}); add the line subject,fold at the top"
+        )
+    subject_column, fold_column = header.index("subject"), header.index("fold")
+    assignments = []
+    for line, row in enumerate(rows[1:], start=2):
+        cells = [cell.strip() for cell in row] + [""] * len(header)
+        if not cells[subject_column] or not cells[fold_column]:
+            raise UserError(
+                f"{path}: row {line} has no subject or no fold; give both (subject,fold) or delete it"
+            )
+        assignments.append((cells[subject_column], cells[fold_column]))
+    return _folds_from_labels(path, assignments)
+
+
+def _check_folds(path: Path, folds: list[list[str]], subject_ids: Sequence[str]) -> list[list[str]]:
+    """Each subject of the records in exactly one fold, no stranger, no empty fold, at least 2 folds."""
+    seen: dict[str, int] = {}
+    for fold, subjects in enumerate(folds):
+        for subject in subjects:
+            if seen.setdefault(subject, fold) != fold:
+                raise UserError(
+                    f"{path}: subject '{subject}' is in fold {seen[subject]} and in fold {fold}; "
+                    "keep it in one fold"
+                )
+    records = {str(s) for s in subject_ids}
+    missing = records - seen.keys()
+    if missing:
+        raise UserError(
+            f"{path}: the records' subjects {_names(missing)} are in no fold; add them to the file "
+            "(every subject must be in one fold)"
+        )
+    strangers = seen.keys() - records
+    if strangers:
+        raise UserError(
+            f"{path}: subjects {_names(strangers)} are not in the records; remove them from the file, or "
+            "point data.source at the records of that split"
+        )
+    empty = [fold for fold, subjects in enumerate(folds) if not subjects]
+    if empty:
+        raise UserError(f"{path}: fold {empty[0]} has no subjects; remove it or move subjects into it")
+    if len(folds) < 2:
+        raise UserError(
+            f"{path}: the split has {len(folds)} fold; cross-validation needs at least 2: "
+            "assign the subjects to 2 or more folds"
+        )
+    return [sorted(set(subjects)) for subjects in folds]
