@@ -15,7 +15,7 @@ import pytest
 
 from mater_tf.cli.main import main
 from mater_tf.data import records
-from mater_tf.training import cv, trainer
+from mater_tf.training import cv, rundir, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
 
@@ -31,11 +31,11 @@ def test_classification_metrics_by_hand():
 
 
 def _fit(config, root):
-    run = trainer.RunDir(root)
-    trainer.write_config(config, run)
-    records_path = trainer.resolve_records(config, root / "data")
-    index = records.index_records(records_path)
-    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold, config.cv.validation)
+    run = rundir.RunDir(root)
+    rundir.write_config(config, run)
+    records_path = task.resolve_records(config, root / "data")
+    index = task.index_for(config, records_path)
+    split = task.make_split(config, index)
     return trainer.fit_run(config, run, records_path, index, split, export=False), run
 
 
@@ -95,35 +95,53 @@ def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):
     assert run.model.stat().st_mtime_ns == stamp
 
 
+def _weights(run_dir):
+    return keras.models.load_model(run_dir / "model.keras").get_weights()
+
+
 @pytest.mark.slow
-def test_killed_training_resumes_from_the_last_epoch(tiny_overrides, tmp_path, cli_command):
-    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=8"]
-    command = cli_command("train", tmp_path, "r", overrides)
-    run_dir = tmp_path / "quickstart" / "r"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def test_a_run_killed_at_a_random_epoch_ends_as_if_never_interrupted(
+    tiny_overrides, tmp_path, cli_command, capsys
+):
+    # Live plateau and early-stopping counters, dropout, and a shuffled training order:
+    # everything a resumed run must carry over.
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + [
+        "train.epochs=10",
+        "train.lr_patience=1",
+        "train.lr_factor=0.5",
+        "train.early_stopping_patience=4",
+        "model.dropout=0.3",
+    ]
+    command = cli_command("train", tmp_path / "killed", "r", overrides)
+    assert main(cli_command("train", tmp_path / "whole", "r", overrides)) == 0
+    whole = tmp_path / "whole" / "quickstart" / "r"
+    run_dir = tmp_path / "killed" / "quickstart" / "r"
+    epochs_run = len(list(csv.DictReader((whole / "history.csv").open())))
+    kill_after = int(np.random.default_rng().integers(1, epochs_run - 1))
     process = subprocess.Popen(
         [sys.executable, "-m", "mater_tf.cli.main", *command],
-        env=env,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,  # not the checkout: `-m` would import its sources instead of the installed package
     )
-    metadata = run_dir / "backup" / "training_metadata.json"
-    deadline = time.time() + 120
+    state = run_dir / "backup" / "state.json"
+    deadline = time.time() + 180
     while time.time() < deadline and process.poll() is None:
-        if metadata.is_file() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+        if state.is_file() and json.loads(state.read_text() or "{}").get("epoch", 0) >= kill_after:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert process.poll() is None, "training finished before it could be killed; make it longer"
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "metrics.json").exists()
-    done_before = json.loads(metadata.read_text())["epoch"]
+    done = json.loads(state.read_text())["epoch"]
+    capsys.readouterr()
     assert main(command) == 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["training"]["epochs_run_this_session"] == 8 - done_before
-    epochs = [int(row["epoch"]) for row in csv.DictReader((run_dir / "history.csv").open())]
-    assert set(epochs) == set(range(8))
+    assert f"from epoch {done + 1} of 10 ({done} finished)" in capsys.readouterr().out
+    assert (run_dir / "metrics.json").read_text() == (whole / "metrics.json").read_text(), kill_after
+    assert (run_dir / "history.csv").read_text() == (whole / "history.csv").read_text(), kill_after
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run_dir), _weights(whole)))
     assert not (run_dir / "backup").exists()
 
 

@@ -59,11 +59,18 @@ def synthetic_banner(config: ExperimentConfig) -> str:
     return ""
 
 
+def format_accuracy(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def format_accuracy_table(test_metrics: dict) -> str:
+    """Accuracy of each output with its n (a modality counts only the clips where it is present)."""
     lines = [f"{'output':<8}{'accuracy':>10}{'unweighted':>12}{'clips':>8}"]
     for name, values in test_metrics.items():
+        missing = values.get("num_clips_without_modality", 0)
+        note = f"   ({missing} clips without {name}, not scored)" if missing else ""
         lines.append(
-            f"{name.upper():<8}{values['accuracy']:>10.3f}{values['unweighted_accuracy']:>12.3f}"
-            f"{values['num_clips']:>8}"
+            f"{name.upper():<8}{format_accuracy(values['accuracy']):>10}"
+            f"{format_accuracy(values['unweighted_accuracy']):>12}{values['num_clips']:>8}{note}"
         )
     return "\n".join(lines)

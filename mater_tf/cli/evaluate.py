@@ -23,25 +23,26 @@ def evaluate_run(run_dir: Path) -> dict:
     import keras
 
     from mater_tf.config import read_run_config
-    from mater_tf.data import folds, records
-    from mater_tf.training import trainer
+    from mater_tf.data import records
+    from mater_tf.training import evaluation, rundir, trainer
+    from mater_tf.training.task import Task
 
     config = read_run_config(run_dir)
-    run = trainer.RunDir(run_dir)
-    split_info = trainer.read_split(run)
+    run = rundir.RunDir(run_dir)
+    split_info = rundir.read_split(run)
     if not run.model.is_file():
         raise UserError(f"{run_dir} has no model.keras: training has not finished; run mater-tf train again")
-    index = records.index_records(split_info["records"])
-    split = folds.FoldSplit(
-        **{key: split_info[key] for key in ("test_fold", "validation_fold", "train", "validation", "test")}
-    )
+    index = records.index_records(rundir.find_records(run, split_info))
+    split = rundir.split_from_file(split_info)
     model = keras.models.load_model(str(run.model))
-    metrics = trainer.evaluate_model(model, config, run, index, split)
+    prefix = trainer.data_prefix(index)
+    metrics = evaluation.evaluate(model, Task(config, index), split, prefix)
     if run.metrics.is_file():
         import json
 
         previous = json.loads(run.metrics.read_text())
         metrics["training"] = previous.get("training", {})
+    evaluation.write_test_figures(metrics, index.label_names, run.root, run.logs, prefix)
     records.write_json(run.metrics, metrics)
     return metrics
 

@@ -23,11 +23,11 @@ def run(args) -> int:
     from mater_tf.config import read_run_config
     from mater_tf.data import records
     from mater_tf.serving.export import export_saved_model
-    from mater_tf.training import trainer
+    from mater_tf.training import rundir, trainer
 
     config = read_run_config(args.run_dir)
-    run = trainer.RunDir(args.run_dir)
-    split_info = trainer.read_split(run)
+    run = rundir.RunDir(args.run_dir)
+    split_info = rundir.read_split(run)
     if not run.model.is_file():
         raise UserError(
             f"{args.run_dir} has no model.keras: training has not finished; run mater-tf train again"
@@ -40,7 +40,7 @@ def run(args) -> int:
         model,
         args.out,
         metadata["label_names"],
-        trainer.export_metadata(config, metadata, split_info["records"]),
+        trainer.export_metadata(config, metadata, rundir.find_records(run, split_info)),
     )
     print(
         f"SavedModel written to {args.out} (signatures: serving_default, serve_examples, and serve_attention when the model attends)"

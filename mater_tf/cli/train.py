@@ -20,17 +20,18 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.training import trainer
+    from mater_tf.training import cv, rundir, task, trainer
 
     config, run_dir = common.resolve_run(args, "run")
-    run = trainer.RunDir(run_dir)
-    trainer.write_config(config, run)
+    run = rundir.RunDir(run_dir)
+    rundir.write_config(config, run)
     if banner := common.synthetic_banner(config):
         print(banner)
     print(f"run directory: {run_dir}")
-    records_path = trainer.resolve_records(config, run_dir / "data")
-    index = trainer.index_for(config, records_path)
-    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold, config.cv.validation)
+    records_path = task.resolve_records(config, run_dir / "data")
+    index = task.index_for(config, records_path)
+    split = task.make_split(config, index)
+    cv.check_not_tuned_on_test(config, split)
     print(
         f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
         f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"

@@ -60,7 +60,6 @@ class DataConfig:
     num_windows: int = setting(0, "Windows per clip the records must have (0 = any).")
     window_seconds: float = setting(0.0, "Window length the records must have (0 = any).")
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
-    shuffle_buffer: int = setting(2048, "Shuffle buffer of the training split, in clips.")
 
     def validate(self) -> None:
         """Refuses an empty source and negative sizes, then checks the synthetic corpus."""
@@ -70,5 +69,4 @@ class DataConfig:
         )
         at_least(self, "num_windows", 0)
         at_least(self, "window_seconds", 0.0)
-        at_least(self, "shuffle_buffer", 1)
         self.synthetic.validate()

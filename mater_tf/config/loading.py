@@ -63,10 +63,21 @@ def load_config(experiment: str | Path | None = None, overrides: list[str] | Non
     return validate(_to_config(merged, "the resolved config"))
 
 
+# Keys that older versions wrote into run folders and that no longer mean anything
+# (data.shuffle_buffer: every epoch now shuffles the whole training split).
+RETIRED_KEYS = {"data": ("shuffle_buffer",)}
+
+
 def config_from_dict(values: dict, source: str = "config") -> ExperimentConfig:
     """Rebuilds a config saved by `ExperimentConfig.to_dict` (e.g. a run's config.yaml)."""
     if not isinstance(values, dict):
         raise UserError(f"{source}: a config must be a mapping of sections (name, data, model, ...)")
+    values = {
+        section: {k: v for k, v in content.items() if k not in RETIRED_KEYS.get(section, ())}
+        if isinstance(content, dict)
+        else content
+        for section, content in values.items()
+    }
     merged = _merge(OmegaConf.structured(ExperimentConfig), values, source)
     return validate(_to_config(merged, source))
 

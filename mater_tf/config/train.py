@@ -67,6 +67,11 @@ class CVConfig:
         "A JSON or CSV of subject -> fold (a peer's published split); '' = folds of consecutive "
         "sorted subjects.",
     )
+    nested_tuning: bool = setting(
+        False,
+        "mater-tf cv runs a Keras Tuner search (tune.*) inside every fold on that fold's training "
+        "subjects only, then trains the fold with its best trial: the honest way to report a tuned number.",
+    )
 
     def validate(self) -> None:
         """Refuses fold counts the protocol cannot split and a test fold out of range."""

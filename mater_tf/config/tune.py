@@ -28,6 +28,11 @@ class TuneConfig:
     ff_dim: list[int] = setting([], "Feed-forward widths to try.")
     dropout: list[float] = setting([], "Dropout rates to try.")
     seed: int = setting(0, "Seed of the search.")
+    searched_subjects: list[str] = setting(
+        [],
+        "Subjects the search that chose this config trained or validated on (written by mater-tf "
+        "tune); mater-tf cv and train refuse to test on them.",
+    )
 
     def validate(self) -> None:
         """Refuses an empty or impossible search space (head counts are checked against widths by tune)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import json
 import logging
@@ -18,6 +19,8 @@ from mater_tf.errors import UserError
 log = logging.getLogger(__name__)
 
 SHARD_SUFFIX = ".tfrecord"
+MANIFEST_FILE = "manifest.json"  # written last by mater-tf prepare and the synthetic corpus
+PLAN_FILE = "plan.json"  # written first by mater-tf prepare
 # What a trained model must remember of its records (RecordIndex.metadata()).
 METADATA_KEYS = (
     "corpus",
@@ -149,6 +152,11 @@ def index_records(source: str | Path) -> RecordIndex:
                         f"{path}: record {position} does not follow the mater-tf data contract "
                         f"({error}); re-create it with mater-tf prepare"
                     ) from None
+                if info["non_finite"]:
+                    raise UserError(
+                        f"{path}: clip '{info['clip_id']}' (record {position}) holds NaN or Inf values in "
+                        f"{', '.join(info['non_finite'])}; re-create it with mater-tf prepare or drop that clip"
+                    )
                 shape = (info["num_windows"], info["audio_dim"], info["face_dim"], info["log_mel_frames"])
                 if shapes is None:
                     shapes = shape
@@ -195,6 +203,41 @@ def index_records(source: str | Path) -> RecordIndex:
     )
 
 
+def check_complete(source: str | Path) -> None:
+    """Refuses records that `mater-tf prepare` has not finished writing.
+
+    A folder (or a glob's folders) must hold the `manifest.json` that prepare
+    (and the synthetic corpus) write last, and every shard it lists.
+
+    Raises:
+        UserError: naming the folder and the fix.
+    """
+    source = str(source)
+    folders = {source} if os.path.isdir(source) else {os.path.dirname(f) or "." for f in list_shards(source)}
+    for folder in sorted(folders):
+        manifest = Path(folder) / MANIFEST_FILE
+        if not manifest.is_file():
+            started = (Path(folder) / PLAN_FILE).is_file()
+            found = len(glob.glob(os.path.join(folder, f"*{SHARD_SUFFIX}")))
+            raise UserError(
+                f"{folder}: "
+                + (
+                    f"mater-tf prepare has not finished there ({found} shards written, no {MANIFEST_FILE}); "
+                    "run the same mater-tf prepare command again to finish it"
+                    if started
+                    else f"no {MANIFEST_FILE}, so these are not finished mater-tf prepare records; "
+                    "re-create them with mater-tf prepare"
+                )
+            )
+        listed = json.loads(manifest.read_text()).get("shards", [])
+        missing = [name for name in listed if not (Path(folder) / name).is_file()]
+        if missing:
+            raise UserError(
+                f"{folder}: {MANIFEST_FILE} lists {len(missing)} shard(s) that are not there "
+                f"({', '.join(missing[:3])}); copy the whole folder or re-create it with mater-tf prepare"
+            )
+
+
 def model_targets(label: tf.Tensor, modalities: Sequence[str]) -> dict:
     """The same label for the fused and every per-modality output."""
     targets = {"logits": label}
@@ -207,6 +250,17 @@ def model_inputs(features: dict, modalities: Sequence[str], audio_log_mel: bool 
     return {name: features[name] for name in schema.input_names(modalities, audio_log_mel)}
 
 
+def count_clips(index: RecordIndex, subjects: Iterable[str]) -> int:
+    """Clips of `subjects` in the records."""
+    wanted = set(subjects)
+    return sum(subject in wanted for subject in index.subjects)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: a pure function of the run's seed and the epoch."""
+    return (seed * 1_000_003 + epoch) % (2**31 - 1) + 1
+
+
 def make_dataset(
     index: RecordIndex,
     subjects: Iterable[str],
@@ -214,36 +268,39 @@ def make_dataset(
     batch_size: int,
     training: bool,
     seed: int = 0,
-    shuffle_buffer: int = 2048,
     with_context: bool = False,
     audio_log_mel: bool = False,
+    epochs: tuple[int, int] = (0, 1),
 ) -> tf.data.Dataset:
     """The input pipeline of one split: the clips of `subjects`, batched.
 
-    Order: shards (seeded shuffle when training) -> interleave -> parse ->
-    keep the split's subjects -> cache -> shuffle (training) -> batch ->
-    prefetch. Interleave stays deterministic so that a seed fixes the run.
+    Order: shards -> interleave -> parse -> keep the split's subjects ->
+    cache; then, when training, for every epoch e of `epochs` [first, last):
+    a shuffle of the whole split (across subjects and shards) seeded by
+    (`seed`, e) -> batch; then prefetch. Epoch e's order is the same whether
+    a run gets there uninterrupted or resumes at e, so a resumed run sees the
+    batches the uninterrupted one saw. The training dataset yields
+    `last - first` epochs of `ceil(clips / batch_size)` batches (pass that
+    as Keras' `steps_per_epoch`).
 
     Yields:
         (inputs, targets) for Keras, or (inputs, targets, context) when
-        `with_context` (label, subject, clip id) for evaluation.
+        `with_context` (label, subject, clip id, and `{modality}_present`:
+        whether the clip has any window of that modality) for evaluation.
     """
     subjects = sorted(set(subjects))
     if not subjects:
         raise UserError("a data split has no subjects; use fewer folds or more subjects")
-    wanted = tf.constant(subjects)
-    files = tf.data.Dataset.from_tensor_slices(list(index.files))
-    if training:
-        files = files.shuffle(len(index.files), seed=seed, reshuffle_each_iteration=True)
-    dataset = files.interleave(
-        tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
     if audio_log_mel and not index.log_mel_frames:
         raise UserError(
             "the audio front end needs the records' log-mel patches, which these records do not hold; "
             "prepare them with mater-tf prepare --keep-log-mel"
         )
+    wanted = tf.constant(subjects)
     log_mel_frames = index.log_mel_frames if audio_log_mel else 0
+    dataset = tf.data.Dataset.from_tensor_slices(list(index.files)).interleave(
+        tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     dataset = dataset.map(
         lambda s: schema.parse_serialized(s, index.audio_dim, index.face_dim, log_mel_frames),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -251,14 +308,24 @@ def make_dataset(
     )
     dataset = dataset.filter(lambda f: tf.reduce_any(tf.equal(f["subject"], wanted))).cache()
     if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+        clips = max(1, count_clips(index, subjects))
+        # One dataset per epoch with a Python seed (a tensor seed breaks tf.data's seed logic
+        # once a global seed is set); they all read the same in-memory cache.
+        per_epoch = [
+            dataset.shuffle(clips, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False).batch(batch_size)
+            for epoch in range(*epochs)
+        ]
+        dataset = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
+    else:
+        dataset = dataset.batch(batch_size)
 
     def split(features):
         inputs = model_inputs(features, modalities, audio_log_mel)
         targets = model_targets(features["label"], modalities)
         if with_context:
             context = {k: features[k] for k in ("label", "subject", "clip_id")}
+            for modality in modalities:
+                context[f"{modality}_present"] = tf.reduce_max(features[f"{modality}_valid"], axis=-1) > 0
             return inputs, targets, context
         return inputs, targets
 

@@ -203,7 +203,8 @@ def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_fr
 
 
 def describe_record(serialized: bytes) -> Mapping[str, object]:
-    """Reads a record's shape without a spec: T, D_a, D_v, label, subject.
+    """Reads a record's shape without a spec: T, D_a, D_v, label, subject, and which
+    feature lists hold non-finite values (`non_finite`, empty for a sound record).
 
     Raises:
         ValueError: naming the first way the record breaks the contract.
@@ -226,7 +227,15 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
     log_mel_values = (
         len(lists["audio/log_mel"].feature[0].float_list.value) if "audio/log_mel" in lists else 0
     )
+    non_finite = sorted(
+        key
+        for key, feature_list in lists.items()
+        if feature_list.feature
+        and feature_list.feature[0].WhichOneof("kind") == "float_list"
+        and not all(np.isfinite(feature.float_list.value).all() for feature in feature_list.feature)
+    )
     return {
+        "non_finite": non_finite,
         "log_mel_frames": log_mel_values // LOG_MEL_BANDS,
         "num_windows": int(num_windows),
         "audio_dim": len(lists["audio/embedding"].feature[0].float_list.value),

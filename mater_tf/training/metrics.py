@@ -23,8 +23,9 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray, label_na
     per_class = np.where(present, np.diag(matrix) / np.maximum(support, 1), np.nan)
     total = int(support.sum())
     return {
-        "accuracy": float(np.trace(matrix) / total) if total else float("nan"),
-        "unweighted_accuracy": float(np.nanmean(per_class)) if present.any() else float("nan"),
+        # None (JSON null) when no clip was scored, e.g. a modality absent from every test clip.
+        "accuracy": float(np.trace(matrix) / total) if total else None,
+        "unweighted_accuracy": float(np.nanmean(per_class)) if present.any() else None,
         "per_class_accuracy": {
             name: (None if np.isnan(value) else float(value)) for name, value in zip(label_names, per_class)
         },

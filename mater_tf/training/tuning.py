@@ -8,7 +8,14 @@ The objective is the fused accuracy on the validation subjects: the fold
 after `cv.test_fold`, taken from the training folds, even where the
 experiment sets `cv.validation: false` (a search needs held-out subjects to
 score its trials). The test fold's subjects are excluded from every dataset
-the search builds.
+the search builds. Trials train as `mater-tf cv` does (the same Task: model,
+inputs, losses, optimizer and learning-rate schedule, over tune.epochs).
+
+The best config records the subjects the search trained and validated on
+(`tune.searched_subjects`): `mater-tf cv` refuses to test it on any of them.
+Only the fold the search held out is an honest test of it; for a tuned
+cross-validation figure use nested selection (`cv.nested_tuning: true`,
+see cv.py), where every fold runs its own search on its training subjects.
 
     <tune dir>/config.yaml           resolved config (written first)
     <tune dir>/split.json            subjects of the search's train / validation splits (and the excluded test fold)
@@ -29,14 +36,17 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import keras
 
-from mater_tf.config import ExperimentConfig, validate
+from mater_tf.config import ExperimentConfig, load_config, validate
 from mater_tf.data import records
 from mater_tf.errors import UserError
-from mater_tf.training import trainer
+from mater_tf.training.callbacks import learning_rate_plateau
+from mater_tf.training.rundir import RunDir, write_config
+from mater_tf.training.task import Task, index_for, make_split, resolve_records
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +101,45 @@ def sample_config(hp, config: ExperimentConfig) -> ExperimentConfig:
     )
 
 
-def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, train_data, validation_data):
+def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_dataset, split):
     keras_tuner = _import_keras_tuner()
+    task = Task(config, index)
+    steps = task.steps_per_epoch(split.train)
+    common = dict(
+        index=index,
+        modalities=config.model.modalities,
+        batch_size=config.train.batch_size,
+        seed=config.train.seed,
+        audio_log_mel=task.learns_audio,
+    )
+    train_data = make_dataset(subjects=split.train, training=True, epochs=(0, config.tune.epochs), **common)
+    train_statistics = make_dataset(subjects=split.train, training=False, **common)
+    validation_data = make_dataset(subjects=split.validation, training=False, **common)
 
     class MaterHyperModel(keras_tuner.HyperModel):
-        """Samples a config, builds it with the training factory, fits on the search split."""
+        """Samples a config and builds, compiles and fits it exactly as training does."""
 
         def build(self, hp):
-            trial_config = sample_config(hp, config)
-            model = trainer.make_model(trial_config, index, train_data)
-            trainer.compile_model(model, trial_config)
+            trial_task = Task(sample_config(hp, config), index)
+            model = trial_task.build_model(train_statistics)
+            trial_task.compile(model, config.tune.epochs, steps)
             return model
 
-        def fit(self, hp, model, *args, **kwargs):
+        def fit(self, hp, model, *args, callbacks=(), **kwargs):
             kwargs.pop("validation_data", None)
-            return model.fit(train_data, validation_data=validation_data, shuffle=False, **kwargs)
+            callbacks = list(callbacks)
+            plateau = learning_rate_plateau(sample_config(hp, config), monitor="val_loss")
+            if plateau:
+                callbacks.append(plateau)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                return model.fit(
+                    train_data,
+                    validation_data=validation_data,
+                    steps_per_epoch=steps,
+                    callbacks=callbacks,
+                    **kwargs,
+                )
 
     return MaterHyperModel(name="mater")
 
@@ -134,11 +168,11 @@ def is_worker() -> bool:
 def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.make_dataset) -> dict | None:
     """Runs (or continues) the search; returns the summary (None on a distributed worker)."""
     tune_dir = Path(tune_dir)
-    run = trainer.RunDir(tune_dir)
-    trainer.write_config(config, run)
-    records_path = trainer.resolve_records(config, tune_dir / "data")
-    index = trainer.index_for(config, records_path)
-    split = trainer.make_split(index, config.cv.num_folds, config.cv.test_fold)
+    run = RunDir(tune_dir)
+    write_config(config, run)
+    records_path = resolve_records(config, tune_dir / "data")
+    index = index_for(config, records_path)
+    split = make_split(dataclasses.replace(config, cv=dataclasses.replace(config.cv, validation=True)), index)
     records.write_json(
         run.split,
         {
@@ -151,16 +185,8 @@ def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.ma
     )
     head_choices(config)  # fail early on an empty space
     keras.utils.set_random_seed(config.train.seed)
-    common = trainer.dataset_options(config, index)
-    train_data = make_dataset(
-        subjects=split.train,
-        training=True,
-        seed=config.train.seed,
-        shuffle_buffer=config.data.shuffle_buffer,
-        **common,
-    )
-    validation_data = make_dataset(subjects=split.validation, training=False, **common)
-    tuner = make_tuner(config, build_hypermodel(config, index, train_data, validation_data), tune_dir)
+    hypermodel = build_hypermodel(config, index, make_dataset, split)
+    tuner = make_tuner(config, hypermodel, tune_dir)
     callbacks = [keras.callbacks.TensorBoard(str(tune_dir / "logs"), write_graph=False)]
     if config.train.early_stopping_patience:
         callbacks.append(
@@ -169,10 +195,10 @@ def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.ma
     tuner.search(epochs=config.tune.epochs, callbacks=callbacks, verbose=2)
     if is_worker():
         return None
-    return write_results(config, tuner, tune_dir)
+    return write_results(config, tuner, tune_dir, searched=sorted(split.train + split.validation))
 
 
-def write_results(config: ExperimentConfig, tuner, tune_dir: Path) -> dict:
+def write_results(config: ExperimentConfig, tuner, tune_dir: Path, searched: list) -> dict:
     """trials.json and best_experiment.yaml from the oracle's finished trials."""
     trials = []
     for trial in tuner.oracle.trials.values():
@@ -185,12 +211,20 @@ def write_results(config: ExperimentConfig, tuner, tune_dir: Path) -> dict:
     trials.sort(key=lambda t: -t[OBJECTIVE])
     best = tuner.get_best_hyperparameters(1)[0]
     best_config = sample_config(best, config)
-    best_config = dataclasses.replace(best_config, name=f"{config.name}_tuned")
+    best_config = dataclasses.replace(
+        best_config,
+        name=f"{config.name}_tuned",
+        tune=dataclasses.replace(best_config.tune, searched_subjects=list(searched)),
+    )
     header = (
         f"# Best of a Keras Tuner {config.tune.algorithm} search ({len(trials)} trials) over {tune_dir}.\n"
-        f"# Objective: AV accuracy on validation subjects {OBJECTIVE} = {trials[0][OBJECTIVE]:.4f};\n"
-        "# the test fold was never seen by the search. Cross-validate it with:\n"
-        f"#   mater-tf cv --experiment {tune_dir / 'best_experiment.yaml'}\n"
+        f"# Objective: AV accuracy on validation subjects {OBJECTIVE} = {trials[0][OBJECTIVE]:.4f}.\n"
+        f"# The search trained and validated on {len(searched)} subjects (tune.searched_subjects); only\n"
+        f"# test fold {config.cv.test_fold} is unseen by it, so test it there:\n"
+        f"#   mater-tf train --experiment {tune_dir / 'best_experiment.yaml'}\n"
+        "# mater-tf cv refuses this file (its other folds were the search's data). For a tuned\n"
+        "# cross-validation figure, let every fold search on its own training subjects:\n"
+        f"#   mater-tf cv --experiment <the experiment you tuned> --set cv.nested_tuning=true\n"
     )
     (tune_dir / "best_experiment.yaml").write_text(header + best_config.to_yaml())
     summary = {
@@ -201,6 +235,11 @@ def write_results(config: ExperimentConfig, tuner, tune_dir: Path) -> dict:
     }
     records.write_json(tune_dir / "trials.json", summary)
     return summary
+
+
+def read_best_config(tune_dir: Path) -> ExperimentConfig:
+    """The best trial's experiment written by a finished search."""
+    return load_config(Path(tune_dir) / "best_experiment.yaml")
 
 
 def trials_done(tune_dir: Path) -> int:

@@ -1,0 +1,114 @@
+"""How a trained model is evaluated: predictions of a split, and the metrics of every output.
+
+The fused output (AV) is scored on every clip of the split. A modality's own
+output (audio, face) is scored only on the clips where that modality is
+present (at least one window): a clip with no face has no face verdict, so
+it neither helps nor hurts the face accuracy. Every metrics entry carries
+its `num_clips` (n) and, for a modality, how many clips lacked it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mater_tf.reporting.plots import confusion_matrix_png
+from mater_tf.training.metrics import classification_metrics
+
+# Model output -> the name used in metrics and reports (paper Table 3: AV, A, V).
+OUTPUT_NAMES = {"logits": "av", "audio_logits": "audio", "face_logits": "face"}
+
+
+def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
+    """Runs the model over a dataset made `with_context`; returns numpy arrays of the
+    outputs and of the context (label, subject, clip_id, `{modality}_present`)."""
+    outputs = model.predict(dataset.map(lambda inputs, *_: inputs), verbose=0)
+    collected: dict = {}
+    for _, _, context in dataset:
+        for key, value in context.items():
+            collected.setdefault(key, []).append(value.numpy())
+    context = {key: np.concatenate(values) for key, values in collected.items()}
+    return {**{key: np.asarray(value) for key, value in outputs.items()}, **context}
+
+
+def output_metrics(predictions: dict, output: str, label_names) -> dict:
+    """Metrics of one output; a modality's output only over the clips where it is present."""
+    labels, scores = predictions["label"], predictions[output]
+    name = OUTPUT_NAMES[output]
+    if name == "av":
+        return classification_metrics(labels, scores.argmax(-1), label_names)
+    present = predictions[f"{name}_present"].astype(bool)
+    metrics = classification_metrics(labels[present], scores[present].argmax(-1), label_names)
+    metrics["num_clips_without_modality"] = int((~present).sum())
+    return metrics
+
+
+def split_metrics(predictions: dict, label_names) -> dict:
+    """Metrics of every output (av, audio, face) from `predict_split` arrays."""
+    return {
+        OUTPUT_NAMES[key]: output_metrics(predictions, key, label_names)
+        for key in OUTPUT_NAMES
+        if key in predictions
+    }
+
+
+def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
+    """Test (and validation) metrics of a model on a fold's split, with the protocol stated."""
+    label_names = list(task.index.label_names)
+    test = predict_split(model, task.build_inputs(split.test, with_context=True))
+    metrics = {
+        "experiment": task.config.name,
+        "corpus": task.index.corpus,
+        "synthetic": bool(data_prefix),
+        "label_names": label_names,
+        "test_fold": split.test_fold,
+        "protocol": protocol(task, split),
+        "test_subjects": list(split.test),
+        "validation_subjects": list(split.validation),
+        "test": split_metrics(test, label_names),
+    }
+    if split.validation:
+        validation = predict_split(model, task.build_inputs(split.validation, with_context=True))
+        metrics["validation"] = split_metrics(validation, label_names)
+    return metrics
+
+
+def protocol(task, split) -> dict:
+    """Which subjects trained, selected and tested, and how many clips each split has."""
+    from mater_tf.data.records import count_clips
+
+    return {
+        "train_subjects": list(split.train),
+        "validation_subjects": list(split.validation),
+        "test_subjects": list(split.test),
+        "train_clips": count_clips(task.index, split.train),
+        "validation_clips": count_clips(task.index, split.validation),
+        "test_clips": count_clips(task.index, split.test),
+        "selection": (
+            "best validation loss on the validation subjects"
+            if split.validation
+            else "none: the last epoch's weights (no validation subjects)"
+        ),
+    }
+
+
+def write_test_figures(metrics: dict, label_names, root: Path, logs: Path, data_prefix: str = "") -> None:
+    """Test confusion matrices as PNG files and TensorBoard images.
+
+    No test scalar goes to TensorBoard, so its HParams and scalar views
+    (where runs are compared and chosen) show training and validation only.
+    """
+    writer = tf.summary.create_file_writer(str(logs / "test"))
+    for name, values in metrics["test"].items():
+        title = (
+            f"{data_prefix}test fold {metrics['test_fold']}, {name.upper()}, n={values['num_clips']}, "
+            f"acc {values['accuracy']:.3f}"
+        )
+        png = confusion_matrix_png(np.array(values["confusion_matrix"]), label_names, title)
+        (root / f"confusion_{name}.png").write_bytes(png)
+        with writer.as_default():
+            tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[None], step=0)
+    writer.flush()
