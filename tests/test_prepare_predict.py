@@ -297,8 +297,9 @@ def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clip
     assert present and all(sum(w["face_probabilities"]) == pytest.approx(1.0, abs=1e-3) for w in present)
     assert np.asarray(result["attention"]["face_attention_0"]).shape == (2, 6, 6)
     assert (tmp_path / "1001_DFA_HAP_XX.png").read_bytes()[:4] == b"\x89PNG"
+    assert result["face"] == "found" and result["face_emotion"] in result["labels"]
     unknown = json.loads((tmp_path / "03-01-03-01-01-01-02.json").read_text())  # a clip no corpus reader saw
-    assert unknown["face_found_rate"] is None and "face_probabilities" in unknown
+    assert unknown["face_found_rate"] is None and unknown["face"] == "no face"
     assert (
         main(
             [
@@ -313,6 +314,33 @@ def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clip
         == 2
     )
     assert "gone.mp4: file not found" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_says_no_face(ravdess_speech, faceless_video, trained_on_real_clips, tmp_path, capsys):
+    from mater_tf.reporting.timeline import timeline_figure
+
+    wav = ravdess_speech("03-01-03-01-01-01-02.wav")  # audio only, given to a model with the face modality
+    out = tmp_path / "out"
+    clips = [str(faceless_video), str(wav)]
+    assert main(["predict", *clips, "--model", str(trained_on_real_clips), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for path, found_rate in ((faceless_video, 0.0), (wav, None)):
+        stem = path.stem
+        result = json.loads((out / f"{stem}.json").read_text())
+        assert result["face"] == "no face" and result["face_found_rate"] == found_rate
+        assert result["face_emotion"] is None and result["face_probabilities"] is None
+        assert result["audio_emotion"] in result["labels"]
+        assert not any(w["face_present"] or "face_probabilities" in w for w in result["windows"])
+        assert result["attention"] and not any(name.startswith("face_") for name in result["attention"])
+        # No face: the fused decision is the voice's.
+        assert result["emotion"] == result["audio_emotion"]
+        assert result["probabilities"] == pytest.approx(result["audio_probabilities"], abs=2e-3)
+        line = next(text for text in printed if text.startswith(str(path)))
+        assert f"; audio {result['audio_emotion']}, no face -> " in line
+        assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+        face_row = timeline_figure(result).axes[1]
+        assert face_row.get_lines() == [] and [t.get_text() for t in face_row.texts] == ["no face"]
 
 
 def test_predict_without_a_model(tmp_path, capsys):

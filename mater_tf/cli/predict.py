@@ -36,9 +36,9 @@ def run(args) -> int:
             continue
         json_path, png_path = write_prediction(result, args.out)
         modalities = ", ".join(
-            f"{m} {max(result[f'{m}_probabilities'], key=result[f'{m}_probabilities'].get)}"
+            f"{m} {result[f'{m}_emotion']}" if result[f"{m}_emotion"] else "no face"
             for m in ("audio", "face")
-            if f"{m}_probabilities" in result
+            if f"{m}_emotion" in result
         )
         print(
             f"{clip}: {result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); "

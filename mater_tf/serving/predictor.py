@@ -2,14 +2,22 @@
 
 The export's `mater_tf.json` says how its training records were made
 (windowing, embedders with their weights' checksums), and the clip is
-extracted exactly the same way. Per clip the result holds:
+extracted exactly the same way. Per clip the result (written as JSON) holds:
 
-* the fused, audio-only and face-only class probabilities of the whole clip;
-* per-window scores: the model's probabilities when it sees window t alone
-  (every other window masked), per modality, so "when" and "from which
-  modality" are read off the same network that made the clip decision;
-* the attention weights of every layer (models with attention);
-* the frames of each window in which the face was found.
+* `emotion`, `probabilities`: the fused decision of the whole clip (with no
+  face, the voice's alone);
+* per modality of the model (`audio`, `face`): `{modality}_emotion` and
+  `{modality}_probabilities` (label -> probability) of that branch alone;
+* `face` (models with the face modality): "found", or "no face" when no
+  window of the clip holds a face (none found in any frame, or an audio-only
+  file). Then `face_emotion` and `face_probabilities` are null and the face
+  attention is left out: a face branch that saw nothing has no verdict;
+* `windows`: per window its start, whether audio and face are present, the
+  frames in which the face was found, and the model's probabilities when it
+  sees that window alone (every other window masked), per modality present
+  there, so "when" and "from which modality" are read off the same network
+  that made the clip decision;
+* `attention`: the attention weights of every layer (models with attention).
 """
 
 from __future__ import annotations
@@ -123,10 +131,16 @@ class Predictor:
             "face_found_rate": extraction.face_found_rate,
             "windows": [],
         }
+        has_face = bool(record.face_valid.any())
         for modality in self.modalities:
-            result[f"{modality}_probabilities"] = dict(
-                zip(names, clip[f"{modality}_probabilities"][0].round(4).tolist())
-            )
+            if modality == "face" and not has_face:
+                result["face_emotion"], result["face_probabilities"] = None, None
+                continue
+            scores = clip[f"{modality}_probabilities"][0]
+            result[f"{modality}_emotion"] = names[int(np.argmax(scores))]
+            result[f"{modality}_probabilities"] = dict(zip(names, scores.round(4).tolist()))
+        if "face" in self.modalities:
+            result["face"] = "found" if has_face else "no face"
         for window in range(windows):
             entry = {
                 "start": round(window * self.metadata["window_seconds"], 3),
@@ -141,7 +155,11 @@ class Predictor:
             result["windows"].append(entry)
         if "serve_attention" in self.model.signatures:
             attention = self.model.signatures["serve_attention"](**self._inputs(record))
-            result["attention"] = {k: v.numpy()[0].round(4).tolist() for k, v in sorted(attention.items())}
+            result["attention"] = {
+                k: v.numpy()[0].round(4).tolist()
+                for k, v in sorted(attention.items())
+                if has_face or not k.startswith("face_")
+            }
         return result
 
 
