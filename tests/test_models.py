@@ -1,8 +1,11 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
 from mater_tf.config import load_config
+from mater_tf.data import synthetic
 from mater_tf.models import MATER, build_model
 
 RNG = np.random.default_rng(1)
@@ -29,8 +32,8 @@ VARIANTS = {
 }
 
 
-def build(variant, windows=5):
-    return MATER(6, 4, 5, num_windows=windows, **{**SMALL, **VARIANTS[variant]})
+def build(variant, windows=5, **overrides):
+    return MATER(6, 4, 5, num_windows=windows, **{**SMALL, **VARIANTS[variant], **overrides})
 
 
 def inputs_for(model, inputs):
@@ -109,6 +112,83 @@ def test_positional_encoding_makes_the_model_order_aware():
     assert not np.allclose(
         np.asarray(with_pe(swapped)["logits"]), np.asarray(with_pe(inputs)["logits"]), atol=1e-5
     )
+
+
+def _projection_to_positional_encoding_rms(model, inputs, modality="face"):
+    """RMS of what the PE is added to (the scaled projection) over the present windows."""
+    pe_input = model.get_layer(f"{modality}_positional_encoding").input
+    projected = np.asarray(keras.Model(model.inputs, pe_input)(inputs, training=False))
+    present = projected[np.asarray(inputs[f"{modality}_valid"]) > 0]
+    return float(np.sqrt(np.mean(present**2)))
+
+
+def _numpy_positional_encoding(length, depth):
+    angles = np.arange(length)[:, None] / 10000 ** (2 * (np.arange(depth) // 2) / depth)[None, :]
+    return np.where(np.arange(depth) % 2 == 0, np.sin(angles), np.cos(angles))
+
+
+def _l2_normalised(shape, seed=0):
+    vectors = np.random.default_rng(seed).normal(size=shape)
+    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _paper_size_inputs():
+    return {
+        "audio_embedding": _l2_normalised((4, 8, 128)),
+        "face_embedding": _l2_normalised((4, 8, 512)),
+        "audio_valid": np.ones((4, 8), np.float32),
+        "face_valid": np.ones((4, 8), np.float32),
+    }
+
+
+def _quickstart_size_inputs():
+    config = load_config("quickstart")
+    corpus = dataclasses.replace(config.data.synthetic, num_subjects=1, clips_per_subject=8)
+    clips = synthetic.generate_clips(corpus)  # l2-normalised windows, as real embeddings are
+    inputs = {
+        f"{m}_{kind}": np.stack([getattr(c, f"{m}_{kind}") for c in clips]).astype(np.float32)
+        for m in ("audio", "face")
+        for kind in ("embedding", "valid")
+    }
+    sizes = dict(
+        audio_dim=corpus.audio_dim,
+        face_dim=corpus.face_dim,
+        num_windows=corpus.num_windows,
+        d_model=config.model.d_model,
+        num_heads=config.model.num_heads,
+    )
+    return inputs, sizes
+
+
+@pytest.mark.parametrize("embedding_scale", ["sqrt_d_model", "none"])
+@pytest.mark.parametrize("size", ["paper", "quickstart"])
+def test_embeddings_and_positional_encoding_are_of_the_same_order(size, embedding_scale):
+    """The PE must not swamp the embeddings (Vaswani et al. 3.4); without the scale it did."""
+    keras.utils.set_random_seed(0)
+    if size == "paper":  # VGGish 128 and VGG-M 512 embeddings, d_model 512
+        inputs = _paper_size_inputs()
+        sizes = dict(audio_dim=128, face_dim=512, num_windows=8, d_model=512, num_heads=8)
+    else:
+        inputs, sizes = _quickstart_size_inputs()
+    model = MATER(
+        num_classes=6, num_layers=1, ff_dim=16, head_hidden_dim=8, embedding_scale=embedding_scale, **sizes
+    )
+    positional_encoding_rms = np.sqrt(np.mean(_numpy_positional_encoding(8, sizes["d_model"]) ** 2))
+    for modality in ("audio", "face"):
+        ratio = _projection_to_positional_encoding_rms(model, inputs, modality) / positional_encoding_rms
+        if embedding_scale == "sqrt_d_model":
+            assert 0.3 < ratio < 3.0, (modality, ratio)
+        else:  # the defect: the PE is many times the embeddings' projection
+            assert ratio < 0.3, (modality, ratio)
+
+
+def test_models_saved_before_the_embedding_scale_option_load_unscaled():
+    config = build("mater").get_config()
+    assert config["embedding_scale"] == "sqrt_d_model"
+    del config["embedding_scale"]
+    assert MATER.from_config(config).embedding_scale == "none"
+    with pytest.raises(ValueError, match="embedding_scale"):
+        build("mater", embedding_scale="sqrt")
 
 
 def test_attention_weights_of_every_layer():

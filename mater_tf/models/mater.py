@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -9,6 +11,8 @@ from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling
 from mater_tf.layers.frontends import WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
+# How the projected embeddings are scaled before the PE is added (see `MATER`).
+EMBEDDING_SCALES = ("sqrt_d_model", "none")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -16,7 +20,7 @@ class MATER(keras.Model):
     """Dual-stream MATER (Ghaleb et al., ICIP 2020, section 2.2).
 
     Per modality: the window embeddings [batch, T, D] are zeroed where absent,
-    projected to `d_model`, given the sinusoidal PE, passed through
+    projected to `d_model`, scaled (`embedding_scale`), given the sinusoidal PE, passed through
     `num_layers` encoder layers (or LSTMs for the baseline), mean-pooled over
     the present windows and mapped to class logits by two FC layers. The
     fused logits average the modalities present (paper eq. 3).
@@ -45,6 +49,24 @@ class MATER(keras.Model):
             (`audio_log_mel` [batch, T, log_mel_frames, 64]) and this conv
             front end, inside the network, embeds it (trained end to end).
         log_mel_frames: log-mel frames per window (with a front end).
+        log_mel_normalization: how the front end normalises each patch: "band",
+            "patch" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+        embedding_scale: "sqrt_d_model" multiplies the projected embeddings by
+            sqrt(d_model), as the Transformer does before adding the PE
+            (Vaswani et al. 3.4); "none" adds the PE to the bare projection.
+            The embedding inputs are l2-normalised, so at initialisation their
+            projection has RMS about sqrt(2 / (D + d_model)) per component
+            (0.044 at D = d_model = 512), 16 times below the PE's 0.71: the PE
+            swamped the windows' content, and at the paper's learning rate of
+            1e-6 the projection never caught up. Scaled, the two are of the same
+            order (RMS ratio about 1.4). The scale is applied whether or not the
+            PE is on, so the PE ablation changes the PE alone. It is not applied
+            to the output of a learned audio front end: the small front end's
+            batch-normalised output already projects to about the PE's size
+            (ratio 1.4 at d_model 64, 0.6 at 512, in training mode), and scaling
+            it would put it 8-14 times above the PE; the VGGish front end's
+            output is left unscaled alike. Models saved before this option
+            existed load with "none", as they were trained.
     """
 
     def __init__(
@@ -66,8 +88,11 @@ class MATER(keras.Model):
         audio_frontend="none",
         log_mel_frames=None,
         log_mel_normalization="band",
+        embedding_scale="sqrt_d_model",
         **kwargs,
     ):
+        if embedding_scale not in EMBEDDING_SCALES:
+            raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {embedding_scale!r}")
         modalities = tuple(modalities)
         learns_audio = audio_frontend != "none" and "audio" in modalities
         dims = {"audio": audio_dim, "face": face_dim}
@@ -130,6 +155,8 @@ class MATER(keras.Model):
             # Absent windows are zeroed first, so their contents cannot reach any output.
             x = embeddings * ops.expand_dims(ops.cast(valid, embeddings.dtype), -1)
             x = branch["projection"](x)
+            if embedding_scale == "sqrt_d_model" and not (modality == "audio" and learns_audio):
+                x = x * math.sqrt(d_model)
             if positional_encoding:
                 x = branch["positional_encoding"](x)
             x = branch["input_dropout"](x)
@@ -167,6 +194,7 @@ class MATER(keras.Model):
         self.audio_frontend = audio_frontend
         self.log_mel_frames = log_mel_frames
         self.log_mel_normalization = log_mel_normalization
+        self.embedding_scale = embedding_scale
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -199,11 +227,13 @@ class MATER(keras.Model):
             "audio_frontend": self.audio_frontend,
             "log_mel_frames": self.log_mel_frames,
             "log_mel_normalization": self.log_mel_normalization,
+            "embedding_scale": self.embedding_scale,
             "name": self.name,
             "trainable": self.trainable,
         }
 
     @classmethod
     def from_config(cls, config):
-        # Models saved before the option existed standardised each patch.
-        return cls(**{"log_mel_normalization": "patch", **config})
+        # Models saved before these options existed standardised each patch and
+        # added the PE to the unscaled projection.
+        return cls(**{"log_mel_normalization": "patch", "embedding_scale": "none", **config})
