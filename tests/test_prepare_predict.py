@@ -346,3 +346,48 @@ def test_predict_says_no_face(ravdess_speech, faceless_video, trained_on_real_cl
 def test_predict_without_a_model(tmp_path, capsys):
     assert main(["predict", "x.mp4", "--model", str(tmp_path)]) == 2
     assert "no exported model there" in capsys.readouterr().err
+
+
+def export_log_mel_model(out, frames):
+    """An untrained audio-only MATER with the small log-mel front end, exported as `mater-tf export` does."""
+    from mater_tf.models.mater import MATER
+    from mater_tf.serving.export import export_saved_model
+
+    model = MATER(
+        audio_dim=128,
+        face_dim=1,
+        num_classes=2,
+        num_windows=4,
+        modalities=("audio",),
+        num_layers=1,
+        d_model=8,
+        num_heads=2,
+        ff_dim=16,
+        head_hidden_dim=8,
+        audio_frontend="small",
+        log_mel_frames=frames,
+    )
+    metadata = {
+        "num_windows": 4,
+        "window_seconds": 0.5,
+        "modalities": ["audio"],
+        "audio_frontend": "small",
+        "embedders": {"audio": {"spec": "logmel"}},
+    }
+    return export_saved_model(model, out, ["calm", "angry"], metadata)
+
+
+@pytest.mark.slow
+def test_predict_with_a_log_mel_front_end(ravdess_speech, tmp_path, capsys):
+    wav = str(ravdess_speech("03-01-01-01-01-01-01.wav"))
+    current = export_log_mel_model(tmp_path / "current", frames=48)  # 0.5 s windows: 48 whole frames inside
+    assert main(["predict", wav, "--model", str(current), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "03-01-01-01-01-01-01.json").read_text())
+    assert result["emotion"] in ("calm", "angry") and "face" not in result
+    older = export_log_mel_model(
+        tmp_path / "older", frames=50
+    )  # records cut before windows stopped overlapping
+    assert main(["predict", wav, "--model", str(older)]) == 2
+    error = capsys.readouterr().err
+    assert "learns from 50-frame log-mel windows, but a 0.5 s window is now 48 frames" in error
+    assert "run mater-tf prepare again and retrain" in error and "Traceback" not in error

@@ -88,6 +88,24 @@ class Predictor:
                     f"the {modality} embedder '{used}' differs from the one the model was trained with "
                     f"('{expected}'); give the same weights file"
                 )
+        if self.learns_audio:
+            self._check_log_mel_frames()
+
+    def _check_log_mel_frames(self) -> None:
+        """Refuses a model whose log-mel patches are not the size the extractor cuts now."""
+        _, signature = self.model.signatures["serving_default"].structured_input_signature
+        spec = signature.get(schema.LOG_MEL_INPUT)
+        trained, cut = (
+            (spec.shape[2] if spec is not None else None),
+            self.extractor.windowing.frames_per_window,
+        )
+        if trained is not None and trained != cut:
+            raise UserError(
+                f"{self.export_dir}: the model learns from {trained}-frame log-mel windows, but a "
+                f"{self.metadata['window_seconds']} s window is now {cut} frames (only the frames inside it; "
+                "records prepared before that change reached into the next window): run mater-tf prepare "
+                "again and retrain"
+            )
 
     def _inputs(self, record, valid_override=None) -> dict:
         """The model's inputs for one clip; `valid_override` [k, T] makes k masked copies."""
