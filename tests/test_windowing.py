@@ -175,3 +175,12 @@ def test_video_with_no_face_anywhere_keeps_its_voice(tmp_path):
     assert record.face_valid.tolist() == [0, 0, 0, 0] and record.face_frames_found.tolist() == [0, 0, 0, 0]
     np.testing.assert_array_equal(record.face_embedding, 0.0)
     assert extraction.face_found_rate == 0.0 and extraction.face_windows == 0
+
+
+def test_windows_shorter_than_one_log_mel_frame_are_refused():
+    from mater_tf.errors import UserError
+    from mater_tf.extraction import build_extractor
+
+    assert Windowing(4, 0.025).frames_per_window == 1  # one 400-sample frame fits exactly
+    with pytest.raises(UserError, match=r"--window-seconds 0.02 is shorter than one 0.025 s log-mel frame"):
+        build_extractor(4, 0.02, ["audio"], None, "logmel")
