@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def run_prepare(
     shared: Path, corpus: str, root: Path, windows: int, audio_spec: str, face: bool, out: Path
 ) -> dict:
-    from mater_tf.cli.prepare import build_extractor
+    from mater_tf.extraction import build_extractor
     from mater_tf.corpora import label_names, list_corpus
     from pipelines.prepare import prepare
 

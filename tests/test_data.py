@@ -142,18 +142,55 @@ def test_input_pipeline_keeps_only_the_split_subjects(tmp_path):
     assert set(inputs) == {"audio_embedding", "audio_valid"} and set(targets) == {"logits", "audio_logits"}
 
 
-def test_training_order_is_fixed_by_the_seed(tmp_path):
+def _clip_order(index, seed, epochs, batch_size=5):
+    dataset = records.make_dataset(
+        index, index.subject_ids, ["audio"], batch_size, True, seed=seed, with_context=True, epochs=epochs
+    )
+    return [c for _, _, ctx in dataset for c in ctx["clip_id"].numpy()]
+
+
+def test_each_epoch_reshuffles_the_whole_split_and_a_resumed_epoch_sees_the_same_order(tmp_path):
     synthetic.write_corpus(SMALL, tmp_path)
     index = records.index_records(tmp_path)
+    clips = len(index.clip_ids)
+    three = _clip_order(index, 3, (0, 3))
+    assert len(three) == 3 * clips
+    epochs = [three[k * clips : (k + 1) * clips] for k in range(3)]
+    assert all(sorted(epoch) == sorted(index.clip_ids) for epoch in epochs)  # every clip once per epoch
+    assert epochs[0] != epochs[1] != epochs[2]  # reshuffled every epoch
+    assert _clip_order(index, 3, (1, 3)) == three[clips:]  # a run resumed at epoch 1 sees epochs 1 and 2
+    assert _clip_order(index, 4, (0, 1)) != epochs[0]  # the seed fixes the order
+    # Across subjects: the shards hold one subject after another, the first batch mixes them.
+    subject_of = dict(zip(index.clip_ids, index.subjects))
+    assert len({subject_of[c.decode()] for c in epochs[0][:6]}) >= 3
 
-    def order(seed):
-        dataset = records.make_dataset(
-            index, index.subject_ids, ["audio"], 5, True, seed=seed, with_context=True
-        )
-        return [c for _, _, ctx in dataset for c in ctx["clip_id"].numpy()]
 
-    assert order(3) == order(3)
-    assert order(3) != order(4)
+def test_records_without_a_finished_manifest_are_refused(tmp_path):
+    synthetic.write_corpus(SMALL, tmp_path / "whole")
+    records.check_complete(tmp_path / "whole")  # finished: accepted
+    half = tmp_path / "half"
+    records.write_shards([make_clip(f"c{i}") for i in range(4)], half, clips_per_shard=2)
+    with pytest.raises(UserError, match=r"half: no manifest\.json.*re-create them with mater-tf prepare"):
+        records.check_complete(half)
+    (half / "plan.json").write_text("{}")  # prepare started there and was interrupted
+    with pytest.raises(UserError, match="prepare has not finished there .2 shards written.*run the same"):
+        records.check_complete(half)
+    (half / "manifest.json").write_text('{"shards": ["clips-00000-of-00002.tfrecord", "gone.tfrecord"]}')
+    with pytest.raises(UserError, match="lists 1 shard.*gone.tfrecord"):
+        records.check_complete(half)
+
+
+def test_non_finite_values_are_refused_naming_file_and_clip(tmp_path):
+    bad = make_clip("clip_with_nan")
+    bad.face_embedding[1, 0] = np.nan
+    records.write_shards([make_clip("fine"), bad], tmp_path)
+    with pytest.raises(UserError, match=r"clips-00000-of-00001.tfrecord: clip 'clip_with_nan' .record 1. holds NaN"):
+        records.index_records(tmp_path)
+    inf = make_clip("clip_with_inf")
+    inf.audio_embedding[0, 2] = np.inf
+    records.write_shards([inf], tmp_path / "inf")
+    with pytest.raises(UserError, match="'clip_with_inf'.*audio/embedding"):
+        records.index_records(tmp_path / "inf")
 
 
 def test_folds_are_subject_disjoint_complete_and_deterministic():

@@ -93,6 +93,7 @@ def make_cv_dir(
                 "accuracy": values[fold],
                 "unweighted_accuracy": values[fold],
                 "confusion_matrix": matrix,
+                "num_clips": 10,
             }
         fold_dir = cv_dir / f"fold_{fold:02d}"
         fold_dir.mkdir()
@@ -103,6 +104,7 @@ def make_cv_dir(
                     "corpus": corpus,
                     "synthetic": False,
                     "label_names": labels,
+                    "test_fold": fold,
                     "test": test,
                 }
             )

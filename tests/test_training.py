@@ -183,3 +183,50 @@ def test_cv_summary_of_nothing(tmp_path):
 
     with pytest.raises(UserError, match="no finished folds"):
         cv.summarize(tmp_path)
+
+
+def test_a_modality_is_scored_only_on_the_clips_where_it_is_present():
+    from mater_tf.training.evaluation import split_metrics
+
+    uniform = np.zeros((4, 3))  # what a branch outputs for a clip without its modality: argmax 0
+    confident = np.eye(3)[[1, 2, 1, 0]] * 5
+    predictions = {
+        "label": np.array([1, 2, 0, 0]),
+        "logits": confident,
+        "face_logits": np.where(np.array([[1], [1], [0], [0]]), confident, uniform),
+        "face_present": np.array([True, True, False, False]),
+    }
+    metrics = split_metrics(predictions, ["a", "b", "c"])
+    # Clips 3 and 4 have no face: their uniform face output (class 0 = their label) must not count.
+    assert metrics["face"]["num_clips"] == 2 and metrics["face"]["accuracy"] == 1.0
+    assert metrics["face"]["num_clips_without_modality"] == 2
+    assert metrics["av"]["num_clips"] == 4 and metrics["av"]["accuracy"] == 0.75
+    nobody = dict(predictions, face_present=np.zeros(4, bool))
+    assert split_metrics(nobody, ["a", "b", "c"])["face"]["accuracy"] is None
+
+
+def test_a_non_finite_loss_stops_training_with_no_export(tiny_overrides, tmp_path, capsys, cli_command):
+    overrides = list(tiny_overrides) + ["train.learning_rate=1e30"]
+    assert main(cli_command("train", tmp_path, "r", overrides)) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "the training loss became" in error[0] and "nothing was exported" in error[0]
+    run_dir = tmp_path / "quickstart" / "r"
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "model.keras").exists()
+    assert not (run_dir / "export").exists()
+
+
+def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_config, tmp_path):
+    import tensorflow as tf
+
+    metrics, run = _fit(tiny_config, tmp_path / "run")
+    protocol = metrics["protocol"]
+    assert protocol["test_subjects"] == ["s000", "s001"] and protocol["validation_subjects"] == ["s002", "s003"]
+    assert (protocol["train_clips"], protocol["validation_clips"], protocol["test_clips"]) == (24, 24, 24)
+    scalar_tags = set()
+    for path in run.logs.rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name in ("scalars", "") or "hparams/" in value.tag:
+                    scalar_tags.add((path.parent.name, value.tag))
+    assert ("validation", "hparams/validation_av_accuracy") in scalar_tags
+    assert not [tag for tag in scalar_tags if "test" in tag[0] or "test" in tag[1]], scalar_tags

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import pytest
 
 from mater_tf.config import load_config
@@ -35,9 +36,85 @@ def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
     assert len(summary["trials"]) == 2
     best = load_config(tmp_path / "best_experiment.yaml")  # an ordinary experiment
     assert best.name == "quickstart_tuned"
+    assert best.tune.searched_subjects == sorted(set(split["train"]) | set(split["validation"]))
     assert best.model.num_heads == summary["best"]["values"]["num_heads"]
     assert best.train.learning_rate == pytest.approx(summary["best"]["values"]["learning_rate"])
     assert (tmp_path / "logs").is_dir()
+
+
+def test_a_tuned_config_is_tested_only_where_its_search_never_looked(tiny_overrides, tmp_path, capsys):
+    from mater_tf.cli.main import main
+    from mater_tf.data import folds
+    from mater_tf.training.cv import check_not_tuned_on_test
+
+    searched = ["s002", "s003", "s004", "s005"]  # a search that held out fold 0 (s000, s001)
+    overrides = list(tiny_overrides) + [f"tune.searched_subjects=[{','.join(searched)}]"]
+    config = load_config("quickstart", overrides)
+    fold_list = folds.subject_disjoint_folds([f"s{i:03d}" for i in range(6)], 3)
+    check_not_tuned_on_test(config, folds.split_for_fold(fold_list, 0))  # the held-out fold: fine
+    with pytest.raises(UserError, match="s002, s003, which test fold 1 tests on.*cv.nested_tuning=true"):
+        check_not_tuned_on_test(config, folds.split_for_fold(fold_list, 1))
+    argv = ["cv", "--workdir", str(tmp_path), "--run", "c"] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 2
+    assert "nested" in capsys.readouterr().err
+    assert not list((tmp_path / "quickstart" / "c").glob("fold_*"))  # refused before any training
+
+
+def test_trials_train_on_the_schedule_cv_uses(tiny_overrides, tmp_path):
+    import keras_tuner
+
+    from mater_tf.training.task import Task, index_for, make_split, resolve_records
+
+    config = load_config("quickstart", list(tiny_overrides) + TUNE + ["train.lr_schedule=cosine"])
+    index = index_for(config, resolve_records(config, tmp_path / "data"))
+    split = make_split(config, index)
+    model = tuning.build_hypermodel(config, index, records.make_dataset, split).build(
+        keras_tuner.HyperParameters()
+    )
+    schedule = model.optimizer._learning_rate
+    steps = Task(config, index).steps_per_epoch(split.train)
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == config.tune.epochs * steps  # decays to 0 over the trial, as cv over its epochs
+
+
+@pytest.mark.slow
+def test_nested_tuning_never_shows_a_fold_search_that_folds_test_subjects(
+    tiny_overrides, tmp_path, monkeypatch, cli_command
+):
+    from mater_tf.cli.main import main
+
+    seen = {}
+    searching = []
+    original_search, original_dataset = tuning.run_search, records.make_dataset
+
+    def search(config, tune_dir, *args, **kwargs):
+        searching.append(config.cv.test_fold)
+        try:
+            return original_search(config, tune_dir, *args, **kwargs)
+        finally:
+            searching.pop()
+
+    def dataset(*args, subjects, **kwargs):
+        if searching:
+            seen.setdefault(searching[-1], set()).update(subjects)
+        return original_dataset(*args, subjects=subjects, **kwargs)
+
+    monkeypatch.setattr(tuning, "run_search", search)
+    monkeypatch.setattr(records, "make_dataset", dataset)
+    overrides = list(tiny_overrides) + TUNE + ["cv.nested_tuning=true", "train.epochs=1"]
+    assert main(cli_command("cv", tmp_path, "n", overrides)) == 0
+    cv_dir = tmp_path / "quickstart" / "n"
+    assignment = json.loads((cv_dir / "folds.json").read_text())
+    assert assignment["nested_tuning"] is True
+    for fold in assignment["folds"]:
+        k = fold["fold"]
+        metrics = json.loads((cv_dir / f"fold_{k:02d}" / "metrics.json").read_text())
+        assert metrics["test_subjects"] == fold["subjects"]  # every fold is reported ...
+        assert seen[k] and not seen[k] & set(fold["subjects"])  # ... and its search never saw its test subjects
+        assert seen[k] == {s for other in assignment["folds"] if other["fold"] != k for s in other["subjects"]}
+        tuned = load_config(cv_dir / f"fold_{k:02d}" / "config.yaml")
+        assert tuned.name == "quickstart_tuned" and not set(tuned.tune.searched_subjects) & set(fold["subjects"])
+    assert "Nested selection" in (cv_dir / "report.md").read_text()
 
 
 def test_a_search_space_without_a_valid_point(tiny_overrides, tmp_path):

@@ -16,13 +16,15 @@ def register(subparsers) -> None:
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"{'output':<8}{'mean acc':>10}{'std':>8}{'mean UA':>10}{'std':>8}   per-fold accuracy"]
+    """Mean +- std per output with its n (test clips scored over all folds), and every fold's accuracy."""
+    lines = [f"{'output':<8}{'mean acc':>10}{'std':>8}{'mean UA':>10}{'std':>8}{'n':>7}   per-fold accuracy"]
     for name, entry in summary["outputs"].items():
         accuracy, unweighted = entry["accuracy"], entry["unweighted_accuracy"]
-        folds = " ".join(f"{v:.3f}" for v in accuracy["per_fold"])
+        folds = " ".join(common.format_accuracy(v) for v in accuracy["per_fold"])
         lines.append(
-            f"{name.upper():<8}{accuracy['mean']:>10.3f}{accuracy['std']:>8.3f}"
-            f"{unweighted['mean']:>10.3f}{unweighted['std']:>8.3f}   {folds}"
+            f"{name.upper():<8}{common.format_accuracy(accuracy['mean']):>10}{accuracy['std']:>8.3f}"
+            f"{common.format_accuracy(unweighted['mean']):>10}{unweighted['std']:>8.3f}"
+            f"{entry.get('num_clips', {}).get('total', ''):>7}   {folds}"
         )
     return "\n".join(lines)
 

@@ -5,7 +5,8 @@ conv 3x3 / stride 1 / SAME + ReLU, max-pool 2x2 / stride 2 / SAME:
 64, pool, 128, pool, 256, 256, pool, 512, 512, pool, then fc 4096, 4096 (ReLU)
 and fc 128 (no ReLU) on 96-frame patches.
 
-The paper embeds 0.5 s (50 frames) and 0.25 s (25 frames) windows with the
+The paper embeds 0.5 s and 0.25 s windows (48 and 23 frames: the log-mel frames whose
+25 ms lie inside the window, see mater_tf.extraction) with the
 last conv layer (512-d after spatial averaging), which the released TF-Hub
 model cannot do (it only emits 128-d embeddings of complete 0.96 s patches).
 So the *weights* of the checkpoint or of the TF-Hub SavedModel are loaded

@@ -45,8 +45,28 @@ def fold_accuracy_png(summary: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}"
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def protocol_lines(cv_dir: Path) -> list[str]:
+    """Who trained, selected and tested: the protocol every figure of the report comes from."""
+    assignment_path = cv_dir / "folds.json"
+    assignment = json.loads(assignment_path.read_text()) if assignment_path.is_file() else {}
+    folds = assignment.get("folds", [])
+    lines = []
+    if folds:
+        sizes = ", ".join(f"{len(f['subjects'])} ({f['num_clips']} clips)" for f in folds)
+        lines.append(
+            f"Protocol: {len(folds)} subject-disjoint folds ({assignment.get('source', 'consecutive sorted ids')}; "
+            f"subjects per fold: {sizes}); each fold is tested once, on subjects no part of its training saw."
+        )
+    if assignment.get("nested_tuning"):
+        lines.append(
+            "Nested selection: each fold's hyperparameters were chosen by a Keras Tuner search on that "
+            "fold's training subjects only (fold_XX/tune/)."
+        )
+    return lines
 
 
 def cv_report(cv_dir: str | Path, summary: dict) -> Path:
@@ -76,6 +96,7 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             else ""
         )
         + ".",
+        *protocol_lines(cv_dir),
         "Validation subjects: "
         + (
             "the fold after the test fold (LR plateau, early stopping, best checkpoint)."
@@ -83,28 +104,37 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             else f"none; every other fold trains for {config['train']['epochs']} epochs, last weights kept."
         ),
         "",
+        "A modality's own accuracy (A, V) counts only the clips where that modality is present; "
+        "n is the number of test clips scored, summed over the folds.",
+        "",
         "## Accuracy (%), mean +- std over folds",
         "",
-        "| output | weighted | unweighted | paper |",
-        "| --- | --- | --- | --- |",
+        "| output | weighted | unweighted | n | paper |",
+        "| --- | --- | --- | --- | --- |",
     ]
     paper = _paper_values(config)
     for output, entry in summary["outputs"].items():
         weighted, unweighted = entry["accuracy"], entry["unweighted_accuracy"]
         lines.append(
             f"| {OUTPUT_TITLES[output]} | {_percent(weighted['mean'])} +- {_percent(weighted['std'])} | "
-            f"{_percent(unweighted['mean'])} +- {_percent(unweighted['std'])} | {paper.get(output, '')} |"
+            f"{_percent(unweighted['mean'])} +- {_percent(unweighted['std'])} | "
+            f"{entry.get('num_clips', {}).get('total', '')} | {paper.get(output, '')} |"
         )
     lines += [
         "",
-        "## Per fold (weighted accuracy, %)",
+        "## Per fold (weighted accuracy %, n test clips)",
         "",
         "| fold | " + " | ".join(summary["outputs"]) + " |",
     ]
     lines.append("| --- |" + " --- |" * len(summary["outputs"]))
     folds = len(next(iter(summary["outputs"].values()))["accuracy"]["per_fold"])
     for fold in range(folds):
-        values = [_percent(e["accuracy"]["per_fold"][fold]) for e in summary["outputs"].values()]
+        values = [
+            f"{_percent(e['accuracy']['per_fold'][fold])} (n={e['num_clips']['per_fold'][fold]})"
+            if "num_clips" in e
+            else _percent(e["accuracy"]["per_fold"][fold])
+            for e in summary["outputs"].values()
+        ]
         lines.append(f"| {fold} | " + " | ".join(values) + " |")
     lines += ["", "![accuracy per fold](fold_accuracy.png)", "", "## Per class (pooled over folds, %)", ""]
     lines.append("| class | " + " | ".join(summary["outputs"]) + " |")
@@ -198,6 +228,8 @@ def _cell(result, output) -> str:
     if output not in result["outputs"]:
         return ""
     mean, std, folds = result["outputs"][output]
+    if mean is None:
+        return "- (modality absent)"
     return f"{100 * mean:.1f} +- {100 * std:.1f}" + ("" if folds > 1 else " (1 fold)")
 
 

@@ -9,6 +9,7 @@ its `num_clips` (n) and, for a modality, how many clips lacked it.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -25,7 +26,10 @@ OUTPUT_NAMES = {"logits": "av", "audio_logits": "audio", "face_logits": "face"}
 def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
     """Runs the model over a dataset made `with_context`; returns numpy arrays of the
     outputs and of the context (label, subject, clip_id, `{modality}_present`)."""
-    outputs = model.predict(dataset.map(lambda inputs, *_: inputs), verbose=0)
+    with warnings.catch_warnings():
+        # A split filtered by subject has no known length; Keras warns when it ends.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        outputs = model.predict(dataset.map(lambda inputs, *_: inputs), verbose=0)
     collected: dict = {}
     for _, _, context in dataset:
         for key, value in context.items():

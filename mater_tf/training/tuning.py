@@ -165,8 +165,12 @@ def is_worker() -> bool:
     return "KERASTUNER_ORACLE_IP" in os.environ and os.environ.get("KERASTUNER_TUNER_ID") != "chief"
 
 
-def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=records.make_dataset) -> dict | None:
-    """Runs (or continues) the search; returns the summary (None on a distributed worker)."""
+def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=None) -> dict | None:
+    """Runs (or continues) the search; returns the summary (None on a distributed worker).
+
+    `make_dataset` (default `records.make_dataset`) builds every dataset the search reads.
+    """
+    make_dataset = make_dataset or records.make_dataset
     tune_dir = Path(tune_dir)
     run = RunDir(tune_dir)
     write_config(config, run)
