@@ -36,29 +36,33 @@ def test_positional_encoding_is_added():
     )
 
 
-def test_masked_mean_pooling_by_hand():
+@pytest.mark.parametrize("training", [False, True])
+def test_masked_mean_pooling_by_hand(training):
     inputs = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
-    pooled = np.asarray(MaskedMeanPooling()(inputs, VALID))
+    pooled = np.asarray(MaskedMeanPooling()(inputs, VALID, training=training))
     np.testing.assert_allclose(pooled[0], inputs[0, :3].mean(axis=0))
     np.testing.assert_allclose(pooled[1], inputs[1, 0])
-    empty = np.asarray(MaskedMeanPooling()(inputs, np.zeros_like(VALID)))
+    empty = np.asarray(MaskedMeanPooling()(inputs, np.zeros_like(VALID), training=training))
     np.testing.assert_array_equal(empty, 0.0)
 
 
-def test_late_fusion_averages_present_modalities():
+@pytest.mark.parametrize("training", [False, True])
+def test_late_fusion_averages_present_modalities(training):
     audio = np.array([[1.0, 3.0], [2.0, 2.0]], np.float32)
     face = np.array([[3.0, 1.0], [8.0, 0.0]], np.float32)
     audio_valid = np.ones((2, 3), np.float32)
     face_valid = np.array([[0, 1, 0], [0, 0, 0]], np.float32)
-    fused = np.asarray(LateFusion()([audio, face], [audio_valid, face_valid]))
+    fused = np.asarray(LateFusion()([audio, face], [audio_valid, face_valid], training=training))
     np.testing.assert_allclose(fused[0], [2.0, 2.0])  # both present: paper eq. 3
     np.testing.assert_allclose(fused[1], audio[1])  # no face at all: audio alone
 
 
-def test_attention_never_looks_at_absent_windows():
+@pytest.mark.parametrize("training", [False, True])
+def test_attention_never_looks_at_absent_windows(training):
+    # dropout=0: in training mode the outputs are then deterministic and comparable.
     block = EncoderBlock(d_model=8, num_heads=2, ff_dim=16, dropout=0.0)
     inputs = RNG.normal(size=(2, 4, 8)).astype(np.float32)
-    outputs, scores = block(inputs, VALID, return_attention_scores=True)
+    outputs, scores = block(inputs, VALID, return_attention_scores=True, training=training)
     scores = np.asarray(scores)
     assert scores.shape == (2, 2, 4, 4)
     np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
@@ -67,7 +71,7 @@ def test_attention_never_looks_at_absent_windows():
     changed = inputs.copy()
     changed[0, 3] = 100.0
     changed[1, 1:] = -7.0
-    again = np.asarray(block(changed, VALID))
+    again = np.asarray(block(changed, VALID, training=training))
     np.testing.assert_allclose(again[0, :3], np.asarray(outputs)[0, :3], atol=1e-5)
     np.testing.assert_allclose(again[1, :1], np.asarray(outputs)[1, :1], atol=1e-5)
 

@@ -12,7 +12,7 @@ from mater_tf.config import load_config
 from mater_tf.data import records, schema
 from mater_tf.errors import UserError
 from mater_tf.models import MATER
-from mater_tf.training import trainer
+from mater_tf.training import task
 
 RNG = np.random.default_rng(5)
 SMALL = dict(
@@ -35,20 +35,102 @@ def inputs(batch=2, windows=4):
     }
 
 
-def test_masked_windows_never_change_the_output():
-    model = MATER(6, 4, 5, num_windows=4, **SMALL)
+@pytest.mark.parametrize("training", [False, True])
+def test_masked_windows_never_change_the_output(training):
+    # dropout=0: in training mode the outputs are then deterministic, and what is tested is
+    # the front end's batch norms, whose batch statistics must come from present windows only.
+    model = MATER(6, 4, 5, num_windows=4, **SMALL, dropout=0.0)
     x = inputs()
-    reference = model(x, training=False)
+    reference = model(x, training=training)
     changed = {k: v.copy() for k, v in x.items()}
     changed["audio_log_mel"][0, 3] = 50.0
     changed["audio_log_mel"][1, 2:] = -9.0
-    again = model(changed, training=False)
+    again = model(changed, training=training)
     for key in reference:
-        np.testing.assert_allclose(np.asarray(again[key]), np.asarray(reference[key]), atol=1e-6)
+        np.testing.assert_allclose(np.asarray(again[key]), np.asarray(reference[key]), atol=1e-6, err_msg=key)
     changed["audio_log_mel"][0, 0] += 3.0 * RNG.normal(size=(12, 64)).astype(np.float32)
     assert not np.allclose(
-        np.asarray(model(changed, training=False)["audio_logits"]), np.asarray(reference["audio_logits"])
+        np.asarray(model(changed, training=training)["audio_logits"]), np.asarray(reference["audio_logits"])
     )
+
+
+def test_padded_windows_never_reach_the_batch_norm_statistics():
+    """A training step's logits and the moving statistics it leaves ignore padded windows."""
+    model = MATER(6, 4, 5, num_windows=4, **SMALL, dropout=0.0)
+    x = inputs()
+    changed = {k: v.copy() for k, v in x.items()}
+    changed["audio_log_mel"][0, 3] = 50.0 + RNG.normal(size=(12, 64)).astype(np.float32)
+    frontend = model.get_layer("audio_frontend").frontend
+    batch_norms = [frontend.get_layer(f"bn{i}") for i in (1, 2, 3)]
+    start = [w.numpy().copy() for w in model.weights]
+    reference = np.asarray(model(x, training=True)["logits"])
+    moved = [bn.moving_variance.numpy().copy() for bn in batch_norms]
+    assert not np.allclose(moved[0], 1.0)  # the step did update them
+    model.set_weights(start)
+    again = np.asarray(model(changed, training=True)["logits"])
+    np.testing.assert_allclose(again, reference, atol=1e-5)
+    for bn, before in zip(batch_norms, moved):
+        np.testing.assert_allclose(bn.moving_variance.numpy(), before, rtol=1e-5, err_msg=bn.name)
+    # The statistics are those of the present windows: bn1 normalises conv1 of them alone.
+    present = np.asarray(x["audio_valid"]).reshape(-1) > 0
+    patches = np.asarray(x["audio_log_mel"]).reshape(-1, 12, 64)[present]
+    normalised = np.asarray(frontend.get_layer("band_normalization")(patches))
+    conv1 = np.asarray(frontend.get_layer("conv1")(normalised[..., None]))
+    model.set_weights(start)
+    model(changed, training=True)
+    momentum = batch_norms[0].momentum
+    np.testing.assert_allclose(
+        batch_norms[0].moving_mean.numpy(), (1 - momentum) * conv1.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_window_front_end_alone_ignores_absent_windows(training):
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("small", 12, normalization="patch")
+    patches, valid = inputs()["audio_log_mel"], np.array([[1, 1, 1, 0], [1, 1, 0, 0]], np.float32)
+    reference = np.asarray(frontend(patches, valid, training=training))
+    assert reference.shape == (2, 4, 64)
+    changed = patches.copy()
+    changed[valid == 0] = 30.0
+    again = np.asarray(frontend(changed, valid, training=training))
+    np.testing.assert_allclose(again[valid == 1], reference[valid == 1], atol=1e-5)
+    # Without `valid` every window is present, and then the absent ones' content counts in training.
+    everything = np.asarray(frontend(changed, training=training))
+    np.testing.assert_allclose(
+        everything, np.asarray(frontend(changed, np.ones_like(valid), training=training))
+    )
+    assert training == (not np.allclose(everything[valid == 1], reference[valid == 1], atol=1e-5))
+
+
+def test_front_end_output_meets_the_positional_encoding_unscaled():
+    """The sqrt(d_model) scale is for the l2-normalised embeddings; the small front end's
+    batch-normalised output already projects to the PE's order, so it is left unscaled."""
+    keras.utils.set_random_seed(0)
+    sizes = dict(SMALL, d_model=64, num_heads=4, dropout=0.0)  # ravdess_audio_small's width
+    scaled = MATER(6, 4, 5, num_windows=4, **sizes)
+    unscaled = MATER(6, 4, 5, num_windows=4, embedding_scale="none", **sizes)
+    for layer in scaled.layers:  # by name: the scale changes the layers' topological order
+        unscaled.get_layer(layer.name).set_weights(layer.get_weights())
+    x = inputs()
+    x["face_embedding"] /= np.linalg.norm(x["face_embedding"], axis=-1, keepdims=True)
+
+    def added_to_the_encoding(model, modality):
+        pe_input = model.get_layer(f"{modality}_positional_encoding").input
+        values = np.asarray(keras.Model(model.inputs, pe_input)(x, training=True))
+        return values[np.asarray(x[f"{modality}_valid"]) > 0]
+
+    audio = added_to_the_encoding(scaled, "audio")
+    np.testing.assert_allclose(audio, added_to_the_encoding(unscaled, "audio"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        added_to_the_encoding(scaled, "face"),
+        8.0 * added_to_the_encoding(unscaled, "face"),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    ratio = np.sqrt(np.mean(audio**2)) / np.sqrt(0.5)  # the PE's RMS is 1/sqrt(2)
+    assert 0.3 < ratio < 3.0
 
 
 def test_front_end_trains_end_to_end_and_saves(tmp_path):
@@ -128,7 +210,7 @@ def test_band_normalization_takes_the_training_windows_statistics(tmp_path):
         ["model.modalities=audio", "model.audio_frontend=small", "model.log_mel_normalization=band"],
     )
     train = records.make_dataset(index, ["s"], ["audio"], 2, training=True, audio_log_mel=True)
-    model = trainer.make_model(config, index, train)
+    model = task.Task(config, index).build_model(train)
     layer = model.get_layer("audio_frontend").frontend.get_layer("band_normalization")
     seen = windows[:3][valid[:3] == 1]  # training subject s only: [windows, frames, 64]
     np.testing.assert_allclose(np.ravel(layer.mean), seen.mean(axis=(0, 1)), rtol=1e-4)
@@ -173,7 +255,7 @@ def test_vggish_weights_fill_the_front_end(write_tf1_checkpoint):
         ],
     )
     index = records.RecordIndex((), 4, 1, 1, ("a", "b"), "x", 0.5, "", "", 50, (), (), ())
-    model = trainer.make_model(config, index)
+    model = task.Task(config, index).build_model()
     frontend = model.get_layer("audio_frontend").frontend
     np.testing.assert_array_equal(
         frontend.get_layer("conv3_2").get_weights()[0], values["vggish/conv3/conv3_2/weights"]

@@ -40,11 +40,13 @@ def inputs_for(model, inputs):
     return {k: v for k, v in inputs.items() if k.split("_")[0] in model.modalities}
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_masked_windows_never_change_any_output(variant):
-    model = build(variant)
+def test_masked_windows_never_change_any_output(variant, training):
+    # dropout=0: in training mode the outputs are then deterministic and comparable.
+    model = build(variant, dropout=0.0)
     inputs = inputs_for(model, make_inputs())
-    reference = model(inputs, training=False)
+    reference = model(inputs, training=training)
     changed = {k: v.copy() for k, v in inputs.items()}
     if "audio_embedding" in changed:
         changed["audio_embedding"][0, 3:] = 1e3
@@ -52,13 +54,13 @@ def test_masked_windows_never_change_any_output(variant):
     if "face_embedding" in changed:
         changed["face_embedding"][0, 1] = 42.0
         changed["face_embedding"][1] = RNG.normal(size=(5, 4)) * 10
-    again = model(changed, training=False)
+    again = model(changed, training=training)
     for key in reference:
         np.testing.assert_array_equal(np.asarray(again[key]), np.asarray(reference[key]), err_msg=key)
     # A present window does change the output, so the test above can fail.
     modality = model.modalities[0]
     changed[f"{modality}_embedding"][2, 0] += 1.0
-    assert not np.allclose(model(changed, training=False)["logits"], reference["logits"])
+    assert not np.allclose(model(changed, training=training)["logits"], reference["logits"])
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -191,9 +193,10 @@ def test_models_saved_before_the_embedding_scale_option_load_unscaled():
         build("mater", embedding_scale="sqrt")
 
 
-def test_attention_weights_of_every_layer():
-    model = build("mater")
-    attention = model.attention_model()(make_inputs())
+@pytest.mark.parametrize("training", [False, True])
+def test_attention_weights_of_every_layer(training):
+    model = build("mater", dropout=0.0)  # attention dropout would rescale the weights in training
+    attention = model.attention_model()(make_inputs(), training=training)
     assert sorted(attention) == [
         "audio_attention_0",
         "audio_attention_1",

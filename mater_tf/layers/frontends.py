@@ -5,6 +5,10 @@ names, so `mater_tf.features.vggish.load_vggish_weights` fills it);
 the `small` stack (3 x conv 3x3 + batch norm + ReLU + max-pool, 16/32/64
 channels) is a light variant for training on a CPU. Both end in a
 spatial mean, giving one vector per patch.
+
+Padded (absent) windows are patches too; in training mode the `small` stack's
+batch norms take their batch statistics from the present windows only, so an
+absent window's content changes no output and no moving statistic.
 """
 
 from __future__ import annotations
@@ -41,11 +45,38 @@ def vggish_layers(x, until: str = "conv4_2"):
     return _pool("pool4")(x) if until == "pool4" else x
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' batch norm on feature maps [patches, H, W, C] whose batch statistics (and
+    so its moving ones) come from the patches of present windows only.
+
+    Call it with `window_present` [patches] (1 = present; None = all). The output
+    carries no Keras mask: nothing downstream reads one. It is named like the Keras
+    class on purpose: a `.keras` file addresses a nested model's weights by class
+    name, so front ends saved before it existed load into it.
+    """
+
+    def call(self, inputs, window_present=None, training=None):
+        mask = None
+        if window_present is not None:
+            present = ops.cast(window_present, inputs.dtype)[:, None, None]
+            mask = ops.ones_like(inputs[..., 0]) * present  # [patches, H, W], as Keras wants
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+
 def build_frontend(
     kind: str, frames: int, name: str = "audio_frontend", normalization: str = "band"
 ) -> keras.Model:
-    """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]."""
+    """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C].
+
+    The `small` model has a second input, `window_present` [batch] (1 = a present
+    window), so that its batch norms' statistics come from present windows only.
+    """
     patch = keras.Input((frames, NUM_BANDS), name="log_mel_patch")
+    inputs = patch
     if normalization == "patch":
         x = PatchStandardization(name="standardize")(patch)
     elif normalization == "band":
@@ -61,15 +92,17 @@ def build_frontend(
         # Batch norm makes this stack learn on a few hundred clips; its moving statistics
         # use momentum 0.9 because at Keras' 0.99 they were still far from the batch
         # statistics after a few hundred updates and inference collapsed to one class.
+        window_present = keras.Input((), name="window_present")
+        inputs = [patch, window_present]
         for index, filters in enumerate((16, 32, 64)):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x)
+            x = BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x, window_present)
             x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
             x = _pool(f"pool{index + 1}")(x)
     else:
         raise ValueError(f"audio front end must be one of {FRONTENDS}, got {kind!r}")
     x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
-    return keras.Model(patch, x, name=name)
+    return keras.Model(inputs, x, name=name)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -89,7 +122,10 @@ class PatchStandardization(keras.layers.Layer):
 class WindowFrontend(keras.layers.Layer):
     """Runs a conv front end on every window's patch: [batch, T, F, 64] -> [batch, T, C].
 
-    All windows of the batch go through the front end as one flat batch.
+    All windows of the batch go through the front end as one flat batch; `valid`
+    [batch, T] (1 = window present; None = all present) keeps the absent ones out
+    of the batch norms' statistics. Their outputs are computed all the same: the
+    caller masks them.
 
     Args:
         kind: "vggish" or "small" (see `build_frontend`).
@@ -104,18 +140,22 @@ class WindowFrontend(keras.layers.Layer):
         self.normalization = normalization
         self.frontend = build_frontend(kind, frames, name=f"{kind}_frontend", normalization=normalization)
 
-    def build(self, input_shape):
-        self.frontend.build((None, self.frames, NUM_BANDS))
+    def build(self, patches_shape, valid_shape=None):
+        # The functional front end was built when it was made.
         self.built = True
 
-    def call(self, patches, training=None):
+    def call(self, patches, valid=None, training=None):
         shape = ops.shape(patches)
         flat = ops.reshape(patches, (-1, self.frames, NUM_BANDS))
-        embedded = self.frontend(flat, training=training)
+        if len(self.frontend.inputs) == 1:  # no batch norm: nothing depends on the other windows
+            embedded = self.frontend(flat, training=training)
+        else:
+            present = ops.ones(shape[:2]) if valid is None else ops.cast(valid, "float32")
+            embedded = self.frontend([flat, ops.reshape(present, (-1,))], training=training)
         return ops.reshape(embedded, (shape[0], shape[1], embedded.shape[-1]))
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.frontend.output_shape[-1])
+    def compute_output_shape(self, patches_shape, valid_shape=None):
+        return (patches_shape[0], patches_shape[1], self.frontend.output_shape[-1])
 
     def get_config(self):
         config = super().get_config()

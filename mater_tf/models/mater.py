@@ -147,7 +147,7 @@ class MATER(keras.Model):
             if modality == "audio" and learns_audio:
                 log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
                 inputs["audio_log_mel"] = log_mel
-                embeddings = frontend(log_mel)
+                embeddings = frontend(log_mel, valid)
             else:
                 embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
                 inputs[f"{modality}_embedding"] = embeddings
