@@ -155,6 +155,26 @@ def test_front_end_trains_end_to_end_and_saves(tmp_path):
     np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
 
 
+def test_front_end_weights_keep_the_layout_of_earlier_saves(tmp_path):
+    """`.keras` files address a nested model's weights by class name: the masked batch
+    norms must file theirs where the plain ones of earlier saves did, or those won't load."""
+    import io
+    import zipfile
+
+    import h5py
+
+    MATER(6, 4, 5, num_windows=4, **SMALL).save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        stored = []
+        weights.visititems(lambda name, item: stored.append(name) if isinstance(item, h5py.Dataset) else None)
+    prefix = "layers/window_frontend/frontend/layers/"
+    assert {name.split("/vars")[0][len(prefix) :] for name in stored if name.startswith(prefix)} == {
+        "normalization", "conv2d", "conv2d_1", "conv2d_2",
+        "batch_normalization", "batch_normalization_1", "batch_normalization_2",
+    }  # fmt: skip
+
+
 def test_log_mel_patches_round_trip_through_records(tmp_path):
     patches = RNG.normal(size=(3, 12, 64)).astype(np.float32)
     clip = schema.ClipRecord(
