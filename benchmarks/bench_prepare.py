@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def run_prepare(
     shared: Path, corpus: str, root: Path, windows: int, audio_spec: str, face: bool, out: Path
 ) -> dict:
-    from mater_tf.extraction import build_extractor
     from mater_tf.corpora import label_names, list_corpus
+    from mater_tf.extraction import build_extractor
     from pipelines.prepare import prepare
 
     clips, skipped = list_corpus(corpus, root)

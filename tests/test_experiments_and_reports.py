@@ -151,7 +151,8 @@ def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):
     cv_report(cv_dir, summarize(cv_dir))
     text = (cv_dir / "report.md").read_text()
     assert "| AV (fused) | 40.0 +- 10.0 | 40.0 +- 10.0 |" in text  # hand-made: mean 0.4, sample std 0.1
-    assert "| 1 | 30.0 |" in text
+    assert "| 1 | 30.0 (n=10) |" in text  # every figure with its n
+    assert "| AV (fused) | 40.0 +- 10.0 | 40.0 +- 10.0 | 30 |" in text
     assert "audio front end small on band-normalised log-mel" in text
     assert "Validation subjects: none; every other fold trains for 40 epochs" in text
     assert (cv_dir / "fold_accuracy.png").read_bytes()[:4] == b"\x89PNG"

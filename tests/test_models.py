@@ -223,3 +223,13 @@ def test_factory_follows_the_config():
     assert model.modalities == ("face",)
     assert model.encoder == "lstm"
     assert [l.name for l in model.layers if "lstm" in l.name] == ["face_lstm_0"]
+
+
+def test_config_names_the_model_embedding_scales_and_the_factory_passes_them():
+    from mater_tf.config.model import EMBEDDING_SCALES as CONFIG_SCALES
+    from mater_tf.models.mater import EMBEDDING_SCALES
+
+    assert CONFIG_SCALES == EMBEDDING_SCALES
+    for scale in EMBEDDING_SCALES:
+        config = load_config("quickstart", [f"model.embedding_scale={scale}"])
+        assert build_model(config.model, 6, 4, 3, 5).embedding_scale == scale

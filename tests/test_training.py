@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from mater_tf.cli.main import main
-from mater_tf.data import records
 from mater_tf.training import cv, rundir, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
@@ -220,7 +219,10 @@ def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_co
 
     metrics, run = _fit(tiny_config, tmp_path / "run")
     protocol = metrics["protocol"]
-    assert protocol["test_subjects"] == ["s000", "s001"] and protocol["validation_subjects"] == ["s002", "s003"]
+    assert protocol["test_subjects"] == ["s000", "s001"] and protocol["validation_subjects"] == [
+        "s002",
+        "s003",
+    ]
     assert (protocol["train_clips"], protocol["validation_clips"], protocol["test_clips"]) == (24, 24, 24)
     scalar_tags = set()
     for path in run.logs.rglob("events.out.tfevents.*"):

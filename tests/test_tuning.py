@@ -74,7 +74,9 @@ def test_trials_train_on_the_schedule_cv_uses(tiny_overrides, tmp_path):
     schedule = model.optimizer._learning_rate
     steps = Task(config, index).steps_per_epoch(split.train)
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
-    assert schedule.decay_steps == config.tune.epochs * steps  # decays to 0 over the trial, as cv over its epochs
+    assert (
+        schedule.decay_steps == config.tune.epochs * steps
+    )  # decays to 0 over the trial, as cv over its epochs
 
 
 @pytest.mark.slow
@@ -110,10 +112,16 @@ def test_nested_tuning_never_shows_a_fold_search_that_folds_test_subjects(
         k = fold["fold"]
         metrics = json.loads((cv_dir / f"fold_{k:02d}" / "metrics.json").read_text())
         assert metrics["test_subjects"] == fold["subjects"]  # every fold is reported ...
-        assert seen[k] and not seen[k] & set(fold["subjects"])  # ... and its search never saw its test subjects
-        assert seen[k] == {s for other in assignment["folds"] if other["fold"] != k for s in other["subjects"]}
+        assert seen[k] and not seen[k] & set(
+            fold["subjects"]
+        )  # ... and its search never saw its test subjects
+        assert seen[k] == {
+            s for other in assignment["folds"] if other["fold"] != k for s in other["subjects"]
+        }
         tuned = load_config(cv_dir / f"fold_{k:02d}" / "config.yaml")
-        assert tuned.name == "quickstart_tuned" and not set(tuned.tune.searched_subjects) & set(fold["subjects"])
+        assert tuned.name == "quickstart_tuned" and not set(tuned.tune.searched_subjects) & set(
+            fold["subjects"]
+        )
     assert "Nested selection" in (cv_dir / "report.md").read_text()
 
 

@@ -12,6 +12,8 @@ ENCODERS = ("transformer", "lstm")
 AUDIO_FRONTENDS = ("none", "vggish", "small")
 # = mater_tf.layers.frontends.NORMALIZATIONS (a test holds them equal; config imports no TF).
 LOG_MEL_NORMALIZATIONS = ("band", "patch", "none")
+# = mater_tf.models.mater.EMBEDDING_SCALES (a test holds them equal).
+EMBEDDING_SCALES = ("sqrt_d_model", "none")
 
 
 @dataclasses.dataclass
@@ -42,6 +44,12 @@ class ModelConfig:
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
+    embedding_scale: str = setting(
+        "sqrt_d_model",
+        "Scale of the projected embeddings before the PE: sqrt_d_model (Vaswani et al. 3.4: the "
+        "l2-normalised embeddings then meet the PE at the same order) or none (models saved before "
+        "the option; the PE then swamps the embeddings).",
+    )
 
     def validate(self) -> None:
         """Refuses a network that cannot be built (each field, then how they fit together)."""
@@ -58,6 +66,7 @@ class ModelConfig:
         one_of(self, "encoder", ENCODERS)
         one_of(self, "audio_frontend", AUDIO_FRONTENDS)
         one_of(self, "log_mel_normalization", LOG_MEL_NORMALIZATIONS)
+        one_of(self, "embedding_scale", EMBEDDING_SCALES)
         for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
         fraction(self, "dropout")

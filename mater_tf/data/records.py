@@ -312,7 +312,9 @@ def make_dataset(
         # One dataset per epoch with a Python seed (a tensor seed breaks tf.data's seed logic
         # once a global seed is set); they all read the same in-memory cache.
         per_epoch = [
-            dataset.shuffle(clips, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False).batch(batch_size)
+            dataset.shuffle(clips, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False).batch(
+                batch_size
+            )
             for epoch in range(*epochs)
         ]
         dataset = functools.reduce(tf.data.Dataset.concatenate, per_epoch)

@@ -33,5 +33,6 @@ def build_model(
         audio_frontend=config.audio_frontend,
         log_mel_frames=log_mel_frames if config.audio_frontend != "none" else None,
         log_mel_normalization=config.log_mel_normalization,
+        embedding_scale=config.embedding_scale,
         name="mater",
     )

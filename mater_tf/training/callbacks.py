@@ -97,7 +97,8 @@ class RunBackup(keras.callbacks.Callback):
             "epoch": epoch + 1,
             "weights": weights,
             "callbacks": [
-                {name: _state_value(getattr(c, name)) for name in CALLBACK_STATE[type(c)]} for c in self.stateful
+                {name: _state_value(getattr(c, name)) for name in CALLBACK_STATE[type(c)]}
+                for c in self.stateful
             ],
             "seed_generators": [v.numpy().tolist() for v in _seed_generator_states(self.model)],
         }

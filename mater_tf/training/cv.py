@@ -46,7 +46,9 @@ def fold_dir(cv_root: Path, fold: int) -> Path:
     return Path(cv_root) / f"fold_{fold:02d}"
 
 
-def write_fold_assignment(cv_root: Path, config: ExperimentConfig, index: records.RecordIndex, subjects) -> None:
+def write_fold_assignment(
+    cv_root: Path, config: ExperimentConfig, index: records.RecordIndex, subjects
+) -> None:
     clips_per_subject = collections.Counter(index.subjects)
     records.write_json(
         Path(cv_root) / FOLDS_FILE,
@@ -92,7 +94,9 @@ def tuned_fold_config(config: ExperimentConfig, fold: int, fold_root: Path) -> E
     tune_dir.mkdir(parents=True, exist_ok=True)
     best = tuning.run_search(search_config, tune_dir)
     if best is None:
-        raise UserError("nested tuning runs on the chief only; start mater-tf cv without KERASTUNER_* variables")
+        raise UserError(
+            "nested tuning runs on the chief only; start mater-tf cv without KERASTUNER_* variables"
+        )
     return tuning.read_best_config(tune_dir)
 
 

@@ -21,8 +21,8 @@ A finished run (metrics.json present) is not trained again.
 from __future__ import annotations
 
 import csv
-import glob
 import dataclasses
+import glob
 import json
 from pathlib import Path
 
@@ -147,7 +147,9 @@ def trim_history(run: RunDir, epochs_done: int) -> None:
 def best_validation_loss(run: RunDir) -> float | None:
     """The best val_loss of the epochs in history.csv (None without validation)."""
     # Keras' CSVLogger writes val_ columns as "NA" when there is no validation split.
-    losses = [float(row["val_loss"]) for row in history_rows(run) if row.get("val_loss") not in (None, "", "NA")]
+    losses = [
+        float(row["val_loss"]) for row in history_rows(run) if row.get("val_loss") not in (None, "", "NA")
+    ]
     return min(losses) if losses else None
 
 

@@ -130,7 +130,9 @@ class Task:
                 valid_name = schema.MODEL_INPUTS["audio"][1]
                 frontend_layer.adapt(
                     train_data.map(
-                        lambda inputs, *_: tf.boolean_mask(inputs[schema.LOG_MEL_INPUT], inputs[valid_name] > 0)
+                        lambda inputs, *_: tf.boolean_mask(
+                            inputs[schema.LOG_MEL_INPUT], inputs[valid_name] > 0
+                        )
                     )
                 )
         return model
@@ -141,9 +143,12 @@ class Task:
     def build_losses(self) -> tuple[dict, dict]:
         """Cross-entropy on the fused logits (paper section 3.1); `train.modality_loss_weight` > 0
         adds each modality's own loss. Returns (losses, loss weights)."""
-        losses = {key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in self.output_keys()}
+        losses = {
+            key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in self.output_keys()
+        }
         weights = {
-            key: 1.0 if key == "logits" else self.config.train.modality_loss_weight for key in self.output_keys()
+            key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
+            for key in self.output_keys()
         }
         return losses, weights
 

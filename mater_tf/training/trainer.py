@@ -80,7 +80,9 @@ def build_callbacks(task: Task, run: RunDir, split: folds.FoldSplit, state: dict
             )
         if config.train.early_stopping_patience:
             callbacks.append(
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.train.early_stopping_patience)
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=config.train.early_stopping_patience
+                )
             )
     callbacks += [
         keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
@@ -166,7 +168,9 @@ def fit_run(
     evaluation.write_test_figures(metrics, index.label_names, run.root, run.logs, data_prefix(index))
     if split.validation:
         with tf.summary.create_file_writer(str(run.logs / "validation")).as_default():
-            tf.summary.scalar("hparams/validation_av_accuracy", metrics["validation"]["av"]["accuracy"], step=0)
+            tf.summary.scalar(
+                "hparams/validation_av_accuracy", metrics["validation"]["av"]["accuracy"], step=0
+            )
     if export:
         export_saved_model(
             model, run.export, index.label_names, export_metadata(config, index.metadata(), records_path)
