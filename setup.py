@@ -42,7 +42,7 @@ setup(
     description=("MATER audio-visual emotion recognition (Ghaleb et al., ICIP 2020) in Keras 3 / TensorFlow"),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10,<3.13",
+    python_requires=">=3.11,<3.13",
     packages=find_packages(include=["mater_tf", "mater_tf.*", "pipelines", "pipelines.*"]),
     package_data={"mater_tf": ["presets/*.yaml"]},
     install_requires=CORE,

@@ -280,3 +280,14 @@ def test_synthetic_modalities_are_each_ambiguous():
     assert audio[4] @ audio[5] > 0.99 and face[4] @ face[5] > 0.99  # timing is all that differs
     assert audio[0] @ audio[1] > 0.99 and face[0] @ face[1] < 0.9  # only the face tells 0 from 1
     assert face[2] @ face[3] > 0.99 and audio[2] @ audio[3] < 0.9  # only the voice tells 2 from 3
+
+
+def test_a_batch_of_records_parses_at_once_and_pads_shorter_clips_as_absent():
+    long, short = make_clip("long", windows=4), make_clip("short", windows=2)
+    serialized = [schema.to_sequence_example(c).SerializeToString() for c in (long, short)]
+    batch = schema.parse_batch(tf.constant(serialized), 5, 3)
+    assert batch["audio_embedding"].shape == (2, 4, 5) and batch["face_embedding"].shape == (2, 4, 3)
+    np.testing.assert_allclose(batch["audio_embedding"][0], long.audio_embedding)
+    np.testing.assert_allclose(batch["face_embedding"][1, :2], short.face_embedding)
+    np.testing.assert_array_equal(batch["audio_valid"], [[1, 1, 1, 0], [1, 0, 0, 0]])
+    np.testing.assert_array_equal(batch["face_valid"], [[0, 1, 1, 1], [0, 1, 0, 0]])

@@ -182,24 +182,24 @@ def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_m
 
 
 def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> dict:
-    """Parses a [batch] string tensor of records (the serving path)."""
-    signature = {
-        "audio_embedding": tf.TensorSpec([None, audio_dim], tf.float32),
-        "face_embedding": tf.TensorSpec([None, face_dim], tf.float32),
-        "audio_valid": tf.TensorSpec([None], tf.float32),
-        "face_valid": tf.TensorSpec([None], tf.float32),
+    """Parses a [batch] string tensor of records at once (the serving path): model inputs
+    [batch, T, ...], clips shorter than the longest padded with absent windows."""
+    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames)
+    _, sequence, _ = tf.io.parse_sequence_example(
+        serialized, context_features=context_spec, sequence_features=sequence_spec
+    )
+    parsed = {
+        "audio_embedding": sequence["audio/embedding"],
+        "face_embedding": sequence["face/embedding"],
+        "audio_valid": tf.cast(sequence["audio/valid"][..., 0], tf.float32),
+        "face_valid": tf.cast(sequence["face/valid"][..., 0], tf.float32),
     }
     if log_mel_frames:
-        signature[LOG_MEL_INPUT] = tf.TensorSpec([None, log_mel_frames, LOG_MEL_BANDS], tf.float32)
-    return tf.map_fn(
-        lambda one: {
-            key: value
-            for key, value in parse_serialized(one, audio_dim, face_dim, log_mel_frames).items()
-            if key in signature
-        },
-        serialized,
-        fn_output_signature=signature,
-    )
+        shape = tf.shape(sequence["audio/log_mel"])
+        parsed[LOG_MEL_INPUT] = tf.reshape(
+            sequence["audio/log_mel"], [shape[0], shape[1], log_mel_frames, LOG_MEL_BANDS]
+        )
+    return parsed
 
 
 def describe_record(serialized: bytes) -> Mapping[str, object]:

@@ -36,9 +36,11 @@ VGGM_INPUT = 96
 def file_checksum(path: str | Path) -> str:
     """sha256 of a file, or of every file in a folder (sorted by name)."""
     path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
+    if not path.is_dir():
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()  # a folder: its files' bytes one after another, by name
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
         with open(file, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

@@ -1,0 +1,71 @@
+"""Imports run only down the layers (STYLE.md), lazy imports included: checked on the source."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# cli -> training / serving / pipelines -> models / data / features / ... -> layers -> config.
+RANKS = {
+    "mater_tf.cli": 5,
+    "mater_tf.training": 4,
+    "mater_tf.serving": 4,
+    "pipelines": 4,
+    "mater_tf.models": 3,
+    "mater_tf.data": 3,
+    "mater_tf.features": 3,
+    "mater_tf.extraction": 3,
+    "mater_tf.corpora": 3,
+    "mater_tf.media": 3,
+    "mater_tf.faces": 3,
+    "mater_tf.reporting": 3,
+    "mater_tf.layers": 2,
+    "mater_tf.config": 1,
+    "mater_tf.errors": 0,
+    "mater_tf.environment": 0,
+    "mater_tf": 0,
+}
+
+
+def rank(module: str) -> int:
+    parts = module.split(".")
+    for length in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:length])
+        if prefix in RANKS:
+            return RANKS[prefix]
+    raise AssertionError(f"{module} has no layer in RANKS")
+
+
+def imports_of(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def upward_imports(root: Path) -> list[str]:
+    upward = []
+    for path in sorted(list((root / "mater_tf").rglob("*.py")) + list((root / "pipelines").rglob("*.py"))):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        for imported in imports_of(path):
+            if imported.split(".")[0] in ("mater_tf", "pipelines") and rank(imported) > rank(module):
+                upward.append(f"{module} -> {imported}")
+    return upward
+
+
+def test_no_module_imports_a_higher_layer():
+    assert not upward_imports(ROOT)
+
+
+def test_the_check_finds_a_lazy_upward_import(tmp_path):
+    # What predict once did: serving importing the CLI inside a function.
+    (tmp_path / "mater_tf" / "serving").mkdir(parents=True)
+    (tmp_path / "mater_tf" / "serving" / "predictor.py").write_text(
+        "def load():\n    from mater_tf.cli.prepare import build_extractor\n"
+    )
+    (tmp_path / "mater_tf" / "config").mkdir()
+    (tmp_path / "mater_tf" / "config" / "checks.py").write_text("import mater_tf.reporting.paper\n")
+    assert upward_imports(tmp_path) == [
+        "mater_tf.config.checks -> mater_tf.reporting.paper",
+        "mater_tf.serving.predictor -> mater_tf.cli.prepare",
+    ]
