@@ -177,6 +177,18 @@ class ClipExtractor:
         seconds["face_embedding"] += time.perf_counter() - started
         return embeddings, found, track.found_rate, len(video.frames)
 
+    def _too_short(self, path, duration: float) -> str:
+        """Why a clip has less than one window of audio: truncated or corrupt, or really that short."""
+        from mater_tf.media import declared_seconds
+
+        declared = declared_seconds(path)
+        if declared is not None and declared >= duration + self.windowing.window_seconds / 2:
+            return (
+                f"{path}: truncated or corrupt: only {duration:.2f} s of audio decode of the {declared:.2f} s "
+                "its header declares; replace it with a complete copy"
+            )
+        return f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
+
     def extract(
         self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None
     ) -> Extraction:
@@ -196,9 +208,7 @@ class ClipExtractor:
             seconds["decode"] += time.perf_counter() - started
         duration = len(waveform) / SAMPLE_RATE
         if duration < self.windowing.window_seconds:
-            raise MediaError(
-                f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
-            )
+            raise MediaError(self._too_short(path, duration))
         if np.abs(waveform).max() < SILENCE_PEAK:
             raise MediaError(f"{path}: the audio is silent (peak below {SILENCE_PEAK})")
         audio, audio_valid, patches = self.audio_windows(waveform, seconds)

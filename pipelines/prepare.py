@@ -23,8 +23,10 @@ kept, its face windows masked, and counted: `num_no_face` and its ids in
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -99,16 +101,100 @@ def _shard_paths(out_dir: Path, prefix: str, index: int, total: int) -> tuple[Pa
     return shard, shard.with_name(shard.name + ".json")
 
 
+_PLAN_OPTIONS = {
+    "corpus": "--corpus",
+    "clips_per_shard": "--clips-per-shard",
+    "windowing.num_windows": "--windows",
+    "windowing.window_seconds": "--window-seconds",
+    "embedders.audio": "--audio-embedder",
+    "embedders.face": "--face-embedder / --modalities",
+    "embedders.keep_log_mel": "--keep-log-mel",
+}
+
+
+def _comparable(plan: dict) -> dict:
+    """The settings that make a plan, with paths resolved (another name of the same file is the same)."""
+
+    def embedder(entry):
+        return entry and {"name": entry.get("name"), "sha256": entry.get("sha256")}
+
+    embedders = plan.get("embedders") or {}
+    return {
+        "corpus": plan.get("corpus"),
+        "clips_per_shard": plan.get("clips_per_shard"),
+        "windowing.num_windows": (plan.get("windowing") or {}).get("num_windows"),
+        "windowing.window_seconds": (plan.get("windowing") or {}).get("window_seconds"),
+        "embedders.audio": embedder(embedders.get("audio")),
+        "embedders.face": embedder(embedders.get("face")),
+        "embedders.keep_log_mel": embedders.get("keep_log_mel", False),
+        "clips": {
+            clip["clip_id"]: {**clip, "path": os.path.realpath(clip["path"])}
+            for clip in plan.get("clips", [])
+        },
+    }
+
+
+def plan_difference(existing: dict, plan: dict) -> str:
+    """What differs between two plans, in the words of the options that set it ('' when nothing does)."""
+    old, new = _comparable(existing), _comparable(plan)
+    for key, option in _PLAN_OPTIONS.items():
+        if old[key] != new[key]:
+            before, now = old[key], new[key]
+            if isinstance(before, dict) or isinstance(now, dict):
+                same_name = before and now and before["name"] == now["name"]
+                before, now = (
+                    (f"{v['name']} (weights sha256 {str(v['sha256'])[:12]})" if same_name else v["name"])
+                    if v
+                    else "none"
+                    for v in (before, now)
+                )
+            return f"{option}: {before} there, {now} now"
+    gone = sorted(set(old["clips"]) - set(new["clips"]))
+    added = sorted(set(new["clips"]) - set(old["clips"]))
+    if gone or added:
+        parts = [f"{len(gone)} of its clips are not in this corpus (e.g. {gone[0]})"] if gone else []
+        parts += [f"{len(added)} clips are new (e.g. {added[0]})"] if added else []
+        return "the clip list differs: " + ", ".join(parts)
+    for clip_id in sorted(old["clips"]):
+        for field in ("path", "subject", "label_name", "label"):
+            if old["clips"][clip_id][field] != new["clips"][clip_id][field]:
+                return (
+                    f"clip {clip_id}'s {field}: {old['clips'][clip_id][field]!r} there, "
+                    f"{new['clips'][clip_id][field]!r} now"
+                )
+    return ""
+
+
 def write_plan(out_dir: Path, plan: dict) -> None:
+    """Writes plan.json, or checks a resumed run against it (another path to the same corpus is the same)."""
     path = out_dir / PLAN_FILE
     if path.is_file():
-        if json.loads(path.read_text()) != plan:
+        difference = plan_difference(json.loads(path.read_text()), plan)
+        if difference:
             raise UserError(
-                f"{out_dir} holds a prepare run with other clips or settings; use a new --out folder "
-                "(or delete it to start over)"
+                f"{out_dir} holds a prepare run with other settings ({difference}); run the first command "
+                "again to finish it, or use a new --out folder (or delete that one to start over)"
             )
         return
     records.write_json(path, plan)
+
+
+def _make_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise UserError(f"--out {out_dir}: a file, not a folder, is there; choose a folder") from None
+    except NotADirectoryError:
+        raise UserError(
+            f"--out {out_dir}: part of that path is a file, not a folder; choose a folder"
+        ) from None
+    except OSError as error:
+        raise UserError(
+            f"--out {out_dir}: cannot write there ({error.strerror}); choose a folder you can write to"
+        ) from None
 
 
 def prepare(
@@ -122,9 +208,16 @@ def prepare(
     clips_per_shard: int = 64,
     workers: int = 2,
 ) -> dict:
-    """Runs (or resumes) the extraction and returns the manifest."""
+    """Runs (or resumes) the extraction and returns the manifest.
+
+    Raises:
+        UserError: a bad setting, an `out_dir` that cannot be written, another
+            run's settings in it, or a full disk (finished shards are kept).
+    """
+    if clips_per_shard < 1:
+        raise UserError(f"--clips-per-shard {clips_per_shard} must be at least 1 (default 64)")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_out_dir(out_dir)
     windowing = dataclasses.asdict(extractor.windowing)
     write_plan(
         out_dir,
@@ -183,11 +276,30 @@ def prepare(
             progress.step()
         shard_path, sidecar_path = _shard_paths(out_dir, corpus, shard_index, total_shards)
         started = time.perf_counter()
-        records.write_shard(shard_path, written)
-        sidecar["seconds"]["writing"] = time.perf_counter() - started
-        records.write_json(sidecar_path, sidecar)
+        try:
+            records.write_shard(shard_path, written)
+            sidecar["seconds"]["writing"] = time.perf_counter() - started
+            records.write_json(sidecar_path, sidecar)
+        except (OSError, tf.errors.OpError) as error:
+            progress.close()
+            _write_failed(
+                out_dir, shard_path, error, done=shard_index - pending[0] + done_clips // clips_per_shard
+            )
     progress.close()
     return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
+
+
+def _write_failed(out_dir: Path, shard_path: Path, error):
+    """A shard could not be written: remove its partial files and stop with one line (finished shards stay)."""
+    for partial in out_dir.glob(shard_path.name + "*.tmp"):
+        partial.unlink(missing_ok=True)
+    full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error)
+    cause = "the disk is full" if full else f"{getattr(error, 'strerror', None) or error}"
+    fix = "free some space" if full else "fix that"
+    raise UserError(
+        f"cannot write {shard_path} ({cause}); {fix} and run the same command again: the shards already "
+        "written are kept and the rest is finished"
+    ) from None
 
 
 def write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped) -> dict:
@@ -206,6 +318,7 @@ def write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, labe
         "corpus": corpus,
         "num_clips": len(clips),
         "num_failed": len(failed),
+        "num_files_seen": len(clips) + len(failed) + len(skipped),
         "num_skipped_files": len(skipped),
         "num_no_face": len(no_face),
         "windowing": windowing,

@@ -150,6 +150,9 @@ def test_bad_records_get_one_clear_line(tmp_path, capsys, monkeypatch):
     (tmp_path / "recs").mkdir()
     (tmp_path / "recs" / "a.tfrecord").write_bytes(b"\x00garbage")
     assert main(["train", "--set", f"data.source={tmp_path / 'recs'}"]) == 2
+    assert "recs: no manifest.json" in _error_line(capsys)  # not records mater-tf prepare finished
+    (tmp_path / "recs" / "manifest.json").write_text('{"shards": ["a.tfrecord"]}')
+    assert main(["train", "--set", f"data.source={tmp_path / 'recs'}", "--run", "r1"]) == 2
     assert "a.tfrecord: not a readable TFRecord" in _error_line(capsys)
     records.write_shard(tmp_path / "recs" / "a.tfrecord", [])
     assert main(["train", "--set", f"data.source={tmp_path / 'recs'}", "--run", "r2"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -39,15 +40,30 @@ def add_experiment_arguments(parser) -> None:
     parser.add_argument("--restart", action="store_true", help="delete that run folder first and start over")
 
 
-def resolve_run(args, prefix: str) -> tuple[ExperimentConfig, Path]:
-    """The config and the run directory of a train/cv invocation."""
+@contextlib.contextmanager
+def locked_run(args, prefix: str, lock: bool = True):
+    """(config, run directory) of a train/cv/tune invocation, its lock held for the block.
+
+    `--restart` empties the folder only once the lock is held, so it never
+    deletes a run that another process is writing. A tuning folder is not
+    locked: distributed Keras Tuner workers share it by design.
+    """
+    from mater_tf.training import rundir
+
     config = load_config(args.experiment, args.overrides)
     name = args.run_name or f"{prefix}-{config.fingerprint()}"
     run_dir = Path(args.workdir) / config.name / name
-    if args.restart and run_dir.exists():
-        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return config, run_dir
+    with rundir.run_lock(run_dir) if lock else contextlib.nullcontext():
+        if args.restart:
+            for child in run_dir.iterdir():
+                if child.name == rundir.LOCK_FILE:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        yield config, run_dir
 
 
 def synthetic_banner(config: ExperimentConfig) -> str:

@@ -32,16 +32,16 @@ def format_summary(summary: dict) -> str:
 def run(args) -> int:
     from mater_tf.training import cv
 
-    config, cv_dir = common.resolve_run(args, "cv")
-    if banner := common.synthetic_banner(config):
-        print(banner)
-    print(f"cross-validation directory: {cv_dir}")
+    with common.locked_run(args, "cv") as (config, cv_dir):
+        if banner := common.synthetic_banner(config):
+            print(banner)
+        print(f"cross-validation directory: {cv_dir}")
 
-    def report(fold, metrics):
-        av = metrics["test"]["av"]["accuracy"]
-        print(f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {av:.3f}", flush=True)
+        def report(fold, metrics):
+            av = metrics["test"]["av"]["accuracy"]
+            print(f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {av:.3f}", flush=True)
 
-    summary = cv.run_cross_validation(config, cv_dir, on_fold_done=report)
-    print(format_summary(summary))
-    print(f"summary: {cv_dir / cv.SUMMARY_FILE}")
-    return 0
+        summary = cv.run_cross_validation(config, cv_dir, on_fold_done=report)
+        print(format_summary(summary))
+        print(f"summary: {cv_dir / cv.SUMMARY_FILE}")
+        return 0

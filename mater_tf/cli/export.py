@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from mater_tf.errors import UserError
@@ -32,16 +34,31 @@ def run(args) -> int:
         raise UserError(
             f"{args.run_dir} has no model.keras: training has not finished; run mater-tf train again"
         )
+    if args.out.is_file():
+        raise UserError(f"--out {args.out} is a file; give a folder to create")
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError(f"--out {args.out} exists and is not empty; choose a new folder")
     model = keras.models.load_model(str(run.model))
     metadata = {key: split_info[key] for key in records.METADATA_KEYS}
-    export_saved_model(
-        model,
-        args.out,
-        metadata["label_names"],
-        trainer.export_metadata(config, metadata, rundir.find_records(run, split_info)),
-    )
+    # Written beside --out and renamed when whole: a killed export leaves no half folder at --out
+    # (only this temporary one, which the next export replaces).
+    partial = args.out.with_name(f".{args.out.name}.partial-export")
+    if partial.exists():
+        shutil.rmtree(partial)
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        export_saved_model(
+            model,
+            partial,
+            metadata["label_names"],
+            trainer.export_metadata(config, metadata, rundir.find_records(run, split_info)),
+        )
+        if args.out.exists():
+            args.out.rmdir()  # empty, checked above
+        os.replace(partial, args.out)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
     print(
         f"SavedModel written to {args.out} (signatures: serving_default, serve_examples, and serve_attention when the model attends)"
     )

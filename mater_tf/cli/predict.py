@@ -22,19 +22,31 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.media import MediaError
-    from mater_tf.serving.predictor import Predictor, write_prediction
+    import os
 
-    predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
-    failures = 0
+    from mater_tf.media import MediaError, require_media_packages
+    from mater_tf.serving.predictor import Predictor, output_names, write_prediction
+
+    clips, seen = [], {}
     for clip in args.clips:
+        key = os.path.realpath(clip)
+        if key in seen:
+            print(f"mater-tf predict: {clip} is the same file as {seen[key]}; predicted once")
+            continue
+        seen[key] = clip
+        clips.append(clip)
+    names = output_names(clips)
+    predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
+    require_media_packages("face" in predictor.modalities, "mater-tf predict")
+    failures = 0
+    for clip in clips:
         try:
             result = predictor.predict(clip)
         except MediaError as error:
             print(f"mater-tf predict: skipped {error}")
             failures += 1
             continue
-        json_path, png_path = write_prediction(result, args.out)
+        json_path, png_path = write_prediction(result, args.out, names[str(clip)])
         modalities = ", ".join(
             f"{m} {result[f'{m}_emotion']}" if result[f"{m}_emotion"] else "no face"
             for m in ("audio", "face")
@@ -42,8 +54,9 @@ def run(args) -> int:
         )
         print(
             f"{clip}: {result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); "
-            f"{modalities} -> {json_path}, {png_path}"
+            f"{modalities} -> {json_path}, {png_path}",
+            flush=True,
         )
-    if failures == len(args.clips):
+    if failures == len(clips):
         raise UserError("no clip could be predicted (reasons above)")
     return 1 if failures else 0

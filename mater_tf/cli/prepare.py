@@ -32,6 +32,10 @@ def register(subparsers) -> None:
         action="store_true",
         help="also store each window's log-mel patch (for model.audio_frontend=small|vggish)",
     )
+    parser.add_argument(
+        "--labels",
+        help="csv only: the label list in order, e.g. anger,happy,sad (rows with another label are refused)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="clips decoded in parallel (default 2)")
     parser.add_argument("--clips-per-shard", type=int, default=64)
     parser.add_argument("--frame-side", type=int, default=640, help="longest side of decoded frames, px")
@@ -39,13 +43,64 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _check_positive(args) -> None:
+    from mater_tf.errors import UserError
+
+    for option in ("clips_per_shard", "workers", "frame_side", "detect_side"):
+        value = getattr(args, option)
+        if value < 1:
+            flag = "--" + option.replace("_", "-")
+            default = {"clips_per_shard": 64, "workers": 2, "frame_side": 640, "detect_side": 320}[option]
+            raise UserError(f"{flag} {value} must be at least 1 (default {default})")
+
+
+def passed_over_summary(skipped: list, limit: int = 4) -> list[str]:
+    """Terminal lines: how many files were passed over, by reason, with an example of each."""
+    import collections
+
+    from mater_tf.corpora import reason_kind
+
+    kinds = collections.defaultdict(list)
+    for path, reason in skipped:
+        kinds[reason_kind(reason)].append((path, reason))
+    lines = []
+    for kind, entries in sorted(kinds.items(), key=lambda item: -len(item[1]))[:limit]:
+        path, reason = entries[0]
+        example = reason if reason.startswith(path) else f"{path}: {reason}"
+        lines.append(f"  {len(entries)} passed over: {kind} (e.g. {example})")
+    if len(kinds) > limit:
+        lines.append(f"  {sum(len(e) for k, e in list(kinds.items())[limit:])} more of other kinds")
+    return lines
+
+
+def label_summary(clips, names) -> str:
+    """The label set with clip counts; a label with one clip, beside others with many, may be a typo."""
+    from mater_tf.corpora import label_counts
+
+    counts = label_counts(clips)
+    text = ", ".join(f"{name} {counts.get(name, 0)}" for name in names)
+    rare = [name for name in names if counts.get(name, 0) == 1] if len(clips) > 2 * len(names) else []
+    hint = (
+        f"; {', '.join(repr(r) for r in rare)} has a single clip: if it is a typo, pass --labels with the "
+        "intended list"
+        if rare
+        else ""
+    )
+    return f"{len(names)} labels: {text}{hint}"
+
+
 def run(args) -> int:
     from mater_tf.corpora import label_names, list_corpus
     from mater_tf.extraction import build_extractor
+    from mater_tf.media import require_media_packages
+
+    _check_positive(args)
+    labels = [name.strip() for name in args.labels.split(",") if name.strip()] if args.labels else None
+    clips, skipped = list_corpus(args.corpus, args.root, labels)
+    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    require_media_packages("face" in modalities, "mater-tf prepare")
     from pipelines.prepare import prepare
 
-    clips, skipped = list_corpus(args.corpus, args.root)
-    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
     extractor, info = build_extractor(
         args.windows,
         args.window_seconds,
@@ -56,21 +111,30 @@ def run(args) -> int:
         args.detect_side,
         args.keep_log_mel,
     )
-    print(f"{len(clips)} {args.corpus} clips to prepare ({len(skipped)} files passed over) -> {args.out}")
+    names = label_names(args.corpus, clips, labels)
+    seen = "rows" if args.corpus == "csv" else "files"
+    print(
+        f"{len(clips)} {args.corpus} clips to prepare from {len(clips) + len(skipped)} {seen} seen "
+        f"({len(skipped)} passed over) -> {args.out}"
+    )
+    for line in passed_over_summary(skipped):
+        print(line)
+    print(label_summary(clips, names))
     manifest = prepare(
         clips,
         skipped,
         extractor,
         args.out,
         args.corpus,
-        label_names(args.corpus, clips),
+        names,
         info,
         clips_per_shard=args.clips_per_shard,
         workers=args.workers,
     )
     print(
         f"wrote {manifest['num_clips']} clips in {len(manifest['shards'])} shards; "
-        f"{manifest['num_failed']} failed (reasons in {Path(args.out) / 'manifest.json'})"
+        f"{manifest['num_failed']} failed, {manifest['num_skipped_files']} {seen} passed over "
+        f"(every one with its reason in {Path(args.out) / 'manifest.json'})"
     )
     if info["face"]:
         print(

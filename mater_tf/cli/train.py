@@ -22,24 +22,24 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mater_tf.training import cv, rundir, task, trainer
 
-    config, run_dir = common.resolve_run(args, "run")
-    run = rundir.RunDir(run_dir)
-    rundir.write_config(config, run)
-    if banner := common.synthetic_banner(config):
-        print(banner)
-    print(f"run directory: {run_dir}")
-    records_path = task.resolve_records(config, run_dir / "data")
-    index = task.index_for(config, records_path)
-    split = task.make_split(config, index)
-    cv.check_not_tuned_on_test(config, split)
-    print(
-        f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
-        f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"
-    )
-    metrics = trainer.fit_run(config, run, records_path, index, split)
-    print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
-    print(common.format_accuracy_table(metrics["test"]))
-    print(
-        f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}"
-    )
-    return 0
+    with common.locked_run(args, "run") as (config, run_dir):
+        run = rundir.RunDir(run_dir)
+        rundir.write_config(config, run)
+        if banner := common.synthetic_banner(config):
+            print(banner)
+        print(f"run directory: {run_dir}")
+        records_path = task.resolve_records(config, run_dir / "data")
+        index = task.index_for(config, records_path)
+        split = task.make_split(config, index)
+        cv.check_not_tuned_on_test(config, split)
+        print(
+            f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
+            f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"
+        )
+        metrics = trainer.fit_run(config, run, records_path, index, split)
+        print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
+        print(common.format_accuracy_table(metrics["test"]))
+        print(
+            f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}"
+        )
+        return 0

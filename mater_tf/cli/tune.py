@@ -23,17 +23,17 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mater_tf.training import tuning
 
-    config, tune_dir = common.resolve_run(args, "tune")
-    if banner := common.synthetic_banner(config):
-        print(banner)
-    print(f"tuning directory: {tune_dir}")
-    summary = tuning.run_search(config, tune_dir)
-    if summary is None:
-        print("worker done: the chief writes the results")
+    with common.locked_run(args, "tune", lock=False) as (config, tune_dir):
+        if banner := common.synthetic_banner(config):
+            print(banner)
+        print(f"tuning directory: {tune_dir}")
+        summary = tuning.run_search(config, tune_dir)
+        if summary is None:
+            print("worker done: the chief writes the results")
+            return 0
+        best = summary["best"]
+        print(
+            f"{len(summary['trials'])} trials; best {tuning.OBJECTIVE} {best[tuning.OBJECTIVE]:.4f} with {best['values']}"
+        )
+        print(f"best experiment: {tune_dir / 'best_experiment.yaml'}")
         return 0
-    best = summary["best"]
-    print(
-        f"{len(summary['trials'])} trials; best {tuning.OBJECTIVE} {best[tuning.OBJECTIVE]:.4f} with {best['values']}"
-    )
-    print(f"best experiment: {tune_dir / 'best_experiment.yaml'}")
-    return 0

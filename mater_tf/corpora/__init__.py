@@ -1,7 +1,11 @@
 """Corpus readers: list a corpus's clips with label and subject parsed from the names.
 
 Each reader returns `(clips, skipped)`: the usable clips sorted by id, and
-`(path, reason)` for every file it passed over, so prepare can record them.
+`(path, reason)` for every file it passed over (not media, a name it cannot
+parse, another file of a clip already listed, a broken link, ...), so every
+file seen is either a clip or recorded with its reason. Folders are walked
+following symbolic links (each real folder once). Clip paths are absolute, so
+the same corpus named by another path lists the same clips.
 
 Label sets (fixed; the label index is the position in the tuple):
   * ravdess: neutral, calm, happy, sad, angry, fearful, disgust, surprised
@@ -9,14 +13,19 @@ Label sets (fixed; the label index is the position in the tuple):
     paper; song files are skipped. Subject = actor "01".."24" (odd = male).
   * cremad: anger, disgust, fear, happy, neutral, sad (ANG DIS FEA HAP NEU
     SAD). Subject = actor id "1001".."1091".
-  * csv: the sorted distinct labels of the CSV (or the order given with
-    `label_names`), subject from its `subject` column.
+  * csv: the sorted distinct labels of the CSV (or the list given with
+    `label_names`: then a row with another label is refused, naming its
+    line), subject from its `subject` column. A clip's id is its file name
+    without the suffix, or, where two rows' files share that name, its path
+    relative to the CSV's folder.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
+import os
 from pathlib import Path
 
 from mater_tf.errors import UserError
@@ -40,9 +49,45 @@ class Clip:
     label_name: str
 
 
-def _media_files(root: Path) -> list[Path]:
+def _walk(root: Path) -> tuple[list[Path], list]:
+    """Every file under `root`, following symbolic links (each real folder once), and what was passed over."""
+    files, skipped, seen = [], [], {}
+
+    def unreadable(error):
+        skipped.append((str(error.filename), f"folder cannot be read ({error.strerror})"))
+
+    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            skipped.append((folder, f"a link to a folder already listed ({seen[real]})"))
+            subfolders[:] = []
+            continue
+        seen[real] = folder
+        subfolders.sort()
+        for name in sorted(names):
+            path = Path(folder) / name
+            if not path.exists():
+                skipped.append((str(path), "broken symbolic link (its target does not exist)"))
+            elif not path.is_file():
+                skipped.append((str(path), "not a regular file"))
+            else:
+                files.append(path)
+    return files, skipped
+
+
+def _media_files(root: Path) -> tuple[list[Path], list]:
+    """The media files under `root` (absolute paths), and every other file seen with its reason."""
+    files, skipped = _walk(Path(os.path.abspath(root)))
     suffixes = VIDEO_SUFFIXES + AUDIO_SUFFIXES
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    media = []
+    for path in files:
+        if path.suffix.lower() in suffixes:
+            media.append(path)
+        else:
+            skipped.append(
+                (str(path), f"not a media file (suffix '{path.suffix}'; read: {' '.join(suffixes)})")
+            )
+    return media, skipped
 
 
 def _prefer_video(candidates: dict[str, list[Path]]) -> tuple[dict[str, Path], list]:
@@ -51,16 +96,22 @@ def _prefer_video(candidates: dict[str, list[Path]]) -> tuple[dict[str, Path], l
     for clip_id, paths in candidates.items():
         paths = sorted(paths, key=lambda p: (p.suffix.lower() not in VIDEO_SUFFIXES, str(p)))
         chosen[clip_id] = paths[0]
-        skipped += [
-            (str(p), f"duplicate of {paths[0].name} (the audio-visual file is used)") for p in paths[1:]
-        ]
+        for path in paths[1:]:
+            if os.path.samefile(path, paths[0]):
+                reason = f"the same file as {paths[0]} (reached through a link); listed once"
+            elif (path.suffix.lower() in VIDEO_SUFFIXES) == (paths[0].suffix.lower() in VIDEO_SUFFIXES):
+                reason = f"another file of the same clip {clip_id} ({paths[0]} is used)"
+            else:
+                reason = f"audio-only copy of a clip (the audio-visual file is used: {paths[0].name})"
+            skipped.append((str(path), reason))
     return chosen, skipped
 
 
 def list_ravdess(root: str | Path) -> tuple[list[Clip], list]:
     """RAVDESS `MM-VV-EE-II-SS-RR-AA` files under `root` (any of its released layouts)."""
-    candidates, skipped = {}, []
-    for path in _media_files(Path(root)):
+    candidates = {}
+    media, skipped = _media_files(root)
+    for path in media:
         parts = path.stem.split("-")
         if len(parts) != 7 or not all(p.isdigit() for p in parts):
             skipped.append((str(path), "name is not a RAVDESS MM-VV-EE-II-SS-RR-AA code"))
@@ -88,8 +139,9 @@ def list_ravdess(root: str | Path) -> tuple[list[Clip], list]:
 
 def list_cremad(root: str | Path) -> tuple[list[Clip], list]:
     """CREMA-D `ACTOR_SENTENCE_EMOTION_LEVEL` files (VideoFlash/, AudioWAV/, AudioMP3/)."""
-    candidates, skipped = {}, []
-    for path in _media_files(Path(root)):
+    candidates = {}
+    media, skipped = _media_files(root)
+    for path in media:
         parts = path.stem.split("_")
         if len(parts) != 4 or not parts[0].isdigit():
             skipped.append((str(path), "name is not a CREMA-D ACTOR_SENTENCE_EMOTION_LEVEL code"))
@@ -109,40 +161,116 @@ def list_cremad(root: str | Path) -> tuple[list[Clip], list]:
     return clips, skipped + duplicates
 
 
-def list_csv(csv_path: str | Path, label_names=None) -> tuple[list[Clip], list]:
-    """Any corpus: a CSV with columns path, label, subject (paths relative to the CSV's folder)."""
-    csv_path = Path(csv_path)
+def _read_csv_rows(csv_path: Path) -> list[dict]:
+    """The rows of a path,label,subject CSV (UTF-8, with or without Excel's byte-order mark)."""
     if not csv_path.is_file():
         raise UserError(
             f"{csv_path}: CSV not found; give --root the CSV file with columns path,label,subject"
         )
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"path", "label", "subject"} - set(reader.fieldnames or [])
-        if missing:
-            raise UserError(
-                f"{csv_path}: missing column(s) {', '.join(sorted(missing))}; the header must name path,label,subject"
-            )
-        rows = list(reader)
-    names = tuple(label_names) if label_names else tuple(sorted({row["label"].strip() for row in rows}))
-    clips, skipped = [], []
-    for line, row in enumerate(rows, start=2):
-        path = Path(row["path"].strip())
-        path = path if path.is_absolute() else csv_path.parent / path
-        label, subject = row["label"].strip(), row["subject"].strip()
-        if label not in names:
-            skipped.append(
-                (str(path), f"{csv_path}:{line}: label '{label}' is not one of {', '.join(names)}")
-            )
-        elif not subject:
-            skipped.append((str(path), f"{csv_path}:{line}: empty subject"))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            fields = [name.strip() for name in reader.fieldnames or []]
+            missing = {"path", "label", "subject"} - set(fields)
+            if missing:
+                raise UserError(
+                    f"{csv_path}: missing column(s) {', '.join(sorted(missing))} (header: {','.join(fields)}); "
+                    "the first line must name path,label,subject"
+                )
+            reader.fieldnames = fields
+            return [{key: (value or "").strip() for key, value in row.items() if key} for row in reader]
+    except UnicodeDecodeError as error:
+        line = csv_path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"{csv_path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the CSV as "
+            "UTF-8 (Excel: 'CSV UTF-8'; or iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def _csv_clip_ids(paths: list[Path], folder: Path) -> list[str]:
+    """File names without suffix; a name shared by two files becomes its path relative to `folder`."""
+    counts = collections.Counter(path.stem for path in paths)
+    ids = []
+    for path in paths:
+        if counts[path.stem] == 1:
+            ids.append(path.stem)
         else:
-            clips.append(Clip(str(path), path.stem, "csv", subject, names.index(label), label))
+            try:
+                ids.append(path.relative_to(folder).as_posix())
+            except ValueError:
+                ids.append(path.as_posix().lstrip("/"))
+    return ids
+
+
+def list_csv(csv_path: str | Path, label_names=None) -> tuple[list[Clip], list]:
+    """Any corpus: a CSV with columns path, label, subject (paths relative to the CSV's folder).
+
+    Raises:
+        UserError: naming the file and line: not UTF-8, a missing column, or
+            (with `label_names`) a label outside that list.
+    """
+    csv_path = Path(os.path.abspath(csv_path))
+    rows = _read_csv_rows(csv_path)
+    if label_names:
+        names = tuple(label_names)
+        unknown = [
+            (line, row["label"]) for line, row in enumerate(rows, start=2) if row["label"] not in names
+        ]
+        if unknown:
+            where = ", ".join(f"line {line} '{label}'" for line, label in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise UserError(
+                f"{csv_path}: labels not in --labels {','.join(names)}: {where}{more}; correct those lines "
+                "or add the label to --labels"
+            )
+    clips, skipped, usable, first_line = [], [], [], {}
+    for line, row in enumerate(rows, start=2):
+        where = f"{csv_path}:{line}"
+        if not row["path"]:
+            skipped.append((where, f"{where}: empty path"))
+            continue
+        path = Path(row["path"])
+        path = Path(os.path.abspath(path if path.is_absolute() else csv_path.parent / path))
+        label, subject = row["label"], row["subject"]
+        if not label:
+            skipped.append((str(path), f"{where}: empty label; give the row a label"))
+        elif not subject:
+            skipped.append((str(path), f"{where}: empty subject; give the row its speaker's id"))
+        elif str(path) in first_line:
+            skipped.append(
+                (str(path), f"{where}: the same file as line {first_line[str(path)]}; listed once")
+            )
+        else:
+            first_line[str(path)] = line
+            usable.append((path, subject, label))
+    if not label_names:  # from the rows kept, so label indices have no gaps
+        names = tuple(sorted({label for _, _, label in usable}))
+    ids = _csv_clip_ids([path for path, _, _ in usable], csv_path.parent)
+    for clip_id, (path, subject, label) in zip(ids, usable):
+        clips.append(Clip(str(path), clip_id, "csv", subject, names.index(label), label))
     return sorted(clips, key=lambda c: c.clip_id), skipped
 
 
-def list_corpus(corpus: str, root: str | Path) -> tuple[list[Clip], list]:
-    """Dispatches to the reader of `corpus`; raises UserError when nothing usable is found."""
+def label_counts(clips: list[Clip]) -> dict[str, int]:
+    """Clips per label name, in label order."""
+    counts = collections.Counter(clip.label_name for clip in clips)
+    order = {clip.label_name: clip.label for clip in clips}
+    return {name: counts[name] for name in sorted(counts, key=order.get)}
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a passed-over file's reason, for counting them (no file names or lines)."""
+    text = reason.split(": ", 1)[1] if reason.startswith("/") and ": " in reason else reason
+    for stop in (" (", ";"):
+        text = text.split(stop, 1)[0]
+    return text
+
+
+def list_corpus(corpus: str, root: str | Path, labels=None) -> tuple[list[Clip], list]:
+    """Dispatches to the reader of `corpus`; raises UserError when nothing usable is found.
+
+    `labels` (csv only): the label list, in order; rows with another label are refused.
+    """
     if corpus in ("ravdess", "cremad") and not Path(root).is_dir():
         raise UserError(f"--root '{root}' is not a folder; give the corpus's top folder")
     if corpus == "ravdess":
@@ -150,15 +278,24 @@ def list_corpus(corpus: str, root: str | Path) -> tuple[list[Clip], list]:
     elif corpus == "cremad":
         found = list_cremad(root)
     elif corpus == "csv":
-        found = list_csv(root)
+        found = list_csv(root, labels)
     else:
         raise UserError(f"--corpus '{corpus}' is not one of {', '.join(CORPORA)}")
+    if labels and corpus != "csv":
+        raise UserError(f"--labels is for --corpus csv; {corpus}'s labels are fixed")
     if not found[0]:
-        raise UserError(f"no {corpus} clips found under '{root}' ({len(found[1])} files passed over)")
+        kinds = collections.Counter(reason_kind(reason) for _, reason in found[1])
+        why = "; ".join(f"{count} {kind}" for kind, count in kinds.most_common(3))
+        raise UserError(
+            f"no {corpus} clips found under '{root}' ({len(found[1])} files passed over{': ' + why if why else ''})"
+        )
     return found
 
 
-def label_names(corpus: str, clips: list[Clip]) -> tuple:
+def label_names(corpus: str, clips: list[Clip], labels=None) -> tuple:
+    """The label set in label order: the corpus's own, `labels` when given, else the clips' labels."""
+    if labels:
+        return tuple(labels)
     if corpus == "ravdess":
         return RAVDESS_LABELS
     if corpus == "cremad":

@@ -13,7 +13,9 @@ from typing import Any
 from mater_tf.errors import UserError
 
 
-def subject_disjoint_folds(subject_ids: Sequence[str], num_folds: int) -> list[list[str]]:
+def subject_disjoint_folds(
+    subject_ids: Sequence[str], num_folds: int, validation: bool = True
+) -> list[list[str]]:
     """Splits subjects into `num_folds` folds of consecutive sorted ids.
 
     Sizes differ by at most one (RAVDESS: 24 actors -> 12 folds of 2, one odd
@@ -21,15 +23,15 @@ def subject_disjoint_folds(subject_ids: Sequence[str], num_folds: int) -> list[l
     9 or 10). Every subject is in exactly one fold.
 
     Raises:
-        UserError: when there are fewer subjects than folds.
+        UserError: when there are fewer subjects than folds, with a fold count
+            that works (`validation`: whether a validation fold is needed too).
     """
     subjects = sorted(set(subject_ids))
     if num_folds < 1:
         raise UserError(f"cv.num_folds={num_folds} must be >= 1")
     if len(subjects) < num_folds:
         raise UserError(
-            f"the data has {len(subjects)} subjects but cv.num_folds={num_folds}: "
-            f"set --set cv.num_folds={len(subjects)} or fewer"
+            f"the data has {len(subjects)} subjects but cv.num_folds={num_folds}: {_fold_fix(len(subjects), validation)}"
         )
     base, extra = divmod(len(subjects), num_folds)
     folds, start = [], 0
@@ -38,6 +40,18 @@ def subject_disjoint_folds(subject_ids: Sequence[str], num_folds: int) -> list[l
         folds.append(subjects[start : start + size])
         start += size
     return folds
+
+
+def _fold_fix(num_subjects: int, validation: bool) -> str:
+    """A setting that works for `num_subjects` (each fold needs a subject; test, validation, train)."""
+    if num_subjects >= 3:
+        return f"set --set cv.num_folds={num_subjects} or fewer (at least {3 if validation else 2})"
+    if num_subjects == 2:
+        return (
+            "set --set cv.num_folds=2 --set cv.validation=false --set train.early_stopping_patience=0 "
+            "(two subjects leave none for validation: one trains, one tests)"
+        )
+    return "subject-disjoint folds need recordings of at least 2 subjects; add another speaker's clips"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +80,15 @@ def split_for_fold(folds: list[list[str]], test_fold: int, validation: bool = Tr
     needed = 3 if validation else 2
     if num_folds < needed:
         parts = "test, validation, train" if validation else "test, train"
-        raise UserError(f"cross-validation needs at least {needed} folds ({parts}), got {num_folds}")
+        fix = (
+            "--set cv.validation=false --set train.early_stopping_patience=0 (no validation fold), "
+            "or data from more subjects"
+            if validation and num_folds == 2
+            else "data from more subjects"
+        )
+        raise UserError(
+            f"cross-validation needs at least {needed} folds ({parts}), got {num_folds}: use {fix}"
+        )
     if not 0 <= test_fold < num_folds:
         raise UserError(f"test fold {test_fold} is out of range: the data has {num_folds} folds")
     validation_fold = (test_fold + 1) % num_folds if validation else -1

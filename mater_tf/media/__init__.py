@@ -41,6 +41,25 @@ class Video:
     height: int
 
 
+MEDIA_EXTRA = "pip install 'mater-tf[media]'"
+
+
+def require_media_packages(faces: bool, command: str) -> None:
+    """Refuses, naming the install that fixes it, when the [media] extra's packages are missing.
+
+    Checked before any work starts: inside the decoding pipeline a missing
+    package would otherwise fail every clip one by one.
+    """
+    import importlib.util
+
+    needed = {"av": "av", "tensorflow_io": "tensorflow-io"}
+    if faces:
+        needed["mtcnn"] = "mtcnn"
+    missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UserError(f"{command} needs the media extra (missing: {', '.join(missing)}): {MEDIA_EXTRA}")
+
+
 def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
@@ -117,6 +136,27 @@ def decode_video(path: str | Path, max_side: int = 640, until_seconds: float | N
     if not frames:
         raise MediaError(f"{path}: no video frame could be decoded")
     return Video(np.stack(frames), np.asarray(times), width, height)
+
+
+def declared_seconds(path: str | Path) -> float | None:
+    """The length the file's header declares (container or longest stream), None when unknown.
+
+    Compared with what decodes, it tells a truncated or corrupt file from a short one.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration:
+                return container.duration / 1e6  # AV_TIME_BASE
+            lengths = [
+                float(stream.duration * stream.time_base)
+                for stream in container.streams
+                if stream.duration and stream.time_base
+            ]
+            return max(lengths) if lengths else None
+    except (av.error.FFmpegError, OSError):
+        return None
 
 
 def decode_audio_track(path: str | Path) -> np.ndarray:

@@ -181,13 +181,41 @@ class Predictor:
         return result
 
 
-def write_prediction(result: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """Writes `<clip>.json` and `<clip>.png` (the timeline) into `out_dir`."""
+def output_names(paths) -> dict[str, str]:
+    """A distinct output name per clip path (keyed by `str(path)`): its file name without suffix,
+    or, where clips share that name, preceded by as many of its folders as tell them apart
+    (`a_clip`, `b_clip`), with the suffix where only that differs (`clip.mp4`, `clip.wav`)."""
+    import os
+
+    resolved = {str(path): Path(os.path.abspath(path)) for path in paths}
+    names = {}
+    for key, path in resolved.items():
+        rivals = [other for other in set(resolved.values()) if other.stem == path.stem and other != path]
+        names[key] = next(
+            _candidate(path, depth, suffix)
+            for suffix in (False, True)
+            for depth in range(len(path.parent.parts) + 1)
+            if all(_candidate(other, depth, suffix) != _candidate(path, depth, suffix) for other in rivals)
+        )
+    return names
+
+
+def _candidate(path: Path, depth: int, suffix: bool) -> str:
+    """The file name (with or without suffix) preceded by its last `depth` folders, joined with '_'."""
+    folders = (
+        [part.strip("/\\") for part in path.parent.parts[len(path.parent.parts) - depth :]] if depth else []
+    )
+    return "_".join([folder for folder in folders if folder] + [path.name if suffix else path.stem])
+
+
+def write_prediction(result: dict, out_dir: str | Path, name: str | None = None) -> tuple[Path, Path]:
+    """Writes `<name>.json` and `<name>.png` (the timeline) into `out_dir` (name: the clip's file name
+    without suffix by default; see `output_names` for several clips)."""
     from mater_tf.reporting.timeline import timeline_png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(result["clip"]).stem
+    stem = name or Path(result["clip"]).stem
     json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     png_path.write_bytes(timeline_png(result))

@@ -15,20 +15,69 @@ A run directory holds, in the order they are written:
     confusion_*.png        test confusion matrices
     export/                SavedModel for serving (+ mater_tf.json)
 
+    .lock                  held by the process training the run (`run_lock`)
+
 A finished run (metrics.json present) is not trained again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import glob
 import json
+import logging
+import os
 from pathlib import Path
 
 from mater_tf.config import ExperimentConfig
 from mater_tf.data import folds, records
 from mater_tf.errors import UserError
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(root: str | Path, activity: str = "training"):
+    """Holds `root/.lock` (an exclusive flock) while the block runs.
+
+    Two processes training the same run folder would corrupt each other's
+    checkpoints; the second is refused with one line naming the first's pid.
+    The OS drops the lock when its process dies, so a killed run never
+    leaves a stale lock.
+
+    Raises:
+        UserError: when another process holds the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        yield
+        return
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / LOCK_FILE, "a+")  # noqa: SIM115 - held for the block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(
+                f"{root}: another mater-tf process (pid {holder}) is {activity} this run; wait for it to "
+                "finish or stop it, or pass --run NEW_NAME for a separate run"
+            ) from None
+        except OSError as error:  # a file system without flock
+            logging.getLogger(__name__).warning("%s: cannot lock (%s); not guarded", root, error.strerror)
+        else:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 @dataclasses.dataclass(frozen=True)
