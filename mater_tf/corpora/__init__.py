@@ -188,18 +188,22 @@ def _read_csv_rows(csv_path: Path) -> list[dict]:
 
 
 def _csv_clip_ids(paths: list[Path], folder: Path) -> list[str]:
-    """File names without suffix; a name shared by two files becomes its path relative to `folder`."""
-    counts = collections.Counter(path.stem for path in paths)
-    ids = []
-    for path in paths:
-        if counts[path.stem] == 1:
-            ids.append(path.stem)
-        else:
-            try:
-                ids.append(path.relative_to(folder).as_posix())
-            except ValueError:
-                ids.append(path.as_posix().lstrip("/"))
-    return ids
+    """File names without suffix; a name shared by two files becomes its path relative to `folder`
+    (without the suffix, or with it where only the suffix tells two files apart)."""
+
+    def relative(path: Path, suffix: bool) -> str:
+        path = path if suffix else path.with_suffix("")
+        try:
+            return path.relative_to(folder).as_posix()
+        except ValueError:  # outside the CSV's folder
+            return path.as_posix().lstrip("/")
+
+    stems = collections.Counter(path.stem for path in paths)
+    bare = collections.Counter(relative(path, False) for path in paths)
+    return [
+        path.stem if stems[path.stem] == 1 else relative(path, bare[relative(path, False)] > 1)
+        for path in paths
+    ]
 
 
 def list_csv(csv_path: str | Path, label_names=None) -> tuple[list[Clip], list]:
