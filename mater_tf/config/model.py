@@ -17,6 +17,40 @@ EMBEDDING_SCALES = ("sqrt_d_model", "none")
 
 
 @dataclasses.dataclass
+class AugmentConfig:
+    """On-the-fly augmentation of the log-mel patches of a learned audio front end (training only)."""
+
+    KEY: ClassVar[str] = "model.augment"
+
+    gain_db: float = setting(
+        0.0, "Random level change per clip, uniform in [-gain_db, gain_db] dB (0 = off)."
+    )
+    time_masks: int = setting(0, "SpecAugment time masks per window (0 = off).")
+    time_mask_frames: int = setting(8, "Longest time mask, in log-mel frames (10 ms each).")
+    freq_masks: int = setting(0, "SpecAugment frequency masks per window (0 = off).")
+    freq_mask_bands: int = setting(8, "Longest frequency mask, in mel bands (of 64).")
+
+    def validate(self) -> None:
+        for name in ("gain_db", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bands"):
+            at_least(self, name, 0)
+        require(
+            self.freq_mask_bands <= 64,
+            f"model.augment.freq_mask_bands={self.freq_mask_bands} must be <= 64 (the mel bands): "
+            "e.g. --set model.augment.freq_mask_bands=8",
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.gain_db
+            or self.time_masks
+            and self.time_mask_frames
+            or self.freq_masks
+            and self.freq_mask_bands
+        )
+
+
+@dataclasses.dataclass
 class ModelConfig:
     """The MATER network (paper section 2.2) and its variants."""
 
@@ -44,6 +78,7 @@ class ModelConfig:
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     embedding_scale: str = setting(
         "sqrt_d_model",
         "Scale of the projected embeddings before the PE: sqrt_d_model (Vaswani et al. 3.4: the "
@@ -67,6 +102,12 @@ class ModelConfig:
         one_of(self, "audio_frontend", AUDIO_FRONTENDS)
         one_of(self, "log_mel_normalization", LOG_MEL_NORMALIZATIONS)
         one_of(self, "embedding_scale", EMBEDDING_SCALES)
+        self.augment.validate()
+        require(
+            not self.augment.active or self.audio_frontend != "none",
+            "model.augment needs a learned audio front end (it augments log-mel patches): "
+            "--set model.audio_frontend=small, or leave model.augment at its defaults",
+        )
         for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
         fraction(self, "dropout")

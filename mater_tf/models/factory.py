@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from mater_tf.config import ModelConfig
 from mater_tf.models.mater import MATER
 
@@ -34,5 +36,6 @@ def build_model(
         log_mel_frames=log_mel_frames if config.audio_frontend != "none" else None,
         log_mel_normalization=config.log_mel_normalization,
         embedding_scale=config.embedding_scale,
+        log_mel_augment=dataclasses.asdict(config.augment) if config.augment.active else None,
         name="mater",
     )

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
+from mater_tf.layers.augment import LogMelAugment
 from mater_tf.layers.frontends import WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
@@ -51,6 +52,9 @@ class MATER(keras.Model):
         log_mel_frames: log-mel frames per window (with a front end).
         log_mel_normalization: how the front end normalises each patch: "band",
             "patch" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+        log_mel_augment: with a front end, the arguments of a `LogMelAugment`
+            (random gain per clip, SpecAugment masks per window; training only),
+            or None for no augmentation.
         embedding_scale: "sqrt_d_model" multiplies the projected embeddings by
             sqrt(d_model), as the Transformer does before adding the PE
             (Vaswani et al. 3.4); "none" adds the PE to the bare projection.
@@ -89,6 +93,7 @@ class MATER(keras.Model):
         log_mel_frames=None,
         log_mel_normalization="band",
         embedding_scale="sqrt_d_model",
+        log_mel_augment=None,
         **kwargs,
     ):
         if embedding_scale not in EMBEDDING_SCALES:
@@ -137,6 +142,7 @@ class MATER(keras.Model):
             frontend = WindowFrontend(
                 audio_frontend, log_mel_frames, normalization=log_mel_normalization, name="audio_frontend"
             )
+            augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
 
         # === Functional model ===
         inputs, outputs, attention_scores = {}, {}, {}
@@ -147,7 +153,7 @@ class MATER(keras.Model):
             if modality == "audio" and learns_audio:
                 log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
                 inputs["audio_log_mel"] = log_mel
-                embeddings = frontend(log_mel, valid)
+                embeddings = frontend(augment(log_mel) if augment else log_mel, valid)
             else:
                 embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
                 inputs[f"{modality}_embedding"] = embeddings
@@ -195,6 +201,7 @@ class MATER(keras.Model):
         self.log_mel_frames = log_mel_frames
         self.log_mel_normalization = log_mel_normalization
         self.embedding_scale = embedding_scale
+        self.log_mel_augment = dict(log_mel_augment) if log_mel_augment else None
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -228,6 +235,7 @@ class MATER(keras.Model):
             "log_mel_frames": self.log_mel_frames,
             "log_mel_normalization": self.log_mel_normalization,
             "embedding_scale": self.embedding_scale,
+            "log_mel_augment": self.log_mel_augment,
             "name": self.name,
             "trainable": self.trainable,
         }

@@ -1,0 +1,115 @@
+"""On-the-fly augmentation of log-mel patches for the learned audio front end (training only).
+
+`LogMelAugment` takes a clip's window patches [batch, T, F, 64] of natural-log
+mel energies and, in training mode only:
+
+* gain: adds one random level change per clip, uniform in [-gain_db, +gain_db]
+  dB (a gain g dB multiplies the energies by 10^(g/10), so it adds
+  g ln(10) / 10 to every log-mel value of the clip; the contour across windows
+  is kept);
+* SpecAugment (Park et al. 2019): in every window, `time_masks` runs of up to
+  `time_mask_frames` consecutive frames and `freq_masks` runs of up to
+  `freq_mask_bands` consecutive mel bands are replaced by that window's mean
+  log-mel value.
+
+At inference it is the identity. Its randomness comes from a Keras
+SeedGenerator, so a run's augmentation is fixed by its seed and resumed
+exactly (the generator's state is part of the run's backup).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from mater_tf.layers.package import PACKAGE
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LogMelAugment(keras.layers.Layer):
+    """Random gain per clip and SpecAugment masks per window, in training mode only.
+
+    Args:
+        gain_db: largest level change, in dB (0 = none).
+        time_masks: time masks per window.
+        time_mask_frames: longest time mask, in frames.
+        freq_masks: frequency masks per window.
+        freq_mask_bands: longest frequency mask, in mel bands.
+        seed: seed of the layer's random stream.
+    """
+
+    def __init__(
+        self,
+        gain_db=0.0,
+        time_masks=0,
+        time_mask_frames=0,
+        freq_masks=0,
+        freq_mask_bands=0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.gain_db = gain_db
+        self.time_masks = time_masks
+        self.time_mask_frames = time_mask_frames
+        self.freq_masks = freq_masks
+        self.freq_mask_bands = freq_mask_bands
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _runs(self, shape, count, longest, axis_length):
+        """[batch, T, axis_length] bool: `count` random runs of 0..longest positions."""
+        positions = ops.cast(ops.arange(axis_length), "float32")[None, None, :]
+        masked = ops.zeros(tuple(shape) + (axis_length,), "bool")
+        for _ in range(count):
+            width = ops.floor(keras.random.uniform(shape, 0.0, longest + 1.0, seed=self.seed_generator))
+            start = ops.floor(
+                keras.random.uniform(shape, 0.0, 1.0, seed=self.seed_generator) * (axis_length - width + 1.0)
+            )
+            run = (positions >= start[..., None]) & (positions < (start + width)[..., None])
+            masked = masked | run
+        return masked
+
+    def call(self, patches, training=None):
+        if not training:
+            return patches
+        x = patches
+        batch_windows = ops.shape(x)[:2]
+        if self.gain_db:
+            gain = keras.random.uniform(
+                (batch_windows[0], 1, 1, 1), -self.gain_db, self.gain_db, seed=self.seed_generator
+            )
+            x = x + gain * (math.log(10.0) / 10.0)
+        if self.time_masks and self.time_mask_frames or self.freq_masks and self.freq_mask_bands:
+            fill = ops.mean(x, axis=(2, 3), keepdims=True)
+            frames, bands = x.shape[2], x.shape[3]
+            masked = ops.zeros_like(x, dtype="bool")
+            if self.time_masks and self.time_mask_frames:
+                masked = (
+                    masked
+                    | self._runs(batch_windows, self.time_masks, self.time_mask_frames, frames)[..., None]
+                )
+            if self.freq_masks and self.freq_mask_bands:
+                masked = (
+                    masked
+                    | self._runs(batch_windows, self.freq_masks, self.freq_mask_bands, bands)[:, :, None, :]
+                )
+            x = ops.where(masked, fill, x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            gain_db=self.gain_db,
+            time_masks=self.time_masks,
+            time_mask_frames=self.time_mask_frames,
+            freq_masks=self.freq_masks,
+            freq_mask_bands=self.freq_mask_bands,
+            seed=self.seed,
+        )
+        return config
