@@ -282,9 +282,7 @@ def prepare(
             records.write_json(sidecar_path, sidecar)
         except (OSError, tf.errors.OpError) as error:
             progress.close()
-            _write_failed(
-                out_dir, shard_path, error, done=shard_index - pending[0] + done_clips // clips_per_shard
-            )
+            _write_failed(out_dir, shard_path, error)
     progress.close()
     return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
 

@@ -66,6 +66,16 @@ def locked_run(args, prefix: str, lock: bool = True):
         yield config, run_dir
 
 
+def require_tuner(command: str) -> None:
+    """Refuses, naming the install, before any work when keras-tuner (the [tune] extra) is missing."""
+    import importlib.util
+
+    from mater_tf.errors import UserError
+
+    if importlib.util.find_spec("keras_tuner") is None:
+        raise UserError(f"{command} needs keras-tuner: pip install 'mater-tf[tune]'")
+
+
 def synthetic_banner(config: ExperimentConfig) -> str:
     if config.data.source == "synthetic":
         return (

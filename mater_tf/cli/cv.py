@@ -33,6 +33,8 @@ def run(args) -> int:
     from mater_tf.training import cv
 
     with common.locked_run(args, "cv") as (config, cv_dir):
+        if config.cv.nested_tuning:
+            common.require_tuner("mater-tf cv with cv.nested_tuning=true")
         if banner := common.synthetic_banner(config):
             print(banner)
         print(f"cross-validation directory: {cv_dir}")

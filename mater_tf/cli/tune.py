@@ -21,6 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    common.require_tuner("mater-tf tune")
     from mater_tf.training import tuning
 
     with common.locked_run(args, "tune", lock=False) as (config, tune_dir):
