@@ -35,7 +35,7 @@ from mater_tf.errors import UserError
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
 from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
-from mater_tf.media import SAMPLE_RATE, MediaError, decode_audio, decode_video, is_video
+from mater_tf.media import SAMPLE_RATE, MediaError, decode_audio, decode_video, has_video_stream, is_video
 
 SILENCE_PEAK = 1e-4
 STAGES = ("decode", "face_detection", "face_embedding", "log_mel", "audio_embedding")
@@ -216,7 +216,7 @@ class ClipExtractor:
         face = np.zeros((count, self.face_dim), np.float32)
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
-        if self.face_embedder is not None and is_video(path):
+        if self.face_embedder is not None and is_video(path) and has_video_stream(path):
             face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
         face_valid = self.windowing.present(duration, frames_found)
         face = face * face_valid[:, None]

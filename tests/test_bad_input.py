@@ -243,3 +243,62 @@ def test_the_terminal_has_no_tensorflow_import_banner(tmp_path):
         "set --set cv.num_folds=24 or fewer (at least 3)"
     )
     assert all(line.startswith("wrote 960 synthetic clips") for line in lines[:-1])  # mater-tf's own
+
+
+def test_predict_outputs_of_clips_with_the_same_name_do_not_overwrite(tmp_path, monkeypatch):
+    from mater_tf.serving.predictor import output_names, write_prediction
+
+    clips = ["a/clip.mp4", "b/clip.mp4", "x/other.wav", "a/clip.wav"]
+    names = output_names(clips)
+    assert names == {
+        "a/clip.mp4": "a_clip.mp4",
+        "b/clip.mp4": "b_clip",
+        "x/other.wav": "other",
+        "a/clip.wav": "clip.wav",
+    }
+    assert output_names(["/d/a/clip.mp4", "/e/a/clip.mp4"]) == {
+        "/d/a/clip.mp4": "d_a_clip",
+        "/e/a/clip.mp4": "e_a_clip",
+    }
+    monkeypatch.setattr("mater_tf.reporting.timeline.timeline_png", lambda result: b"png")
+    for clip in clips:
+        write_prediction({"clip": clip}, tmp_path, names[clip])
+    assert sorted(json.loads(p.read_text())["clip"] for p in tmp_path.glob("*.json")) == sorted(clips)
+    assert len(list(tmp_path.glob("*.png"))) == 4
+
+
+def test_fold_advice_works_when_followed():
+    from mater_tf.config import load_config
+    from mater_tf.data.folds import split_for_fold, subject_disjoint_folds
+    from mater_tf.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        subject_disjoint_folds(["01", "02"], 12)
+    message = str(refused.value)
+    assert "--set cv.num_folds=2 --set cv.validation=false --set train.early_stopping_patience=0" in message
+    advice = message.split("set --set ", 1)[1].split(" (")[0].split(" --set ")
+    config = load_config("quickstart", advice)  # the advised settings load and validate
+    folds = subject_disjoint_folds(["01", "02"], config.cv.num_folds, config.cv.validation)
+    assert split_for_fold(folds, 0, config.cv.validation).test == ("01",)
+    with pytest.raises(UserError, match="--set cv.validation=false"):
+        split_for_fold([["01"], ["02"]], 0, validation=True)
+    with pytest.raises(UserError, match="at least 2 subjects; add another speaker"):
+        subject_disjoint_folds(["01"], 2)
+
+
+def test_prepare_prints_only_what_mater_tf_has_to_say(shared_dir, tmp_path):
+    """17 clips: TensorFlow's tf.function retracing warnings (~600 characters each) used to appear."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ONEDNN_MAX_CPU_ISA")}
+    root = shared_dir / "data" / "RAVDESS"
+    argv = ["prepare", "--corpus", "ravdess", "--root", str(root), "--out", "out", "--modalities", "audio"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mater_tf.cli.main", *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(line.startswith("prepare: ") for line in result.stderr.splitlines()), result.stderr
+    assert "wrote 17 clips in 1 shards; 0 failed" in result.stdout

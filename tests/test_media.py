@@ -110,3 +110,97 @@ def test_wav_that_tensorflow_rejects_is_read_by_ffmpeg(ravdess_speech):
     path = ravdess_speech("03-01-01-01-01-01-01.wav")
     audio = decode_audio(path)
     assert 3.0 < len(audio) / 16000 < 4.5 and np.abs(audio).max() > 0.01
+
+
+def write_tone(path, container_codecs, rate, layout, seconds=1.5, video=True, amplitude=0.3):
+    """A container with a 440 Hz tone of `amplitude` in every channel (and grey frames)."""
+    from fractions import Fraction
+
+    import av
+
+    video_codec, audio_codec, sample_format = container_codecs
+    with av.open(str(path), "w") as container:  # every stream is added before the first packet
+        audio = container.add_stream(audio_codec, rate=rate)
+        audio.layout = layout
+        if video:
+            stream = container.add_stream(video_codec, rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for index in range(int(25 * seconds)):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = index, Fraction(1, 25)
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        channels = len(av.AudioLayout(layout).channels)
+        tone = amplitude * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)
+        size = audio.codec_context.frame_size or 1024
+        for start in range(0, len(tone), size):
+            piece = tone[start : start + size]
+            if sample_format.endswith("p"):
+                block = np.tile(piece, (channels, 1)).astype(np.float32)
+            else:
+                block = (np.repeat(piece, channels)[None] * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(block), format=sample_format, layout=layout
+            )
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+
+
+@pytest.mark.parametrize(
+    ("name", "codecs", "rate", "layout", "video"),
+    [
+        ("clip.mkv", ("mpeg4", "flac", "s16"), 16000, "mono", True),
+        ("clip.webm", ("libvpx", "libopus", "fltp"), 48000, "stereo", True),
+        ("clip.avi", ("mpeg4", "pcm_s16le", "s16"), 8000, "mono", True),
+        ("voice only.mp4", (None, "aac", "fltp"), 44100, "5.1", False),
+        ("hi-res 96k.wav", (None, "pcm_s16le", "s16"), 96000, "mono", False),
+        ("six channels ü.wav", (None, "pcm_s16le", "s16"), 48000, "5.1", False),
+    ],
+)
+def test_odd_containers_rates_and_channel_counts(tmp_path, name, codecs, rate, layout, video):
+    path = tmp_path / name
+    write_tone(path, codecs, rate, layout, video=video)
+    audio = decode_audio(path)
+    assert abs(len(audio) / 16000 - 1.5) < 0.03
+    # Channels averaged, whatever the decoder (FFmpeg's own downmix made stereo 1.41x louder).
+    assert 0.25 < np.abs(audio[2000:-2000]).max() < 0.33
+    spectrum = np.abs(np.fft.rfft(audio[2000:18000]))
+    assert abs(np.argmax(spectrum) * 16000 / 16000 - 440) < 3  # still a 440 Hz tone at 16 kHz
+    if video:
+        assert len(decode_video(path).frames) == 37
+
+
+def test_an_audio_only_mp4_keeps_its_voice_with_faces_masked(tmp_path):
+    from mater_tf.extraction import ClipExtractor, Windowing
+    from mater_tf.features.embedders import audio_embedder
+
+    class NeverCalled:
+        name, dim = "never", 3
+
+        def track(self, frames):
+            raise AssertionError("an audio-only file has no frames to track")
+
+    path = tmp_path / "voice.mp4"
+    write_tone(path, (None, "aac", "fltp"), 44100, "stereo", video=False)
+    extractor = ClipExtractor(Windowing(4, 0.5), audio_embedder("logmel"), NeverCalled(), NeverCalled())
+    extraction = extractor.extract(str(path), "voice")
+    assert extraction.record.audio_valid.tolist() == [1, 1, 1, 0]
+    assert extraction.record.face_valid.tolist() == [0, 0, 0, 0] and extraction.face_found_rate is None
+
+
+def test_a_truncated_video_is_called_truncated_not_short(shared_dir, tmp_path):
+    from mater_tf.extraction import ClipExtractor, Windowing
+    from mater_tf.features.embedders import audio_embedder
+
+    source = (shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv").read_bytes()
+    (tmp_path / "cut.flv").write_bytes(source[: len(source) // 20])
+    extractor = ClipExtractor(Windowing(6, 0.5), audio_embedder("logmel"))
+    with pytest.raises(
+        MediaError, match=r"cut.flv: truncated or corrupt: only 0.05 s of audio decode of the 2.2\d s"
+    ):
+        extractor.extract(str(tmp_path / "cut.flv"), "cut")
+    short = tmp_path / "short.wav"
+    short.write_bytes(tf.audio.encode_wav(np.full((3000, 1), 0.1, np.float32), 16000).numpy())
+    with pytest.raises(MediaError, match=r"short.wav: 0.19 s long, shorter than one 0.5 s window"):
+        extractor.extract(str(short), "short")

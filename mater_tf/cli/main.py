@@ -117,12 +117,11 @@ def _configure_logging(verbose: bool) -> None:
             level=logging.DEBUG,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             datefmt="%H:%M:%S",
-            force=True,
         )
         return
     handler = logging.StreamHandler()
     handler.setFormatter(_TerminalFormatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])  # no-op where logging is set up (pytest)
     # TensorFlow's and absl's warnings (retracing, deprecations) are library noise here.
     for name in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -159,6 +159,17 @@ def declared_seconds(path: str | Path) -> float | None:
         return None
 
 
+def _mono(frame) -> np.ndarray:
+    """The mean of a planar audio frame's channels."""
+    return frame.to_ndarray().reshape(len(frame.layout.channels), -1).mean(axis=0)
+
+
+def has_video_stream(path: str | Path) -> bool:
+    """Whether a container holds a video stream (an .mp4 may carry audio only)."""
+    with _open(check_readable(path)) as container:
+        return bool(container.streams.video)
+
+
 def decode_audio_track(path: str | Path) -> np.ndarray:
     """The audio track of a container (or any file FFmpeg reads), 16 kHz mono float32.
 
@@ -176,16 +187,18 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
         if not container.streams.audio:
             raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
         origin = _origin(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # Planar float at 16 kHz in the track's own layout; the channels are averaged here, as
+        # for audio files (FFmpeg's own downmix weights them: a stereo tone came out 1.41x louder).
+        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
         try:
             for frame in container.decode(container.streams.audio[0]):
                 if track_start is None:
                     track_start = frame.time if frame.time is not None else origin
-                chunks.extend(out.to_ndarray().ravel() for out in resampler.resample(frame))
+                chunks.extend(_mono(out) for out in resampler.resample(frame))
         except av.error.FFmpegError as error:
             if not chunks:
                 raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
-        chunks.extend(out.to_ndarray().ravel() for out in resampler.resample(None))
+        chunks.extend(_mono(out) for out in resampler.resample(None))
     if not chunks:
         raise MediaError(f"{path}: the audio track holds no samples")
     waveform = np.concatenate(chunks).astype(np.float32)
