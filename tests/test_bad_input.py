@@ -302,3 +302,41 @@ def test_prepare_prints_only_what_mater_tf_has_to_say(shared_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert all(line.startswith("prepare: ") for line in result.stderr.splitlines()), result.stderr
     assert "wrote 17 clips in 1 shards; 0 failed" in result.stdout
+
+
+def test_the_small_corpus_experiment_fits_the_two_actor_sample():
+    from pathlib import Path
+
+    from mater_tf.config import load_config
+    from mater_tf.data.folds import split_for_fold, subject_disjoint_folds
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "small_corpus.yaml"
+    config = load_config(str(path), [])
+    folds = subject_disjoint_folds(["01", "02"], config.cv.num_folds, config.cv.validation)
+    assert [split_for_fold(folds, k, config.cv.validation).train for k in range(2)] == [("02",), ("01",)]
+    assert config.train.learning_rate >= 1e-3 and config.train.epochs <= 200
+    assert "mater-tf prepare --corpus ravdess --root ../shared/data/RAVDESS" in path.read_text()
+
+
+@pytest.mark.slow
+def test_the_small_corpus_experiment_runs_on_the_sample(shared_dir, tmp_path, capsys):
+    from pathlib import Path
+
+    experiment = Path(__file__).resolve().parents[1] / "experiments" / "small_corpus.yaml"
+    root = shared_dir / "data" / "RAVDESS"
+    records_dir = tmp_path / "sample"
+    argv = [
+        "prepare",
+        "--corpus",
+        "ravdess",
+        "--root",
+        str(root),
+        "--out",
+        str(records_dir),
+        "--modalities",
+        "audio",
+    ]
+    assert main(argv) == 0
+    overrides = ["--set", f"data.source={records_dir}", "--set", "train.epochs=3"]
+    assert main(["cv", "--experiment", str(experiment), "--workdir", str(tmp_path / "runs"), *overrides]) == 0
+    assert "fold 2/2 done" in capsys.readouterr().out

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 
 from mater_tf import __version__
 from mater_tf.environment import configure_environment
@@ -122,9 +123,13 @@ def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_TerminalFormatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])  # no-op where logging is set up (pytest)
-    # TensorFlow's and absl's warnings (retracing, deprecations) are library noise here.
+    # TensorFlow's and absl's warnings (retracing, deprecations) are library noise here,
+    # and so are the libraries' Python warnings (Keras: "`shuffle=True` was passed, but ...").
     for name in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings(
+        "ignore", module=r"(keras|tensorflow|tf_keras|absl|h5py|google|tensorflow_hub)(\.|$)"
+    )
 
 
 def main(argv=None) -> int:
