@@ -245,3 +245,31 @@ def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_co
                     scalar_tags.add((path.parent.name, value.tag))
     assert ("validation", "hparams/validation_av_accuracy") in scalar_tags
     assert not [tag for tag in scalar_tags if "test" in tag[0] or "test" in tag[1]], scalar_tags
+
+
+def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
+    tiny_config, tmp_path, monkeypatch, capsys
+):
+    config = dataclasses.replace(
+        tiny_config,
+        train=dataclasses.replace(
+            tiny_config.train, epochs=30, early_stopping_patience=1, learning_rate=0.05
+        ),
+    )
+    whole, _ = _fit(config, tmp_path / "whole")
+    assert whole["training"]["stopped_early"], "make it stop early"
+
+    original = trainer.evaluation.evaluate
+
+    def killed(*args, **kwargs):  # as if killed between the end of training and metrics.json
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.evaluation, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(config, tmp_path / "killed")
+    monkeypatch.setattr(trainer.evaluation, "evaluate", original)
+    capsys.readouterr()
+    resumed, run = _fit(config, tmp_path / "killed")
+    assert f"training ended after epoch {whole['training']['epochs']}; evaluating" in capsys.readouterr().out
+    assert resumed == whole
+    assert run.history.read_text() == (tmp_path / "whole" / "history.csv").read_text()

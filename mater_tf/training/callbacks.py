@@ -95,6 +95,8 @@ class RunBackup(keras.callbacks.Callback):
         self._save_weights(weights)
         state = {
             "epoch": epoch + 1,
+            # Early stopping has decided (its on_epoch_end ran before this one): a rerun must not go on.
+            "stopped": bool(self.model.stop_training),
             "weights": weights,
             "callbacks": [
                 {name: _state_value(getattr(c, name)) for name in CALLBACK_STATE[type(c)]}

@@ -122,10 +122,15 @@ def fit_run(
     task.compile(model, epochs, steps)
     state = run_callbacks.read_backup_state(run.backup)
     start = state["epoch"] if state else 0
+    if state and state.get("stopped"):  # killed after early stopping ended it: nothing left to train
+        start = epochs
     if state:
         run_callbacks.restore_weights(model, run.backup, state)
-        print(f"resuming {run.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
-    trim_history(run, start)
+        if start < epochs:
+            print(f"resuming {run.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
+        else:
+            print(f"resuming {run.root}: training ended after epoch {state['epoch']}; evaluating", flush=True)
+    trim_history(run, state["epoch"] if state else 0)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     callbacks = build_callbacks(task, run, split, state)
     if not state:
