@@ -273,3 +273,47 @@ def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
     assert f"training ended after epoch {whole['training']['epochs']}; evaluating" in capsys.readouterr().out
     assert resumed == whole
     assert run.history.read_text() == (tmp_path / "whole" / "history.csv").read_text()
+
+
+def test_a_model_with_a_face_branch_on_records_without_faces_reports_no_face_accuracy(
+    tmp_path, capsys, cli_command
+):
+    from mater_tf.data import records, schema
+
+    rng = np.random.default_rng(1)
+    clips = [
+        schema.ClipRecord(
+            clip_id=f"c{subject}{k}",
+            corpus="test",
+            subject=f"s{subject}",
+            label=k % 2,
+            label_name=f"l{k % 2}",
+            duration=2.0,
+            window_seconds=0.5,
+            audio_embedding=rng.normal(size=(4, 4)).astype(np.float32),
+            face_embedding=np.zeros((4, 4), np.float32),
+            audio_valid=np.ones(4, np.int64),
+            face_valid=np.zeros(4, np.int64),  # audio-only clips: no face anywhere
+            face_frames_found=np.zeros(4, np.int64),
+            audio_embedder="test",
+            face_embedder="test",
+        )
+        for subject in range(3)
+        for k in range(4)
+    ]
+    shards = records.write_shards(clips, tmp_path / "records")
+    (tmp_path / "records" / "manifest.json").write_text(json.dumps({"shards": [p.name for p in shards]}))
+    overrides = [
+        f"data.source={tmp_path / 'records'}",
+        "cv.num_folds=3",
+        "model.num_layers=1",
+        "model.d_model=8",
+    ]
+    overrides += ["model.num_heads=2", "model.ff_dim=8", "train.epochs=1", "train.batch_size=4"]
+    assert main(cli_command("train", tmp_path, "r", overrides)) == 0
+    metrics = json.loads((tmp_path / "quickstart" / "r" / "metrics.json").read_text())
+    face = metrics["test"]["face"]
+    assert face["accuracy"] is None and face["num_clips"] == 0 and face["num_clips_without_modality"] == 4
+    assert metrics["test"]["av"]["num_clips"] == 4
+    face_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FACE"))
+    assert face_row.split()[1:4] == ["-", "-", "0"] and "4 clips without face" in face_row

@@ -109,7 +109,7 @@ def write_test_figures(metrics: dict, label_names, root: Path, logs: Path, data_
     for name, values in metrics["test"].items():
         title = (
             f"{data_prefix}test fold {metrics['test_fold']}, {name.upper()}, n={values['num_clips']}, "
-            f"acc {values['accuracy']:.3f}"
+            + ("no clip scored" if values["accuracy"] is None else f"acc {values['accuracy']:.3f}")
         )
         png = confusion_matrix_png(np.array(values["confusion_matrix"]), label_names, title)
         (root / f"confusion_{name}.png").write_bytes(png)

@@ -60,7 +60,7 @@ def fold_subjects(config: ExperimentConfig, index: records.RecordIndex) -> list[
                 f"{config.cv.num_folds}: --set cv.num_folds={len(subjects)}"
             )
         return subjects
-    return folds.subject_disjoint_folds(index.subject_ids, config.cv.num_folds)
+    return folds.subject_disjoint_folds(index.subject_ids, config.cv.num_folds, config.cv.validation)
 
 
 def make_split(config: ExperimentConfig, index: records.RecordIndex, test_fold: int | None = None):

@@ -148,6 +148,7 @@ def fit_run(
                 epochs=epochs,
                 initial_epoch=start,
                 steps_per_epoch=steps,
+                shuffle=False,  # the input pipeline shuffles each epoch (seeded by the epoch)
                 callbacks=callbacks,
                 verbose=1 if sys.stdout.isatty() else 2,
             )
