@@ -321,7 +321,9 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path, cli_comma
     run = tmp_path / "runs" / "quickstart" / "r"
     metrics = json.loads((run / "metrics.json").read_text())
     # 16 actors in 4 folds: fold 0 tests actors 01-04, 60 clips each.
-    assert metrics["test_subjects"] == ["01", "02", "03", "04"] and metrics["test"]["audio"]["num_clips"] == 240
+    assert (
+        metrics["test_subjects"] == ["01", "02", "03", "04"] and metrics["test"]["audio"]["num_clips"] == 240
+    )
     reloaded = keras.models.load_model(run / "model.keras")
     assert reloaded.audio_frontend == "small"
     served = tf.saved_model.load(str(run / "export"))
