@@ -253,7 +253,7 @@ def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
     config = dataclasses.replace(
         tiny_config,
         train=dataclasses.replace(
-            tiny_config.train, epochs=30, early_stopping_patience=1, learning_rate=0.05
+            tiny_config.train, epochs=12, early_stopping_patience=1, learning_rate=0.05
         ),
     )
     whole, _ = _fit(config, tmp_path / "whole")

@@ -103,7 +103,7 @@ def test_nested_tuning_never_shows_a_fold_search_that_folds_test_subjects(
 
     monkeypatch.setattr(tuning, "run_search", search)
     monkeypatch.setattr(records, "make_dataset", dataset)
-    overrides = list(tiny_overrides) + TUNE + ["cv.nested_tuning=true", "train.epochs=1"]
+    overrides = list(tiny_overrides) + TUNE + ["cv.nested_tuning=true", "train.epochs=1", "tune.max_trials=1"]
     assert main(cli_command("cv", tmp_path, "n", overrides)) == 0
     cv_dir = tmp_path / "quickstart" / "n"
     assignment = json.loads((cv_dir / "folds.json").read_text())
