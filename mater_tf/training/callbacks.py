@@ -105,8 +105,8 @@ class RunBackup(keras.callbacks.Callback):
             "seed_generators": [v.numpy().tolist() for v in _seed_generator_states(self.model)],
         }
         records.write_json(self.backup_dir / STATE_FILE, state)  # the commit point
-        for old in self.backup_dir.glob("epoch-*.weights.h5"):
-            if old.name != weights:
+        for old in [*self.backup_dir.glob("epoch-*.weights.h5"), *self.backup_dir.glob("tmp-*")]:
+            if old.name != weights:  # earlier epochs, and a write a kill cut short
                 old.unlink()
 
     def _save_weights(self, name: str) -> None:
