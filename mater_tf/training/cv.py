@@ -115,10 +115,7 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
         run = RunDir(fold_dir(cv_root, fold))
         fold_config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, test_fold=fold))
         if config.cv.nested_tuning and not run.finished:
-            fold_config = tuned_fold_config(config, fold, run.root)
-            fold_config = dataclasses.replace(
-                fold_config, cv=dataclasses.replace(fold_config.cv, test_fold=fold, nested_tuning=False)
-            )
+            fold_config = tuned_fold_config(config, fold, run.root)  # its cv: this test fold, not nested
             check_not_tuned_on_test(fold_config, split)
         if not run.finished:
             write_config(fold_config, run)

@@ -9,13 +9,13 @@ its `num_clips` (n) and, for a modality, how many clips lacked it.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from mater_tf.data.records import count_clips
 from mater_tf.reporting.plots import confusion_matrix_png
 from mater_tf.training.metrics import classification_metrics
 
@@ -24,18 +24,15 @@ OUTPUT_NAMES = {"logits": "av", "audio_logits": "audio", "face_logits": "face"}
 
 
 def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
-    """Runs the model over a dataset made `with_context`; returns numpy arrays of the
-    outputs and of the context (label, subject, clip_id, `{modality}_present`)."""
-    with warnings.catch_warnings():
-        # A split filtered by subject has no known length; Keras warns when it ends.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        outputs = model.predict(dataset.map(lambda inputs, *_: inputs), verbose=0)
+    """Runs the model over a dataset made `with_context` (one pass: each record is read
+    and parsed once); returns numpy arrays of the outputs and of the context (label,
+    subject, clip_id, `{modality}_present`)."""
     collected: dict = {}
-    for _, _, context in dataset:
-        for key, value in context.items():
-            collected.setdefault(key, []).append(value.numpy())
-    context = {key: np.concatenate(values) for key, values in collected.items()}
-    return {**{key: np.asarray(value) for key, value in outputs.items()}, **context}
+    for inputs, _, context in dataset:
+        batch = {**model.predict_on_batch(inputs), **{k: v.numpy() for k, v in context.items()}}
+        for key, value in batch.items():
+            collected.setdefault(key, []).append(np.asarray(value))
+    return {key: np.concatenate(values) for key, values in collected.items()}
 
 
 def output_metrics(predictions: dict, output: str, label_names) -> dict:
@@ -82,8 +79,6 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
 
 def protocol(task, split) -> dict:
     """Which subjects trained, selected and tested, and how many clips each split has."""
-    from mater_tf.data.records import count_clips
-
     return {
         "train_subjects": list(split.train),
         "validation_subjects": list(split.validation),
