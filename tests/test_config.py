@@ -60,6 +60,8 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.attention=maybe", "model.attention='maybe' must be a bool"),
         ("train.lr_schedule=step", "lr_schedule"),
         ("model.log_mel_normalization=loud", "log_mel_normalization"),
+        ("model.audio_frontend_filters=16,0", r"audio_frontend_filters=\[16, 0\] must be one or more"),
+        ("model.audio_frontend_pooling=max", "audio_frontend_pooling"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )

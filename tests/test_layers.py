@@ -136,6 +136,13 @@ def test_config_and_front_end_name_the_same_normalizations():
     assert LOG_MEL_NORMALIZATIONS == NORMALIZATIONS
 
 
+def test_config_and_front_end_name_the_same_poolings():
+    from mater_tf.config.model import FRONTEND_POOLINGS
+    from mater_tf.layers.frontends import POOLINGS
+
+    assert FRONTEND_POOLINGS == POOLINGS
+
+
 @pytest.mark.parametrize("layer", [PositionalEncoding, EncoderBlock, MaskedMeanPooling, LateFusion])
 def test_layers_keep_the_registered_names_saved_models_refer_to(layer):
     assert keras.saving.get_registered_name(layer) == f"mater_tf>{layer.__name__}"

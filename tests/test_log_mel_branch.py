@@ -342,3 +342,61 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path, cli_comma
     result = json.loads((tmp_path / "predictions" / "03-01-05-01-01-01-02.json").read_text())
     assert sum(result["audio_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert any("audio_probabilities" in window for window in result["windows"])
+
+
+def test_clip_normalization_standardizes_each_band_over_the_clips_present_windows():
+    from mater_tf.layers.frontends import clip_standardize
+
+    patches = RNG.normal(3.0, 2.0, size=(2, 4, 12, 64)).astype(np.float32)
+    valid = np.array([[1, 1, 1, 0], [1, 0, 0, 0]], np.float32)
+    out = np.asarray(clip_standardize(patches, valid))
+    for clip, present in ((0, 3), (1, 1)):
+        frames = patches[clip, :present].reshape(-1, 64)
+        expected = (frames - frames.mean(0)) / np.sqrt(frames.var(0) + 1e-3)
+        np.testing.assert_allclose(out[clip, :present].reshape(-1, 64), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_clip_normalization_removes_a_speakers_spectral_colouring(training):
+    """A per-band level and gain that is the same over the clip (a voice's or a microphone's
+    colouring) changes nothing after "clip"; the absent windows' content changes nothing."""
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("small", 12, normalization="clip")
+    patches = RNG.normal(size=(2, 4, 12, 64)).astype(np.float32)
+    valid = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], np.float32)
+    reference = np.asarray(frontend(patches, valid, training=training))
+    coloured = patches * RNG.uniform(0.5, 2.0, size=(1, 1, 1, 64)) + RNG.normal(0, 5, size=(1, 1, 1, 64))
+    coloured[valid == 0] = 40.0
+    again = np.asarray(frontend(coloured.astype(np.float32), valid, training=training))
+    np.testing.assert_allclose(again[valid == 1], reference[valid == 1], rtol=2e-3, atol=2e-3)  # epsilon
+    # The band normalisation keeps the colouring (that is its point: the level is a cue).
+    band = WindowFrontend("small", 12, normalization="band")
+    assert not np.allclose(
+        np.asarray(band(coloured.astype(np.float32), valid))[valid == 1],
+        np.asarray(band(patches, valid))[valid == 1],
+        atol=2e-4,
+    )
+
+
+def test_front_end_filters_and_time_pooling_set_its_layers_and_survive_a_save(tmp_path):
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("small", 12, filters=(8, 16), pooling="time")
+    convs = [layer for layer in frontend.frontend.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [8, 16]
+    patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
+    out = np.asarray(frontend(patches, valid))
+    # Two 2x2 pools: 12 frames -> 3, 64 bands -> 16; "time" keeps the 16 bands of 16 channels.
+    assert out.shape == (2, 4, 16 * 16)
+    last = frontend.frontend.get_layer("pool2").output
+    feature_map = np.asarray(keras.Model(frontend.frontend.inputs, last)([patches.reshape(-1, 12, 64), valid.ravel()]))
+    np.testing.assert_allclose(out.reshape(8, -1), feature_map.mean(axis=1).reshape(8, -1), rtol=1e-5, atol=1e-6)
+
+    model = MATER(6, 4, 5, num_windows=4, **dict(SMALL, audio_frontend_filters=(8, 16), audio_frontend_pooling="time"))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("audio_frontend").filters == (8, 16)
+    assert reloaded.get_layer("audio_frontend").pooling == "time"
+    x = inputs()
+    np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)

@@ -11,9 +11,11 @@ MODALITIES = ("audio", "face")
 ENCODERS = ("transformer", "lstm")
 AUDIO_FRONTENDS = ("none", "vggish", "small")
 # = mater_tf.layers.frontends.NORMALIZATIONS (a test holds them equal; config imports no TF).
-LOG_MEL_NORMALIZATIONS = ("band", "patch", "none")
+LOG_MEL_NORMALIZATIONS = ("band", "patch", "clip", "none")
 # = mater_tf.models.mater.EMBEDDING_SCALES (a test holds them equal).
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
+# = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
+FRONTEND_POOLINGS = ("time_and_frequency", "time")
 
 
 @dataclasses.dataclass
@@ -73,8 +75,19 @@ class ModelConfig:
     log_mel_normalization: str = setting(
         "band",
         "Front end input: band (per mel band, with the training split's statistics; keeps the "
-        "voice's level), patch (each patch to zero mean, unit variance) or none (raw log-mel, "
+        "voice's level), patch (each patch to zero mean, unit variance), clip (per mel band with the "
+        "clip's own statistics: the speaker's spectral colouring drops out) or none (raw log-mel, "
         "what pretrained VGGish expects).",
+    )
+    audio_frontend_filters: list[int] = setting(
+        [16, 32, 64],
+        "Channels of the small front end's conv blocks (each block: 3x3 conv, batch norm, ReLU, 2x2 max-pool).",
+    )
+    audio_frontend_pooling: str = setting(
+        "time_and_frequency",
+        "How the front end's last feature map becomes a window's vector: time_and_frequency (its mean) "
+        "or time (mean over time, the mel bands kept side by side: where in the spectrum a pattern sits "
+        "stays in).",
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
@@ -102,6 +115,7 @@ class ModelConfig:
         one_of(self, "audio_frontend", AUDIO_FRONTENDS)
         one_of(self, "log_mel_normalization", LOG_MEL_NORMALIZATIONS)
         one_of(self, "embedding_scale", EMBEDDING_SCALES)
+        one_of(self, "audio_frontend_pooling", FRONTEND_POOLINGS)
         self.augment.validate()
         require(
             not self.augment.active or self.audio_frontend != "none",
@@ -110,6 +124,11 @@ class ModelConfig:
         )
         for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
+        require(
+            bool(self.audio_frontend_filters) and min(self.audio_frontend_filters) >= 1,
+            f"model.audio_frontend_filters={list(self.audio_frontend_filters)} must be one or more channel "
+            "counts >= 1: e.g. --set model.audio_frontend_filters=16,32,64",
+        )
         fraction(self, "dropout")
         divisors = [n for n in range(1, self.d_model + 1) if self.d_model % n == 0]
         require(

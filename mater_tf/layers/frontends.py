@@ -23,9 +23,11 @@ FRONTENDS = ("vggish", "small")
 # How a patch is normalised before the convolutions: "band" = per mel band with the
 # training split's mean and variance (keras Normalization, set by `WindowFrontend.adapt`),
 # so the level of the voice, an emotion cue, stays in; "patch" = zero mean, unit
-# variance over each patch (loudness drops out); "none" = the raw log-mel, what
+# variance over each patch (loudness drops out); "clip" = per mel band with the clip's own
+# mean and variance over its present windows (the speaker's and the channel's spectral
+# colouring drop out, the contour within the clip stays); "none" = the raw log-mel, what
 # pretrained VGGish weights expect.
-NORMALIZATIONS = ("band", "patch", "none")
+NORMALIZATIONS = ("band", "patch", "clip", "none")
 
 
 def _conv(name, filters):
@@ -67,13 +69,28 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return None
 
 
+SMALL_FILTERS = (16, 32, 64)
+# How the conv stack's last feature map [time, bands, C] becomes the window's vector:
+# "time_and_frequency" = its mean over both (C values); "time" = its mean over time only,
+# the bands kept side by side (bands x C values), so where in the spectrum a pattern sits
+# (the pitch and formant region of the voice) stays in the embedding.
+POOLINGS = ("time_and_frequency", "time")
+
+
 def build_frontend(
-    kind: str, frames: int, name: str = "audio_frontend", normalization: str = "band"
+    kind: str,
+    frames: int,
+    name: str = "audio_frontend",
+    normalization: str = "band",
+    filters: tuple[int, ...] = SMALL_FILTERS,
+    pooling: str = "time_and_frequency",
 ) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C].
 
     The `small` model has a second input, `window_present` [batch] (1 = a present
-    window), so that its batch norms' statistics come from present windows only.
+    window), so that its batch norms' statistics come from present windows only;
+    `filters` are its conv blocks' channels (one block, with a 2x2 max-pool, per entry);
+    `pooling` is one of `POOLINGS`.
     """
     patch = keras.Input((frames, NUM_BANDS), name="log_mel_patch")
     inputs = patch
@@ -81,7 +98,7 @@ def build_frontend(
         x = PatchStandardization(name="standardize")(patch)
     elif normalization == "band":
         x = keras.layers.Normalization(axis=-1, name="band_normalization")(patch)
-    elif normalization == "none":
+    elif normalization in ("none", "clip"):  # "clip" needs the whole clip: WindowFrontend does it
         x = patch
     else:
         raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -94,15 +111,31 @@ def build_frontend(
         # statistics after a few hundred updates and inference collapsed to one class.
         window_present = keras.Input((), name="window_present")
         inputs = [patch, window_present]
-        for index, filters in enumerate((16, 32, 64)):
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
+        for index, channels in enumerate(filters):
+            x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv{index + 1}")(x)
             x = BatchNormalization(momentum=0.9, name=f"bn{index + 1}")(x, window_present)
             x = keras.layers.ReLU(name=f"relu{index + 1}")(x)
             x = _pool(f"pool{index + 1}")(x)
     else:
         raise ValueError(f"audio front end must be one of {FRONTENDS}, got {kind!r}")
-    x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
+    if pooling == "time_and_frequency":
+        x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
+    elif pooling == "time":
+        x = keras.layers.Flatten(name="bands_side_by_side")(TimeMean(name="time_mean")(x))
+    else:
+        raise ValueError(f"front end pooling must be one of {POOLINGS}, got {pooling!r}")
     return keras.Model(inputs, x, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TimeMean(keras.layers.Layer):
+    """The mean over the time axis of feature maps [batch, time, bands, C] -> [batch, bands, C]."""
+
+    def call(self, inputs):
+        return ops.mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *input_shape[2:])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -118,6 +151,21 @@ class PatchStandardization(keras.layers.Layer):
         return input_shape
 
 
+def clip_standardize(patches, valid=None, epsilon=1e-3):
+    """Each mel band of each clip to zero mean, unit variance over the frames of its present
+    windows: patches [batch, T, F, 64], valid [batch, T] (1 = present; None = all).
+
+    Absent windows are neither counted nor changed into anything but their own scaled
+    values (the caller masks their outputs); a clip with no present window is left at 0 mean.
+    """
+    weights = ops.ones(ops.shape(patches)[:2]) if valid is None else ops.cast(valid, patches.dtype)
+    weights = weights[:, :, None, None]
+    frames = ops.maximum(ops.sum(weights, axis=(1, 2), keepdims=True) * ops.shape(patches)[2], 1.0)
+    mean = ops.sum(patches * weights, axis=(1, 2), keepdims=True) / frames
+    variance = ops.sum(ops.square(patches - mean) * weights, axis=(1, 2), keepdims=True) / frames
+    return (patches - mean) / ops.sqrt(variance + epsilon)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class WindowFrontend(keras.layers.Layer):
     """Runs a conv front end on every window's patch: [batch, T, F, 64] -> [batch, T, C].
@@ -130,15 +178,23 @@ class WindowFrontend(keras.layers.Layer):
     Args:
         kind: "vggish" or "small" (see `build_frontend`).
         frames: log-mel frames per window (F).
-        normalization: "band", "patch" or "none" (see `NORMALIZATIONS`).
+        normalization: one of `NORMALIZATIONS`.
+        filters: the `small` stack's channels per conv block.
+        pooling: one of `POOLINGS`.
     """
 
-    def __init__(self, kind, frames, normalization="band", **kwargs):
+    def __init__(
+        self, kind, frames, normalization="band", filters=SMALL_FILTERS, pooling="time_and_frequency", **kwargs
+    ):
         super().__init__(**kwargs)
         self.kind = kind
         self.frames = frames
         self.normalization = normalization
-        self.frontend = build_frontend(kind, frames, name=f"{kind}_frontend", normalization=normalization)
+        self.filters = tuple(filters)
+        self.pooling = pooling
+        self.frontend = build_frontend(
+            kind, frames, name=f"{kind}_frontend", normalization=normalization, filters=self.filters, pooling=pooling
+        )
 
     def build(self, patches_shape, valid_shape=None):
         # The functional front end was built when it was made.
@@ -146,6 +202,8 @@ class WindowFrontend(keras.layers.Layer):
 
     def call(self, patches, valid=None, training=None):
         shape = ops.shape(patches)
+        if self.normalization == "clip":
+            patches = clip_standardize(patches, valid)
         flat = ops.reshape(patches, (-1, self.frames, NUM_BANDS))
         if len(self.frontend.inputs) == 1:  # no batch norm: nothing depends on the other windows
             embedded = self.frontend(flat, training=training)
@@ -159,7 +217,13 @@ class WindowFrontend(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(kind=self.kind, frames=self.frames, normalization=self.normalization)
+        config.update(
+            kind=self.kind,
+            frames=self.frames,
+            normalization=self.normalization,
+            filters=list(self.filters),
+            pooling=self.pooling,
+        )
         return config
 
     def adapt(self, patches) -> None:

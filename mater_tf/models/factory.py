@@ -37,5 +37,7 @@ def build_model(
         log_mel_normalization=config.log_mel_normalization,
         embedding_scale=config.embedding_scale,
         log_mel_augment=dataclasses.asdict(config.augment) if config.augment.active else None,
+        audio_frontend_filters=tuple(config.audio_frontend_filters),
+        audio_frontend_pooling=config.audio_frontend_pooling,
         name="mater",
     )

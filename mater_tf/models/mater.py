@@ -9,7 +9,7 @@ from keras import ops
 
 from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
 from mater_tf.layers.augment import LogMelAugment
-from mater_tf.layers.frontends import WindowFrontend
+from mater_tf.layers.frontends import SMALL_FILTERS, WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 # How the projected embeddings are scaled before the PE is added (see `MATER`).
@@ -51,7 +51,10 @@ class MATER(keras.Model):
             front end, inside the network, embeds it (trained end to end).
         log_mel_frames: log-mel frames per window (with a front end).
         log_mel_normalization: how the front end normalises each patch: "band",
-            "patch" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+            "patch", "clip" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+        audio_frontend_filters: the `small` front end's channels per conv block.
+        audio_frontend_pooling: how the front end pools its last feature map
+            (see `mater_tf.layers.frontends.POOLINGS`).
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
@@ -94,6 +97,8 @@ class MATER(keras.Model):
         log_mel_normalization="band",
         embedding_scale="sqrt_d_model",
         log_mel_augment=None,
+        audio_frontend_filters=SMALL_FILTERS,
+        audio_frontend_pooling="time_and_frequency",
         **kwargs,
     ):
         if embedding_scale not in EMBEDDING_SCALES:
@@ -140,7 +145,12 @@ class MATER(keras.Model):
             if not log_mel_frames:
                 raise ValueError("an audio front end needs log_mel_frames (frames per window)")
             frontend = WindowFrontend(
-                audio_frontend, log_mel_frames, normalization=log_mel_normalization, name="audio_frontend"
+                audio_frontend,
+                log_mel_frames,
+                normalization=log_mel_normalization,
+                filters=audio_frontend_filters,
+                pooling=audio_frontend_pooling,
+                name="audio_frontend",
             )
             augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
 
@@ -202,6 +212,8 @@ class MATER(keras.Model):
         self.log_mel_normalization = log_mel_normalization
         self.embedding_scale = embedding_scale
         self.log_mel_augment = dict(log_mel_augment) if log_mel_augment else None
+        self.audio_frontend_filters = tuple(audio_frontend_filters)
+        self.audio_frontend_pooling = audio_frontend_pooling
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -236,6 +248,8 @@ class MATER(keras.Model):
             "log_mel_normalization": self.log_mel_normalization,
             "embedding_scale": self.embedding_scale,
             "log_mel_augment": self.log_mel_augment,
+            "audio_frontend_filters": list(self.audio_frontend_filters),
+            "audio_frontend_pooling": self.audio_frontend_pooling,
             "name": self.name,
             "trainable": self.trainable,
         }
