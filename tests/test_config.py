@@ -62,6 +62,7 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.log_mel_normalization=loud", "log_mel_normalization"),
         ("model.audio_frontend_filters=16,0", r"audio_frontend_filters=\[16, 0\] must be one or more"),
         ("model.audio_frontend_pooling=max", "audio_frontend_pooling"),
+        ("train.mixup_alpha=-0.2", "mixup_alpha"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )

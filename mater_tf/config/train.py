@@ -30,7 +30,13 @@ class TrainConfig:
     modality_loss_weight: float = setting(
         0.0, "Weight of extra per-modality losses; 0 = the paper's fused loss only."
     )
-    seed: int = setting(0, "Seed of weights, dropout and shuffling.")
+    mixup_alpha: float = setting(
+        0.0,
+        "Mixup (Zhang et al., ICLR 2018) of the training clips: each clip of a batch is mixed with "
+        "another of the batch, inputs and one-hot labels alike, with a weight drawn from "
+        "Beta(alpha, alpha); 0 = off.",
+    )
+    seed: int = setting(0, "Seed of weights, dropout, shuffling and mixup.")
 
     def validate(self) -> None:
         """Refuses sizes, rates and schedules that cannot train."""
@@ -46,6 +52,7 @@ class TrainConfig:
         at_least(self, "min_learning_rate", 0.0)
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "modality_loss_weight", 0.0)
+        at_least(self, "mixup_alpha", 0.0)
 
 
 @dataclasses.dataclass

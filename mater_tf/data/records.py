@@ -261,6 +261,35 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**31 - 1) + 1
 
 
+def mixup(features: dict, alpha: float, num_classes: int, seed) -> dict:
+    """Mixup of one batch (Zhang et al., ICLR 2018): clip i is mixed with clip n-1-i of the
+    (shuffled) batch with weight lam_i ~ Beta(alpha, alpha), drawn from the stateless `seed`.
+
+    The inputs (embeddings and log-mel patches) are mixed lam * own + (1 - lam) * partner, a
+    window counts as present where it is present in either clip, and `features["target"]`
+    becomes the mixed one-hot label. Every other entry is the clip's own.
+    """
+    label = tf.one_hot(features["label"], num_classes)
+    size = tf.shape(label)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    first = tf.random.stateless_gamma([size], seeds[0], alpha=alpha)
+    second = tf.random.stateless_gamma([size], seeds[1], alpha=alpha)
+    lam = first / tf.maximum(first + second, 1e-12)
+    mixed = dict(features)
+
+    def mix(value):
+        weight = tf.reshape(lam, [-1] + [1] * (len(value.shape) - 1))
+        return weight * value + (1.0 - weight) * tf.reverse(value, axis=[0])
+
+    for name, value in features.items():
+        if name.endswith("_valid"):
+            mixed[name] = tf.maximum(value, tf.reverse(value, axis=[0]))
+        elif name.endswith("_embedding") or name == schema.LOG_MEL_INPUT:
+            mixed[name] = mix(value)
+    mixed["target"] = mix(label)
+    return mixed
+
+
 def make_dataset(
     index: RecordIndex,
     subjects: Iterable[str],
@@ -271,6 +300,7 @@ def make_dataset(
     with_context: bool = False,
     audio_log_mel: bool = False,
     epochs: tuple[int, int] = (0, 1),
+    mixup_alpha: float = 0.0,
 ) -> tf.data.Dataset:
     """The input pipeline of one split: the clips of `subjects`, batched.
 
@@ -279,7 +309,9 @@ def make_dataset(
     a shuffle of the whole split (across subjects and shards) seeded by
     (`seed`, e) -> batch; then prefetch. Epoch e's order is the same whether
     a run gets there uninterrupted or resumes at e, so a resumed run sees the
-    batches the uninterrupted one saw. The training dataset yields
+    batches the uninterrupted one saw. With `mixup_alpha` > 0 each training batch
+    is mixed (`mixup`, seeded by (`seed`, e, batch)) and the targets of every
+    split are one-hot rows (mixed ones in training). The training dataset yields
     `last - first` epochs of `ceil(clips / batch_size)` batches (pass that
     as Keras' `steps_per_epoch`).
 
@@ -317,13 +349,30 @@ def make_dataset(
             )
             for epoch in range(*epochs)
         ]
+        if mixup_alpha > 0:
+            per_epoch = [
+                batches.enumerate().map(
+                    lambda step, features, epoch=epoch: mixup(
+                        features,
+                        mixup_alpha,
+                        index.num_classes,
+                        tf.stack([tf.constant(epoch_seed(seed, epoch), tf.int64), step]),
+                    ),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+                for epoch, batches in zip(range(*epochs), per_epoch)
+            ]
         dataset = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
     else:
         dataset = dataset.batch(batch_size)
 
     def split(features):
         inputs = model_inputs(features, modalities, audio_log_mel)
-        targets = model_targets(features["label"], modalities)
+        if mixup_alpha > 0:
+            target = features.get("target", tf.one_hot(features["label"], index.num_classes))
+        else:
+            target = features["label"]
+        targets = model_targets(target, modalities)
         if with_context:
             context = {k: features[k] for k in ("label", "subject", "clip_id")}
             for modality in modalities:

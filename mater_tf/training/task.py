@@ -107,6 +107,7 @@ class Task:
             with_context=with_context,
             audio_log_mel=self.learns_audio,
             epochs=epochs,
+            mixup_alpha=self.config.train.mixup_alpha,
         )
 
     def build_model(self, train_data: tf.data.Dataset | None = None) -> keras.Model:
@@ -140,12 +141,16 @@ class Task:
     def output_keys(self) -> list[str]:
         return ["logits"] + [f"{m}_logits" for m in self.config.model.modalities]
 
+    @property
+    def one_hot_targets(self) -> bool:
+        """Mixup makes the targets (mixed) one-hot rows instead of class indices."""
+        return self.config.train.mixup_alpha > 0
+
     def build_losses(self) -> tuple[dict, dict]:
         """Cross-entropy on the fused logits (paper section 3.1); `train.modality_loss_weight` > 0
         adds each modality's own loss. Returns (losses, loss weights)."""
-        losses = {
-            key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in self.output_keys()
-        }
+        loss = keras.losses.CategoricalCrossentropy if self.one_hot_targets else keras.losses.SparseCategoricalCrossentropy
+        losses = {key: loss(from_logits=True) for key in self.output_keys()}
         weights = {
             key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
             for key in self.output_keys()
@@ -153,7 +158,8 @@ class Task:
         return losses, weights
 
     def build_metrics(self) -> dict:
-        return {key: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] for key in self.output_keys()}
+        accuracy = keras.metrics.CategoricalAccuracy if self.one_hot_targets else keras.metrics.SparseCategoricalAccuracy
+        return {key: [accuracy(name="accuracy")] for key in self.output_keys()}
 
     def build_optimizer(self, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         """Adam; with `train.lr_schedule: cosine` its learning rate follows a cosine decay to 0

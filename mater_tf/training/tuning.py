@@ -111,6 +111,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_
         batch_size=config.train.batch_size,
         seed=config.train.seed,
         audio_log_mel=task.learns_audio,
+        mixup_alpha=config.train.mixup_alpha,
     )
     train_data = make_dataset(subjects=split.train, training=True, epochs=(0, config.tune.epochs), **common)
     train_statistics = make_dataset(subjects=split.train, training=False, **common)
