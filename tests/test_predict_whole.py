@@ -1,0 +1,235 @@
+"""`mater-tf predict` on whole clips: the model's input slides over a long video made of real clips."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from mater_tf.cli.main import main
+
+FER = "fer2013_mini_xception.hdf5"
+LABELS = ["anger", "happy", "sad"]
+SOURCES = tuple(f"1001_DFA_{code}_XX.flv" for code in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD"))
+FPS, SIDE = 10, 240
+
+
+def join_clips(paths, out, fps=FPS, side=SIDE):
+    """Writes the clips one after the other as one mp4 (mpeg4 + AAC, `fps` frames/s, longest side `side`).
+
+    Each clip contributes its audio and, every 1/fps s, its frame shown at that time, so voice and face
+    stay together; returns the seconds at which each clip starts.
+    """
+    import av
+
+    from mater_tf.media import decode_audio, decode_video
+
+    pieces, starts, elapsed = [], [], 0.0
+    for path in paths:
+        audio, video = decode_audio(path), decode_video(path, side)
+        count = int(len(audio) / 16000 * fps)
+        shown = [
+            video.frames[max(0, np.searchsorted(video.times, k / fps, "right") - 1)] for k in range(count)
+        ]
+        pieces.append((audio[: round(count / fps * 16000)], shown))
+        starts.append(elapsed)
+        elapsed += count / fps
+    height, width = pieces[0][1][0].shape[:2]
+    with av.open(str(out), "w") as container:
+        video_stream = container.add_stream("mpeg4", rate=fps)
+        video_stream.width, video_stream.height, video_stream.pix_fmt = width, height, "yuv420p"
+        audio_stream = container.add_stream("aac", rate=16000)
+        audio_stream.layout = "mono"
+        for _, frames in pieces:
+            for frame in frames:
+                container.mux(video_stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video_stream.encode(None))
+        waveform = np.concatenate([audio for audio, _ in pieces])
+        for start in range(0, len(waveform), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.float32(waveform[None, start : start + 1024]), format="flt", layout="mono"
+            )
+            frame.sample_rate = 16000
+            container.mux(audio_stream.encode(frame))
+        container.mux(audio_stream.encode(None))
+    return starts
+
+
+def export_tiny_model(out, face_spec, num_windows=4, window_seconds=0.5, modalities=("audio", "face")):
+    """An untrained tiny MATER exported as `mater-tf export` does, naming the embedders to extract with."""
+    import keras
+
+    from mater_tf.features.embedders import face_embedder
+    from mater_tf.models.mater import MATER
+    from mater_tf.serving.export import export_saved_model
+
+    keras.utils.set_random_seed(3)
+    face_dim = face_embedder(face_spec).dim if "face" in modalities else 1
+    model = MATER(
+        audio_dim=128,
+        face_dim=face_dim,
+        num_classes=len(LABELS),
+        num_windows=num_windows,
+        modalities=modalities,
+        num_layers=1,
+        d_model=8,
+        num_heads=2,
+        ff_dim=16,
+        head_hidden_dim=8,
+    )
+    embedders = {"audio": {"spec": "logmel"}, "face": {"spec": face_spec} if "face" in modalities else None}
+    metadata = {
+        "num_windows": num_windows,
+        "window_seconds": window_seconds,
+        "modalities": list(modalities),
+        "embedders": embedders,
+    }
+    return export_saved_model(model, out, LABELS, metadata)
+
+
+@pytest.fixture(scope="module")
+def long_video(shared_dir_module, tmp_path_factory):
+    """The six real CREMA-D videos (about 13 s) joined end to end into one mp4."""
+    folder = tmp_path_factory.mktemp("long")
+    paths = [shared_dir_module / "data" / "CREMA-D" / "VideoFlash" / name for name in SOURCES]
+    starts = join_clips(paths, folder / "interview.mp4")
+    return folder / "interview.mp4", starts
+
+
+@pytest.fixture(scope="module")
+def tiny_export(shared_dir_module, tmp_path_factory):
+    return export_tiny_model(
+        tmp_path_factory.mktemp("model") / "export", f"keras:{shared_dir_module / 'weights' / FER}"
+    )
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_export):
+    from mater_tf.serving.predictor import Predictor
+
+    return Predictor(tiny_export)
+
+
+@pytest.fixture(scope="module")
+def whole(predictor, long_video):
+    return predictor.predict(long_video[0])
+
+
+@pytest.mark.slow
+def test_the_timeline_covers_the_whole_video(whole, long_video):
+    from mater_tf.media import decode_audio
+
+    seconds = len(decode_audio(long_video[0])) / 16000
+    assert seconds > 12  # the six clips, not the model's 2 s
+    windows = whole["windows"]
+    assert len(windows) == int(np.floor(seconds / 0.5 + 0.5))  # every window at least half inside
+    assert [w["start"] for w in windows] == pytest.approx(np.arange(len(windows)) * 0.5)
+    assert windows[-1]["end"] == pytest.approx(seconds, abs=0.26)
+    # Stride 1 over N windows with T = 4: inputs start at 0 .. N - 4.
+    assert [s["first_window"] for s in whole["segments"]] == list(range(len(windows) - 3))
+    assert whole["duration"] == pytest.approx(seconds, abs=0.26)
+    for window in windows:
+        for field in ("probabilities", "audio_probabilities"):
+            assert sum(window[field]) == pytest.approx(1.0, abs=2e-3)
+    assert sum(w["face_found"] for w in windows) >= 0.9 * len(windows)  # a talking head throughout
+    assert whole["face_found_rate"] >= 0.9 and whole["frames_decoded"] == pytest.approx(FPS * seconds, abs=3)
+    assert whole["emotion"] in LABELS and sum(whole["votes"].values()) == len(windows)
+
+
+@pytest.mark.slow
+def test_a_segment_equals_that_span_scored_alone(predictor, whole, long_video):
+    """The segment starting at window k equals the model on windows k..k+3 of the whole-file extractor
+    (all frames decoded at once, one log-mel over the whole clip: the path `mater-tf prepare` takes)."""
+    import tensorflow as tf
+
+    from mater_tf.extraction import Windowing
+
+    count = len(whole["windows"])
+    extractor = predictor.extractor
+    reference = extractor.__class__(
+        Windowing(count, 0.5), extractor.audio_embedder, extractor.face_embedder, extractor.tracker, 640
+    ).extract(str(long_video[0]), "interview")
+    record = reference.record
+    assert record.audio_valid.sum() == count
+    found = [w["face_frames_found"] for w in whole["windows"]]
+    assert found == record.face_frames_found.tolist()
+    serve = predictor.model.signatures["serving_default"]
+    for first in (0, 5, count - 4):
+        span = slice(first, first + 4)
+        inputs = {
+            "audio_embedding": record.audio_embedding[span][None],
+            "audio_valid": record.audio_valid[span][None],
+            "face_embedding": record.face_embedding[span][None],
+            "face_valid": record.face_valid[span][None],
+        }
+        alone = serve(**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
+        segment = next(s for s in whole["segments"] if s["first_window"] == first)
+        for field in ("probabilities", "audio_probabilities", "face_probabilities"):
+            np.testing.assert_allclose(segment[field], alone[field].numpy()[0], atol=2e-3)
+
+
+@pytest.mark.slow
+def test_overlapping_segments_are_averaged_per_window(whole):
+    segments = whole["segments"]
+    for index in (0, 2, 7, len(whole["windows"]) - 1):
+        covering = [s for s in segments if s["first_window"] <= index < s["first_window"] + s["windows"]]
+        assert len(covering) == min(index + 1, 4, len(whole["windows"]) - index)
+        expected = np.mean([s["probabilities"] for s in covering], axis=0)
+        np.testing.assert_allclose(whole["windows"][index]["probabilities"], expected, atol=1e-4)
+    mean = np.mean([w["probabilities"] for w in whole["windows"]], axis=0)
+    assert whole["emotion"] == LABELS[int(np.argmax(mean))]  # the rule stated in the result
+    assert "mean fused probability over all windows" in whole["rule"]
+
+
+@pytest.mark.slow
+def test_a_wider_stride_and_a_clip_shorter_than_the_model(predictor, whole, long_video, shared_dir, tmp_path):
+    strided = predictor.predict(long_video[0], stride=4)
+    count = len(whole["windows"])
+    firsts = [s["first_window"] for s in strided["segments"]]
+    assert firsts[:-1] == list(range(0, count - 3, 4)) and firsts[-1] == count - 4  # the tail covered
+    by_first = {s["first_window"]: s for s in whole["segments"]}
+    for segment in strided["segments"]:
+        np.testing.assert_allclose(
+            segment["probabilities"], by_first[segment["first_window"]]["probabilities"], atol=1e-5
+        )
+    # 1.2 s of real speech: 2 present windows in one input padded to 4, as its training record would be.
+    import tensorflow as tf
+
+    from mater_tf.media import decode_audio
+
+    wav = tmp_path / "short.wav"
+    speech = decode_audio(shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3")
+    wav.write_bytes(tf.audio.encode_wav(speech[8000 : 8000 + 19200, None], 16000).numpy())
+    short = predictor.predict(wav)
+    assert [(w["start"], w["end"]) for w in short["windows"]] == [(0.0, 0.5), (0.5, 1.0)]
+    assert [(s["first_window"], s["windows"]) for s in short["segments"]] == [(0, 2)]
+    assert short["face"] == "no face" and short["face_emotion"] is None
+    assert short["face_found_rate"] is None and not any(w["face_found"] for w in short["windows"])
+    record = predictor.extractor.extract(str(wav), "short").record  # the training records' path
+    assert record.audio_valid.tolist() == [1, 1, 0, 0]
+    alone = predictor.model.signatures["serving_default"](
+        **{
+            name: tf.constant(getattr(record, name)[None], tf.float32)
+            for name in ("audio_embedding", "audio_valid", "face_embedding", "face_valid")
+        }
+    )
+    np.testing.assert_allclose(
+        list(short["probabilities"].values()), alone["probabilities"].numpy()[0], atol=1e-4
+    )
+
+
+@pytest.mark.slow
+def test_predict_writes_json_csv_and_png(tiny_export, long_video, whole, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(long_video[0]), "--model", str(tiny_export), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "interview.mp4:" in printed and "real-time factor" in printed
+    result = json.loads((out / "interview.json").read_text())
+    assert result["emotion"] == whole["emotion"] and len(result["windows"]) == len(whole["windows"])
+    with (out / "interview.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(result["windows"])
+    assert float(rows[3]["start"]) == 1.5 and float(rows[3]["end"]) == 2.0
+    assert float(rows[3]["fused_happy"]) == pytest.approx(result["windows"][3]["probabilities"][1])
+    assert {"audio_anger", "face_sad", "face_found", "face_frames_found"} <= set(rows[0])
+    assert (out / "interview.png").read_bytes()[:4] == b"\x89PNG"
