@@ -2,6 +2,13 @@
 
 import csv
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,7 +62,9 @@ def join_clips(paths, out, fps=FPS, side=SIDE):
     return starts
 
 
-def export_tiny_model(out, face_spec, num_windows=4, window_seconds=0.5, modalities=("audio", "face")):
+def export_tiny_model(
+    out, face_spec, num_windows=4, window_seconds=0.5, modalities=("audio", "face"), labels=LABELS
+):
     """An untrained tiny MATER exported as `mater-tf export` does, naming the embedders to extract with."""
     import keras
 
@@ -68,7 +77,7 @@ def export_tiny_model(out, face_spec, num_windows=4, window_seconds=0.5, modalit
     model = MATER(
         audio_dim=128,
         face_dim=face_dim,
-        num_classes=len(LABELS),
+        num_classes=len(labels),
         num_windows=num_windows,
         modalities=modalities,
         num_layers=1,
@@ -84,7 +93,7 @@ def export_tiny_model(out, face_spec, num_windows=4, window_seconds=0.5, modalit
         "modalities": list(modalities),
         "embedders": embedders,
     }
-    return export_saved_model(model, out, LABELS, metadata)
+    return export_saved_model(model, out, labels, metadata)
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +242,178 @@ def test_predict_writes_json_csv_and_png(tiny_export, long_video, whole, tmp_pat
     assert float(rows[3]["fused_happy"]) == pytest.approx(result["windows"][3]["probabilities"][1])
     assert {"audio_anger", "face_sad", "face_found", "face_frames_found"} <= set(rows[0])
     assert (out / "interview.png").read_bytes()[:4] == b"\x89PNG"
+
+
+CREMAD = ["anger", "disgust", "fear", "happy", "neutral", "sad"]
+CODES = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+
+
+@pytest.fixture(scope="module")
+def audio_export(tmp_path_factory):
+    """A tiny audio-only model with CREMA-D's six labels (no face detection: cheap to run on many clips)."""
+    return export_tiny_model(
+        tmp_path_factory.mktemp("audio") / "export", None, modalities=("audio",), labels=CREMAD
+    )
+
+
+def read_csv(path):
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_corpus_folder_is_scored_with_its_labels(shared_dir, audio_export, tmp_path, capsys):
+    folder = shared_dir / "data" / "CREMA-D" / "AudioMP3"
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "--model", str(audio_export), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "6 clips (cremad, 6 labelled)" in printed and "[6/6, ETA 0 s]" in printed
+    rows = read_csv(out / "summary.csv")
+    assert sorted(row["clip"] for row in rows) == sorted(p.stem for p in folder.glob("*.mp3"))
+    for row in rows:
+        assert row["label"] == CODES[row["clip"].split("_")[2]] and row["error"] == ""
+        assert row["emotion"] in CREMAD and float(row["duration"]) > 1.5 and int(row["windows"]) >= 3
+        assert sum(float(row[f"fused_{label}"]) for label in CREMAD) == pytest.approx(1.0, abs=2e-3)
+        assert row["face_found_rate"] == ""  # audio only: no face looked for
+        assert (out / f"{row['clip']}.json").is_file() and (out / f"{row['clip']}.png").is_file()
+    score = json.loads((out / "score.json").read_text())
+    right = sum(row["label"] == row["emotion"] for row in rows)
+    assert (
+        score["clips"] == 6
+        and score["correct"] == right
+        and score["accuracy"] == pytest.approx(right / 6, abs=1e-4)
+    )
+    matrix = np.asarray(score["confusion_matrix"])
+    assert matrix.sum(axis=1).tolist() == [1] * 6 and np.trace(matrix) == right
+    assert "these 6 labelled clips" in score["scope"] and "not a held-out" in score["scope"]
+    assert f"Score on these 6 labelled clips (not a held-out estimate): accuracy {right / 6:.3f}" in printed
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_csv_of_clips_skips_and_records_bad_ones(shared_dir, audio_export, tmp_path, capsys):
+    mp3 = sorted((shared_dir / "data" / "CREMA-D" / "AudioMP3").glob("*.mp3"))
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(100))
+    (tmp_path / "clips.csv").write_text(
+        "path,label\n"
+        f"{mp3[0]},anger\n{mp3[1]},contempt\n{mp3[2]},\njunk.wav,sad\ngone.mp3,sad\n{mp3[0]},anger\n"
+    )
+    out = tmp_path / "out"
+    assert (
+        main(["predict", str(tmp_path / "clips.csv"), "--model", str(audio_export), "--out", str(out)]) == 1
+    )
+    printed = capsys.readouterr().out
+    rows = {row["clip"]: row for row in read_csv(out / "summary.csv")}
+    assert set(rows) == {mp3[0].stem, mp3[1].stem, mp3[2].stem, "junk", "gone"}
+    assert "file not found" in rows["gone"]["error"] and rows["gone"]["emotion"] == ""
+    assert "junk.wav" in rows["junk"]["error"]
+    assert rows[mp3[2].stem]["label"] == "" and rows[mp3[2].stem]["error"] == ""
+    assert "the same file as line 2" in printed  # the repeated row, passed over and said
+    assert "1 labelled clips not scored: their labels (contempt)" in printed
+    score = json.loads((out / "score.json").read_text())
+    assert score["clips"] == 1 and score["correct"] == int(rows[mp3[0].stem]["emotion"] == "anger")
+
+
+def test_clips_of_a_plain_folder_get_unique_names_and_no_score(shared_dir, audio_export, tmp_path):
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_HAP_XX.mp3"
+    for name in ("monday", "tuesday"):
+        (tmp_path / "in" / name).mkdir(parents=True)
+        shutil.copy(mp3, tmp_path / "in" / name / "call.mp3")
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "in"), "--model", str(audio_export), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.json")) == ["monday_call.json", "tuesday_call.json"]
+    assert [row["label"] for row in read_csv(out / "summary.csv")] == ["", ""]
+    assert not (out / "score.json").exists()
+
+
+def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
+    assert main(["predict", "--model", str(audio_export)]) == 2
+    assert "give clips, folders or CSVs to predict, or --live SOURCE" in capsys.readouterr().err
+    assert main(["predict", "x.mp4", "--model", str(audio_export), "--stride", "0"]) == 2
+    assert "--stride 0: give a positive number" in capsys.readouterr().err
+    (tmp_path / "list.csv").write_text("file,label\nx.mp4,sad\n")
+    assert main(["predict", str(tmp_path / "list.csv"), "--model", str(audio_export)]) == 2
+    error = capsys.readouterr().err
+    assert "list.csv: no 'path' column (header: file,label)" in error and "Traceback" not in error
+
+
+@pytest.fixture(scope="module")
+def short_video(shared_dir_module, tmp_path_factory):
+    """Two real CREMA-D videos (about 4 s) joined: a stream long enough for several model inputs."""
+    folder = tmp_path_factory.mktemp("short")
+    join_clips(
+        [shared_dir_module / "data" / "CREMA-D" / "VideoFlash" / name for name in SOURCES[:2]],
+        folder / "call.mp4",
+    )
+    return folder / "call.mp4"
+
+
+@pytest.mark.slow
+def test_live_windows_arrive_in_time_and_equal_the_offline_ones(
+    predictor, tiny_export, short_video, tmp_path, capsys
+):
+    offline = predictor.predict(short_video)
+    out = tmp_path / "live"
+    started = time.monotonic()
+    assert (
+        main(
+            [
+                "predict",
+                "--live",
+                str(short_video),
+                "--realtime",
+                "--model",
+                str(tiny_export),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed >= offline["duration"] - 0.3  # read at the clip's own pace, not faster
+    printed = [line for line in capsys.readouterr().out.splitlines() if "after its end" in line]
+    assert len(printed) == len(offline["windows"])
+    assert (
+        printed[3].startswith("00:01.5-00:02.0 ") and " | audio " in printed[3] and " | face " in printed[3]
+    )
+    result = json.loads((out / "call.json").read_text())
+    outputs = result["live"]["outputs"]
+    assert [o["index"] for o in outputs] == list(range(len(offline["windows"])))
+    by_first = {s["first_window"]: s for s in offline["segments"]}
+    full = [o for o in outputs if o["windows"] == 4]
+    assert [o["first_window"] for o in full] == [o["index"] - 3 for o in full] == sorted(by_first)
+    for output in full:  # the segment ending at that window, as scored offline
+        for field in ("probabilities", "audio_probabilities", "face_probabilities"):
+            np.testing.assert_allclose(output[field], by_first[output["first_window"]][field], atol=2e-3)
+    for output in outputs:  # within a window's length plus the processing time of its end
+        assert 0 <= output["processing"] <= output["latency"] <= 0.5 + output["processing"]
+    for live_window, offline_window in zip(result["windows"], offline["windows"]):
+        np.testing.assert_allclose(live_window["probabilities"], offline_window["probabilities"], atol=2e-3)
+    assert (out / "call.csv").is_file() and (out / "call.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_live_stream_and_still_writes_the_timeline(audio_export, short_video, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "mater_tf.cli.main", "predict", "--live", str(short_video), "--realtime"]
+        + ["--model", str(audio_export), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if sum("after its end" in text for text in lines) == 2:
+            process.send_signal(signal.SIGINT)
+            break
+    rest, error = process.communicate(timeout=60)
+    assert process.returncode == 0, error
+    assert "stopped by Ctrl-C" in rest and "Traceback" not in error
+    result = json.loads((out / "call.json").read_text())
+    assert result["interrupted"] and 2 <= len(result["windows"]) < 8
+    assert len(result["live"]["outputs"]) == len(result["windows"])
+    assert (out / "call.csv").is_file() and (out / "call.png").is_file()

@@ -291,7 +291,7 @@ def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clip
     result = json.loads((tmp_path / "1001_DFA_HAP_XX.json").read_text())
     assert result["emotion"] in result["labels"]
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert set(result) >= {"audio_probabilities", "face_probabilities", "windows", "attention"}
+    assert set(result) >= {"audio_probabilities", "face_probabilities", "windows", "segments"}
     # The whole clip, window by window (a window counts when half of it has audio).
     assert len(result["windows"]) == int(np.floor(result["duration"] / 0.5 + 0.5))
     assert result["face_found_rate"] >= 0.95

@@ -133,11 +133,11 @@ def run_clips(args, predictor, clips, skipped) -> int:
         if clip.label_name:
             scored.append((clip.label_name, result["emotion"]))
         rate = done / max(time.time() - started, 1e-9)
-        progress = f"[{done}/{len(clips)}, ETA {(len(clips) - done) / rate:.0f} s] " if len(clips) > 1 else ""
+        progress = f" [{done}/{len(clips)}, ETA {(len(clips) - done) / rate:.0f} s]" if len(clips) > 1 else ""
         print(
-            f"{progress}{clip.path}: {_line(result)}; {result['num_windows']} windows over "
+            f"{clip.path}: {_line(result)}; {result['num_windows']} windows over "
             f"{result['duration']:.1f} s in {result['seconds']:.1f} s (real-time factor "
-            f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}",
+            f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}{progress}",
             flush=True,
         )
     summary = write_summary(args.out, rows, predictor.metadata["label_names"])
