@@ -173,8 +173,11 @@ def test_a_segment_equals_that_span_scored_alone(predictor, whole, long_video):
         }
         alone = serve(**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
         segment = next(s for s in whole["segments"] if s["first_window"] == first)
-        for field in ("probabilities", "audio_probabilities", "face_probabilities"):
-            np.testing.assert_allclose(segment[field], alone[field].numpy()[0], atol=2e-3)
+        np.testing.assert_allclose(segment["audio_probabilities"], alone["audio_probabilities"][0], atol=1e-5)
+        # MTCNN's boxes move by a pixel or two with the batch of frames it runs on (prepare: 16 frames from
+        # the clip start; the stream: one window's frames), which moves these by about 0.005.
+        for field in ("probabilities", "face_probabilities"):
+            np.testing.assert_allclose(segment[field], alone[field].numpy()[0], atol=1e-2)
 
 
 @pytest.mark.slow
@@ -415,5 +418,6 @@ def test_ctrl_c_ends_a_live_stream_and_still_writes_the_timeline(audio_export, s
     assert "stopped by Ctrl-C" in rest and "Traceback" not in error
     result = json.loads((out / "call.json").read_text())
     assert result["interrupted"] and 2 <= len(result["windows"]) < 8
-    assert len(result["live"]["outputs"]) == len(result["windows"])
+    # Every window read is in the timeline; the last one's line may be cut short by the Ctrl-C.
+    assert len(result["windows"]) - 1 <= len(result["live"]["outputs"]) <= len(result["windows"])
     assert (out / "call.csv").is_file() and (out / "call.png").is_file()
