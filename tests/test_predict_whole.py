@@ -336,6 +336,10 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "list.csv"), "--model", str(audio_export)]) == 2
     error = capsys.readouterr().err
     assert "list.csv: no 'path' column (header: file,label)" in error and "Traceback" not in error
+    assert main(["predict", "--live", str(tmp_path / "camera"), "--model", str(audio_export)]) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path / 'camera'}: cannot be opened as media" in error and "--live-format" in error
+    assert "Traceback" not in error
 
 
 @pytest.fixture(scope="module")

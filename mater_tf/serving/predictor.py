@@ -252,15 +252,15 @@ def _candidate(path: Path, depth: int, suffix: bool) -> str:
 def timeline_rows(result: dict) -> tuple[list[str], list[list]]:
     """The per-window timeline as CSV header and rows: start, end, fused emotion, fused / audio / face
     probabilities per label (empty where there is none), face found, face frames found, frames."""
-    labels = result["labels"]
+    labels, windows = result.get("labels", []), result.get("windows", [])
     header = ["start", "end", "emotion"]
     fields = [("probabilities", "fused"), ("audio_probabilities", "audio"), ("face_probabilities", "face")]
-    fields = [(field, name) for field, name in fields if any(field in w for w in result["windows"])]
+    fields = [(field, name) for field, name in fields if any(field in w for w in windows)]
     for _, name in fields:
         header += [f"{name}_{label}" for label in labels]
     header += ["face_found", "face_frames_found", "frames"]
     rows = []
-    for window in result["windows"]:
+    for window in windows:
         row = [window["start"], window["end"], window["emotion"]]
         for field, _ in fields:
             row += window.get(field) or [""] * len(labels)
