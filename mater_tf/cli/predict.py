@@ -245,6 +245,7 @@ def run_live(args, predictor) -> int:
     from mater_tf.serving.predictor import write_prediction
 
     labels = predictor.metadata["label_names"]
+    predictor.warm_up()
     stop = threading.Event()
     windows = read_ahead(
         predictor.windows(args.live, args.realtime, args.live_format, stop.is_set, live=True), stop

@@ -47,6 +47,7 @@ class MediaWindow:
     frame_times: np.ndarray  # float64 [n]
     completed_at: float  # time.monotonic() when its last sample or frame was read
     due_at: float | None = None  # realtime reading: time.monotonic() at which its end was played
+    backlog: int = 0  # read ahead: windows already read behind this one, waiting to be scored
 
 
 def _open_source(source: str, input_format: str | None):
@@ -297,6 +298,7 @@ def read_ahead(windows: Iterator[MediaWindow], stop) -> Iterator[MediaWindow]:
                 return
             if isinstance(item, BaseException):
                 raise item
+            item.backlog = items.qsize()
             yield item
     finally:
         stop.set()

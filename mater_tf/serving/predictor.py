@@ -38,6 +38,8 @@ from mater_tf.data import schema
 from mater_tf.errors import UserError
 from mater_tf.serving.export import METADATA_FILE, read_export_metadata
 
+CATCH_UP_WINDOWS = 8
+
 
 def resolve_export(model_dir: str | Path) -> Path:
     """A SavedModel export folder, given it or a run folder that holds one."""
@@ -141,6 +143,22 @@ class Predictor:
             stop=stop,
         )
 
+    def warm_up(self) -> None:
+        """Runs every step once on made-up media, so a live stream's first window does not pay
+        for TensorFlow's first calls."""
+        from mater_tf.media import MediaError
+        from mater_tf.media.stream import MediaWindow
+
+        seconds = self.metadata["window_seconds"]
+        first, count = self.extractor.audio_span(0)
+        noise = np.random.default_rng(0).uniform(-0.1, 0.1, count).astype(np.float32)
+        frames = np.full((2, 360, 640, 3), 128, np.uint8)
+        window = MediaWindow(0, 0.0, seconds, noise, seconds, frames, np.array([0.0, 0.04]), 0.0)
+        try:
+            self.predict("warm-up", windows=[window])
+        except MediaError:
+            pass
+
     def predict(
         self,
         source,
@@ -155,8 +173,9 @@ class Predictor:
         Args:
             source: the clip's path (or the stream's name, for the result).
             stride: windows between the starts of the model's inputs.
-            block_windows: windows embedded together (face detection batches);
-                1 for live input, so each window is scored as soon as it completes.
+            block_windows: windows embedded together; 1 for live input, so each
+                window is scored as soon as it completes (windows already waiting
+                behind it, up to CATCH_UP_WINDOWS, join its block).
             windows: the windows to score (default: `self.windows(source)`).
             on_window: called as `on_window(window, segment)` after each window
                 with the segment that ends at it (`SlidingScorer.live_output`).
@@ -195,7 +214,10 @@ class Predictor:
                 if len(window.samples):
                     peak = max(peak, float(np.abs(window.samples).max()))
                 block.append(window)
-                if len(block) >= block_windows:
+                # A scorer that fell behind a live source scores the windows waiting as one block.
+                if len(block) >= max(block_windows, CATCH_UP_WINDOWS) or (
+                    len(block) >= block_windows and not window.backlog
+                ):
                     flush()
             flush()
         except KeyboardInterrupt:
