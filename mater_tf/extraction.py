@@ -83,6 +83,18 @@ class Windowing:
 
 
 @dataclasses.dataclass
+class WindowFeatures:
+    """The model inputs of consecutive windows read from a stream (see `ClipExtractor.embed_windows`)."""
+
+    audio_embedding: np.ndarray  # [n, D_a]
+    face_embedding: np.ndarray  # [n, D_v], zero where no face
+    face_valid: np.ndarray  # int64 [n]
+    face_frames_found: np.ndarray  # int64 [n]
+    frames: np.ndarray  # int64 [n]: frames decoded in each window
+    audio_log_mel: np.ndarray | None  # [n, F, 64] with keep_log_mel
+
+
+@dataclasses.dataclass
 class Extraction:
     """A clip's record plus what predict and the manifest report about it."""
 
@@ -176,6 +188,76 @@ class ClipExtractor:
                 embeddings[window] = l2_normalize(per_frame[in_window].mean(axis=0))
         seconds["face_embedding"] += time.perf_counter() - started
         return embeddings, found, track.found_rate, len(video.frames)
+
+    def audio_span(self, window: int) -> tuple[int, int]:
+        """(first sample, sample count) of the audio window `window`'s log-mel frames come from.
+
+        The frames cut from that span alone are those `audio_windows` takes from
+        the whole clip's log-mel (frames are cut without padding, every hop).
+        """
+        frames = self.windowing.frames_per_window
+        return self.windowing.first_frame(window) * HOP_SAMPLES, WINDOW_SAMPLES + HOP_SAMPLES * (frames - 1)
+
+    def embed_windows(self, windows, track_last=None) -> tuple[WindowFeatures, object]:
+        """Embeds consecutive present windows of a stream (`mater_tf.media.stream.MediaWindow`s).
+
+        The same numbers as `extract` gives those windows of the whole clip: each
+        window's log-mel frames come from its own audio span (`audio_span`), the
+        face is tracked across the windows going on from `track_last` (the track's
+        last box after the previous windows; None at the clip start). Faces are
+        detected in batches of one window's frames, whatever the number of
+        windows given, so the result does not depend on how a stream is cut
+        into calls (the face boxes are within a pixel or two of `extract`'s,
+        which batches 16 frames from the clip start).
+
+        Returns:
+            The windows' features and the track's last box, for the next call.
+        """
+        size, count = self.windowing.frames_per_window, len(windows)
+        patches = np.full((count, size, NUM_MEL_BANDS), np.log(LOG_OFFSET), np.float32)
+        for row, window in enumerate(windows):
+            if len(window.samples) >= WINDOW_SAMPLES:
+                frames = log_mel(window.samples, SAMPLE_RATE).numpy()[:size]
+                patches[row, : len(frames)] = frames
+        audio = l2_normalize(self.audio_embedder.embed(patches)) if count else np.zeros((0, 1), np.float32)
+        face = np.zeros((count, self.face_dim), np.float32)
+        found = np.zeros(count, np.int64)
+        decoded = np.array([len(window.frame_times) for window in windows], np.int64)
+        if self.face_embedder is not None and decoded.sum():
+            frames = np.concatenate([window.frames for window in windows if len(window.frame_times)])
+            owner = np.repeat(np.arange(count), decoded)
+            # One detection batch per window: MTCNN's boxes move by a pixel or two with the batch they
+            # run in, so windows scored one at a time (live) and in blocks (a file) must batch alike.
+            from mater_tf.faces import follow_one_face
+
+            detections = [
+                boxes
+                for window in windows
+                if len(window.frame_times)
+                for boxes in self.tracker.detect(window.frames)
+            ]
+            track = follow_one_face(detections, last=track_last)
+            track_last = track.last
+            if track.found.any():
+                from mater_tf.faces import crop_faces
+
+                per_frame = self.face_embedder.embed(
+                    crop_faces(frames[track.found], track.boxes[track.found])
+                )
+                for row in range(count):
+                    mine = owner[track.found] == row
+                    found[row] = mine.sum()
+                    if found[row]:
+                        face[row] = l2_normalize(per_frame[mine].mean(axis=0))
+        features = WindowFeatures(
+            audio_embedding=audio.astype(np.float32),
+            face_embedding=face,
+            face_valid=(found > 0).astype(np.int64),
+            face_frames_found=found,
+            frames=decoded,
+            audio_log_mel=patches if self.keep_log_mel else None,
+        )
+        return features, track_last
 
     def _too_short(self, path, duration: float) -> str:
         """Why a clip has less than one window of audio: truncated or corrupt, or really that short."""

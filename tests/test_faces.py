@@ -29,6 +29,18 @@ def test_one_person_is_followed_and_gaps_stay_gaps():
     assert track.found_rate == pytest.approx(0.6)
 
 
+def test_a_track_read_in_pieces_goes_on_from_its_last_box():
+    person, other = [100, 100, 50, 60], [300, 90, 70, 80]
+    detections = [[person], [[104, 101, 50, 60]], [], [other, [108, 103, 50, 60]], [other]]
+    first = follow_one_face(detections[:2])
+    np.testing.assert_array_equal(first.last, [104, 101, 50, 60])
+    rest = follow_one_face(detections[2:], last=first.last)
+    # Without the last box, the larger stranger would start a new track in the second piece.
+    assert rest.found.tolist() == [False, True, False]
+    np.testing.assert_array_equal(rest.boxes[1], [108, 103, 50, 60])
+    assert follow_one_face(detections[2:]).boxes[1].tolist() == other
+
+
 def test_crops_are_square_and_centred():
     frames = np.zeros((1, 100, 200, 3), np.uint8)
     frames[0, 40:60, 90:110] = 255  # a white square

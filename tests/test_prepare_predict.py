@@ -291,11 +291,13 @@ def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clip
     result = json.loads((tmp_path / "1001_DFA_HAP_XX.json").read_text())
     assert result["emotion"] in result["labels"]
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert set(result) >= {"audio_probabilities", "face_probabilities", "windows", "attention"}
-    assert len(result["windows"]) == 6 and result["face_found_rate"] >= 0.95
-    present = [w for w in result["windows"] if w["face_present"]]
+    assert set(result) >= {"audio_probabilities", "face_probabilities", "windows", "segments"}
+    # The whole clip, window by window (a window counts when half of it has audio).
+    assert len(result["windows"]) == int(np.floor(result["duration"] / 0.5 + 0.5))
+    assert result["face_found_rate"] >= 0.95
+    present = [w for w in result["windows"] if w["face_found"]]
     assert present and all(sum(w["face_probabilities"]) == pytest.approx(1.0, abs=1e-3) for w in present)
-    assert np.asarray(result["attention"]["face_attention_0"]).shape == (2, 6, 6)
+    assert all(set(w["attention"]) == {"audio", "face"} for w in present)
     assert (tmp_path / "1001_DFA_HAP_XX.png").read_bytes()[:4] == b"\x89PNG"
     assert result["face"] == "found" and result["face_emotion"] in result["labels"]
     unknown = json.loads((tmp_path / "03-01-03-01-01-01-02.json").read_text())  # a clip no corpus reader saw
@@ -331,16 +333,16 @@ def test_predict_says_no_face(ravdess_speech, faceless_video, trained_on_real_cl
         assert result["face"] == "no face" and result["face_found_rate"] == found_rate
         assert result["face_emotion"] is None and result["face_probabilities"] is None
         assert result["audio_emotion"] in result["labels"]
-        assert not any(w["face_present"] or "face_probabilities" in w for w in result["windows"])
-        assert result["attention"] and not any(name.startswith("face_") for name in result["attention"])
+        assert not any(w["face_found"] or w["face_probabilities"] for w in result["windows"])
+        assert all(list(w["attention"]) == ["audio"] for w in result["windows"])
         # No face: the fused decision is the voice's.
         assert result["emotion"] == result["audio_emotion"]
         assert result["probabilities"] == pytest.approx(result["audio_probabilities"], abs=2e-3)
         line = next(text for text in printed if text.startswith(str(path)))
-        assert f"; audio {result['audio_emotion']}, no face -> " in line
+        assert f"; audio {result['audio_emotion']}, no face; " in line
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
-        face_row = timeline_figure(result).axes[1]
-        assert face_row.get_lines() == [] and [t.get_text() for t in face_row.texts] == ["no face"]
+        face_row = timeline_figure(result).axes[2]
+        assert face_row.get_ylabel() == "face" and [t.get_text() for t in face_row.texts] == ["no face"]
 
 
 def test_predict_without_a_model(tmp_path, capsys):

@@ -1,33 +1,40 @@
 """The prediction timeline figure, drawn from hand-made `Predictor.predict` results."""
 
+import numpy as np
 import pytest
 
-from mater_tf.reporting.timeline import timeline_figure, timeline_png
+from mater_tf.reporting.timeline import bar_colours, clock, timeline_figure, timeline_png
 
 LABELS = ["anger", "happy", "sad"]
 
 
-def result(face: bool) -> dict:
-    """Three 0.5 s windows; the face either found in every one or nowhere."""
-    windows = []
-    for index in range(3):
-        window = {"start": index * 0.5, "audio_present": True, "face_present": face}
-        window["face_frames_found"] = 12 if face else 0
-        window["audio_probabilities"] = [0.2, 0.1, 0.7]
-        if face:
-            window["face_probabilities"] = [0.6, 0.3, 0.1]
-        windows.append(window)
-    attention = {"audio_attention_0": [[[1 / 3] * 3] * 3] * 2}
-    if face:
-        attention["face_attention_0"] = [[[1 / 3] * 3] * 3] * 2
+def result(face: bool, windows: int = 3) -> dict:
+    """`windows` 0.5 s windows, voice says sad; the face (anger) found in every frame or nowhere."""
+    rows = []
+    for index in range(windows):
+        rows.append(
+            {
+                "index": index,
+                "start": index * 0.5,
+                "end": index * 0.5 + 0.5,
+                "emotion": "sad",
+                "probabilities": [0.2, 0.1, 0.7],
+                "audio_probabilities": [0.2, 0.1, 0.7],
+                "face_probabilities": [0.6, 0.3, 0.1] if face else None,
+                "face_found": face,
+                "face_frames_found": 12 if face else 0,
+                "frames": 12,
+                "attention": {"audio": 0.3, **({"face": 0.2} if face else {})},
+            }
+        )
     return {
         "clip": "clips/someone.mp4",
         "labels": LABELS,
         "emotion": "sad",
         "probabilities": {"anger": 0.2, "happy": 0.1, "sad": 0.7},
+        "rule": "clip emotion = highest mean fused probability over all windows",
         "window_seconds": 0.5,
-        "windows": windows,
-        "attention": attention,
+        "windows": rows,
         "audio_emotion": "sad",
         "audio_probabilities": {"anger": 0.2, "happy": 0.1, "sad": 0.7},
         "face": "found" if face else "no face",
@@ -40,19 +47,38 @@ def texts(axis) -> list[str]:
     return [text.get_text() for text in axis.texts]
 
 
+def test_clock_reads_minutes_and_hours():
+    assert [clock(s) for s in (0, 59.6, 61, 600, 3725)] == ["00:00", "01:00", "01:01", "10:00", "1:02:05"]
+
+
+def test_bar_colour_is_the_emotion_paler_when_unsure():
+    colours = np.eye(3)
+    cells = bar_colours([[0.1, 0.1, 0.8], [0.0, 0.0, 1.0], [1 / 3, 1 / 3, 1 / 3], None], colours)[0]
+    assert cells[1].tolist() == [0.0, 0.0, 1.0]  # certain: the label's own colour
+    assert cells[0][2] == 1.0 and 0 < cells[0][0] < 1  # less sure: the same hue, paler
+    assert cells[2].tolist() == pytest.approx([1.0, 0.75, 0.75])  # chance: palest shade of label 0
+    assert cells[3].tolist() == [0.85, 0.85, 0.85]  # no probabilities (no face): grey
+
+
 @pytest.mark.parametrize("face", [True, False])
-def test_face_rows_say_no_face_instead_of_scores(face):
+def test_face_bar_says_no_face_and_the_track_shows_frames_found(face):
     figure = timeline_figure(result(face))
-    audio, face_scores, _, face_attention, frames = figure.axes[:5]
-    assert len(audio.get_lines()) == len(LABELS) and "sad (0.70)" in audio.get_title()
-    if face:
-        assert len(face_scores.get_lines()) == len(LABELS) and "anger (0.60)" in face_scores.get_title()
-        assert face_attention.images and not texts(face_attention)
-    else:
-        assert face_scores.get_lines() == [] and texts(face_scores) == ["no face"]
-        assert "no face" in face_scores.get_title()
-        assert not face_attention.images and texts(face_attention) == ["no face"]
-    assert [bar.get_height() for bar in frames.patches] == ([12] * 3 if face else [0] * 3)
+    fused, audio, face_bar, _, attention, found = figure.axes[:6]
+    assert [axis.get_ylabel() for axis in (fused, audio, face_bar)] == ["fused", "audio", "face"]
+    assert texts(face_bar) == ([] if face else ["no face"])
+    assert len(attention.get_lines()) == (2 if face else 1)
+    heights = found.collections[0].get_paths()[0].vertices[:, 1]
+    assert heights.max() == (1.0 if face else 0.0)
+
+
+def test_a_ten_minute_timeline_is_labelled_in_minutes():
+    figure = timeline_figure(result(True, windows=1200))
+    axis = figure.axes[-1]
+    figure.canvas.draw()
+    ticks = [label.get_text() for label in axis.get_xticklabels() if label.get_text()]
+    assert axis.get_xlim() == (0.0, 600.0)
+    assert ticks[0] == "00:00" and ticks[-1] == "10:00" and 6 <= len(ticks) <= 17
+    assert figure.axes[0].collections[0].get_array().shape[:2] == (1, 1200)  # one cell per window
 
 
 def test_png_of_a_clip_without_a_face():

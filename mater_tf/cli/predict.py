@@ -1,7 +1,20 @@
-"""`mater-tf predict CLIP... --model DIR`: emotion, per-window scores, attention and a timeline per clip."""
+"""`mater-tf predict`: whole clips, folders or CSVs of clips, or a live stream, scored window by window.
+
+    mater-tf predict VIDEO [VIDEO|FOLDER|CSV ...] --model DIR [--out DIR] [--stride N]
+    mater-tf predict --live SOURCE --model DIR [--realtime] [--live-format FMT]
+
+Per clip: `<name>.json` (clip emotion with its rule, per-modality scores, per-window timeline,
+segments, attention), `<name>.csv` (the timeline) and `<name>.png`; for every run `summary.csv`
+(one row per clip, skipped clips with their reason) and, for clips with labels the model knows,
+`score.json` and `confusion.png`: a score on those clips, not a held-out estimate.
+"""
 
 from __future__ import annotations
 
+import csv
+import re
+import sys
+import time
 from pathlib import Path
 
 from mater_tf.errors import UserError
@@ -10,53 +23,288 @@ from mater_tf.errors import UserError
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="predict the emotion of raw clips (any mp4/flv/wav/mp3) with a trained model",
-        description="Extracts each clip exactly as the model's training records were prepared.",
+        help="the emotion of whole clips, folders of clips or a live stream, window by window",
+        description=(
+            "Extracts each clip exactly as the model's training records were prepared and slides the "
+            "model's T-window input over the whole clip."
+        ),
     )
-    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="CLIP_FOLDER_OR_CSV",
+        help="media files (any mp4/flv/mkv/wav/mp3...), folders of clips, or CSVs with a path column",
+    )
     parser.add_argument("--model", type=Path, required=True, help="a run folder or an export folder")
-    parser.add_argument("--out", type=Path, default=Path("predictions"), help="where to write JSON and PNG")
+    parser.add_argument("--out", type=Path, default=Path("predictions"), help="where to write the results")
+    parser.add_argument(
+        "--stride", type=int, default=1, help="windows between the starts of the model's inputs (default 1)"
+    )
+    parser.add_argument("--live", metavar="SOURCE", help="a stream FFmpeg opens: URL, device or file")
+    parser.add_argument(
+        "--realtime", action="store_true", help="read a file at its own pace, as a live source delivers it"
+    )
+    parser.add_argument(
+        "--live-format", help="FFmpeg input format of a --live device (v4l2, avfoundation, dshow)"
+    )
     parser.add_argument("--audio-embedder", help="override the recorded audio embedder spec (moved weights)")
     parser.add_argument("--face-embedder", help="override the recorded face embedder spec (moved weights)")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    import os
+    from mater_tf.media import require_media_packages
+    from mater_tf.serving.predictor import Predictor
 
-    from mater_tf.media import MediaError, require_media_packages
-    from mater_tf.serving.predictor import Predictor, output_names, write_prediction
-
-    clips, seen = [], {}
-    for clip in args.clips:
-        key = os.path.realpath(clip)
-        if key in seen:
-            print(f"mater-tf predict: {clip} is the same file as {seen[key]}; predicted once")
-            continue
-        seen[key] = clip
-        clips.append(clip)
-    names = output_names(clips)
+    if args.stride < 1:
+        raise UserError(f"--stride {args.stride}: give a positive number of windows (1 = every window)")
+    if args.live and args.inputs:
+        raise UserError("--live reads one stream: give either --live SOURCE or clips, not both")
+    if not args.live and not args.inputs:
+        raise UserError("give clips, folders or CSVs to predict, or --live SOURCE")
+    clips = None if args.live else collect_clips(args.inputs)
     predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
     require_media_packages("face" in predictor.modalities, "mater-tf predict")
-    failures = 0
-    for clip in clips:
+    if args.stride > predictor.metadata["num_windows"]:
+        print(
+            f"mater-tf predict: --stride {args.stride} is longer than the model's "
+            f"{predictor.metadata['num_windows']} windows: some windows are never scored",
+            file=sys.stderr,
+        )
+    if args.live:
+        return run_live(args, predictor)
+    return run_clips(args, predictor, *clips)
+
+
+def collect_clips(inputs) -> tuple[list, list]:
+    """(clips, skipped) from the command line: files as given, folders and CSVs by `list_folder_or_csv`."""
+    import os
+
+    from mater_tf.corpora import Clip, list_folder_or_csv
+
+    clips, skipped, seen = [], [], {}
+    for given in inputs:
+        if given.is_dir() or given.suffix.lower() == ".csv":
+            found, passed, kind = list_folder_or_csv(given)
+            labelled = sum(1 for clip in found if clip.label_name)
+            print(f"{given}: {len(found)} clips ({kind}{f', {labelled} labelled' if labelled else ''})")
+            skipped += passed
+        else:
+            found = [Clip(str(given), given.stem, "files", "", -1, "")]
+        for clip in found:
+            key = os.path.realpath(clip.path)
+            if key in seen:
+                print(f"mater-tf predict: {clip.path} is the same file as {seen[key]}; predicted once")
+                continue
+            seen[key] = clip.path
+            clips.append(clip)
+    return clips, skipped
+
+
+def _line(result: dict) -> str:
+    modalities = ", ".join(
+        f"{m} {result[f'{m}_emotion']}" if result[f"{m}_emotion"] else "no face"
+        for m in ("audio", "face")
+        if f"{m}_emotion" in result
+    )
+    return f"{result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); {modalities}"
+
+
+def run_clips(args, predictor, clips, skipped) -> int:
+    from mater_tf.media import MediaError
+    from mater_tf.serving.predictor import output_names, write_prediction
+
+    names = output_names([clip.path for clip in clips])
+    rows, scored, failures = [], [], 0
+    started, media_seconds, busy = time.time(), 0.0, 0.0
+    for done, clip in enumerate(clips, start=1):
         try:
-            result = predictor.predict(clip)
+            result = predictor.predict(clip.path, stride=args.stride)
         except MediaError as error:
             print(f"mater-tf predict: skipped {error}")
+            rows.append(summary_row(clip, names[clip.path], None, str(error), predictor))
             failures += 1
             continue
-        json_path, png_path = write_prediction(result, args.out, names[str(clip)])
-        modalities = ", ".join(
-            f"{m} {result[f'{m}_emotion']}" if result[f"{m}_emotion"] else "no face"
-            for m in ("audio", "face")
-            if f"{m}_emotion" in result
-        )
+        json_path, csv_path, png_path = write_prediction(result, args.out, names[clip.path])
+        media_seconds += result["duration"]
+        busy += result["seconds"]
+        rows.append(summary_row(clip, names[clip.path], result, "", predictor))
+        if clip.label_name:
+            scored.append((clip.label_name, result["emotion"]))
+        rate = done / max(time.time() - started, 1e-9)
+        progress = f" [{done}/{len(clips)}, ETA {(len(clips) - done) / rate:.0f} s]" if len(clips) > 1 else ""
         print(
-            f"{clip}: {result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); "
-            f"{modalities} -> {json_path}, {png_path}",
+            f"{clip.path}: {_line(result)}; {result['num_windows']} windows over "
+            f"{result['duration']:.1f} s in {result['seconds']:.1f} s (real-time factor "
+            f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}{progress}",
             flush=True,
         )
+    summary = write_summary(args.out, rows, predictor.metadata["label_names"])
+    for path, reason in skipped:
+        print(f"mater-tf predict: passed over {path}: {reason}")
+    if media_seconds:
+        print(
+            f"{len(clips) - failures} clips, {media_seconds:.1f} s of media in {busy:.1f} s "
+            f"(real-time factor {busy / media_seconds:.2f}); summary: {summary}"
+        )
+    if scored:
+        write_score(args.out, scored, predictor.metadata["label_names"], len(rows))
     if failures == len(clips):
         raise UserError("no clip could be predicted (reasons above)")
     return 1 if failures else 0
+
+
+def summary_row(clip, name, result, error, predictor) -> dict:
+    labels = predictor.metadata["label_names"]
+    row = {"clip": name, "path": clip.path, "label": clip.label_name, "error": error}
+    fields = [("", "probabilities")] + [(f"{m}_", f"{m}_probabilities") for m in predictor.modalities]
+    for prefix, field in fields:
+        probabilities = (result or {}).get(field) or {}
+        row[f"{prefix}emotion"] = (result or {}).get(f"{prefix}emotion") or ""
+        for label in labels:
+            row[f"{prefix or 'fused_'}{label}"] = probabilities.get(label, "")
+    for key in ("duration", "num_windows", "face_found_rate", "seconds", "realtime_factor"):
+        value = (result or {}).get(key)
+        row["windows" if key == "num_windows" else key] = "" if value is None else value
+    return row
+
+
+def write_summary(out_dir: Path, rows: list[dict], labels) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "summary.csv"
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int) -> None:
+    """Accuracy and confusion matrix over the labelled clips whose label the model knows."""
+    import json
+
+    import numpy as np
+
+    from mater_tf.reporting.plots import confusion_matrix_png
+
+    labels = list(labels)
+    known = [(truth, guess) for truth, guess in scored if truth in labels]
+    unknown = sorted({truth for truth, _ in scored if truth not in labels})
+    if unknown:
+        print(
+            f"mater-tf predict: {len(scored) - len(known)} labelled clips not scored: their labels "
+            f"({', '.join(unknown)}) are not among the model's ({', '.join(labels)})"
+        )
+    if not known:
+        return
+    matrix = np.zeros((len(labels), len(labels)), np.int64)
+    for truth, guess in known:
+        matrix[labels.index(truth), labels.index(guess)] += 1
+    correct = int(np.trace(matrix))
+    scope = (
+        f"a score on these {len(known)} labelled clips only (the clips given, not a held-out test set; "
+        "clips the model trained on would score too high)"
+    )
+    (out_dir / "score.json").write_text(
+        json.dumps(
+            {
+                "scope": scope,
+                "clips": len(known),
+                "accuracy": round(correct / len(known), 4),
+                "correct": correct,
+                "labels": labels,
+                "confusion_matrix": matrix.tolist(),
+                "confusion_rows": "true label",
+                "confusion_columns": "predicted (clip emotion)",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    (out_dir / "confusion.png").write_bytes(
+        confusion_matrix_png(matrix, labels, f"score on these {len(known)} clips (not a held-out test)")
+    )
+    print(
+        f"Score on these {len(known)} labelled clips (not a held-out estimate): accuracy "
+        f"{correct / len(known):.3f} ({correct}/{len(known)}) -> {out_dir / 'score.json'}, confusion.png"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{secs:04.1f}"
+
+
+def run_live(args, predictor) -> int:
+    import threading
+
+    from mater_tf.media import MediaError
+    from mater_tf.media.stream import read_ahead
+    from mater_tf.serving.predictor import write_prediction
+
+    labels = predictor.metadata["label_names"]
+    predictor.warm_up()
+    stop = threading.Event()
+    windows = read_ahead(
+        predictor.windows(args.live, args.realtime, args.live_format, stop.is_set, live=True), stop
+    )
+    outputs = []
+
+    def show(window, segment):
+        now = time.monotonic()
+        reference = window.due_at if window.due_at is not None else window.completed_at
+        probabilities = segment["probabilities"]
+        best = max(range(len(labels)), key=probabilities.__getitem__)
+        parts = [
+            f"{_clock(window.start)}-{_clock(window.start + window.inside)} {labels[best]} {probabilities[best]:.2f}"
+        ]
+        for modality in ("audio", "face"):
+            scores = segment.get(f"{modality}_probabilities")
+            if f"{modality}_probabilities" in segment and modality in predictor.modalities:
+                if scores is None:
+                    parts.append(f"{modality}: no face")
+                else:
+                    top = max(range(len(labels)), key=scores.__getitem__)
+                    parts.append(f"{modality} {labels[top]} {scores[top]:.2f}")
+        latency = now - reference
+        parts.append(f"{latency:.2f} s after its end")
+        print(" | ".join(parts), flush=True)
+        outputs.append(
+            {
+                "index": window.index,
+                "first_window": segment["first_window"],
+                "windows": segment["windows"],
+                "emotion": labels[best],
+                "probabilities": probabilities,
+                "audio_probabilities": segment.get("audio_probabilities"),
+                "face_probabilities": segment.get("face_probabilities"),
+                "latency": round(latency, 4),
+                "processing": round(now - window.completed_at, 4),
+            }
+        )
+
+    print(f"reading {args.live} (Ctrl-C ends and writes the timeline)", flush=True)
+    try:
+        result = predictor.predict(
+            args.live, windows=windows, block_windows=1, on_window=show, interruptible=True
+        )
+    except MediaError as error:
+        raise UserError(str(error)) from None
+    result["live"] = {
+        "source": args.live,
+        "realtime": bool(args.realtime),
+        "latency": "seconds from the window's end (realtime: on the media clock; live: its data read) to its line",
+        "outputs": outputs,
+    }
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(args.live)).stem or "live").strip("_") or "live"
+    json_path, csv_path, png_path = write_prediction(result, args.out, name)
+    latencies = [o["latency"] for o in outputs]
+    ended = "stopped by Ctrl-C; " if result.get("interrupted") else ""
+    print(
+        f"{ended}{len(outputs)} windows: {_line(result)}; latency after each window's end mean "
+        f"{sum(latencies) / len(latencies):.2f} s, max {max(latencies):.2f} s -> {json_path}, "
+        f"{csv_path.name}, {png_path.name}"
+    )
+    return 0

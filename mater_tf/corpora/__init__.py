@@ -308,3 +308,72 @@ def label_names(corpus: str, clips: list[Clip], labels=None) -> tuple:
     for clip in clips:
         names[clip.label] = clip.label_name
     return tuple(names[i] for i in sorted(names))
+
+
+def list_folder_or_csv(path: str | Path) -> tuple[list[Clip], list, str]:
+    """The clips of a folder or CSV to predict: `(clips, skipped, kind)`.
+
+    A folder in a corpus's layout (every media file named as RAVDESS or
+    CREMA-D names them) is read by that corpus's reader, so its clips carry
+    their labels; any other folder gives every media file under it, without
+    labels (kind "files"). A CSV needs a `path` column (relative to the CSV's
+    folder); a `label` column, where present, labels its clips (kind "csv").
+    Unlabelled clips have `label_name` "".
+
+    Raises:
+        UserError: naming the path: missing, a CSV without a `path` column or
+            not UTF-8, or nothing usable in it.
+    """
+    path = Path(os.path.abspath(path))
+    if path.is_dir():
+        media, skipped = _media_files(path)
+        for corpus, reader in (("cremad", list_cremad), ("ravdess", list_ravdess)):
+            clips, passed = reader(path)
+            unparsed = [p for p, reason in passed if reason.startswith("name is not")]
+            if clips and not unparsed:
+                return clips, passed, corpus
+        ids = _csv_clip_ids(media, path)
+        clips = [Clip(str(p), clip_id, "files", "", -1, "") for p, clip_id in zip(media, ids)]
+        if not clips:
+            raise UserError(f"{path}: no media file in this folder ({len(skipped)} other files)")
+        return clips, skipped, "files"
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        raise UserError(
+            f"{path}: not a folder or a CSV file; give a clip, a folder of clips or a CSV with a path column"
+        )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            fields = [name.strip() for name in reader.fieldnames or []]
+            if "path" not in fields:
+                raise UserError(
+                    f"{path}: no 'path' column (header: {','.join(fields)}); the first line must name "
+                    "path (and label, to score the clips)"
+                )
+            reader.fieldnames = fields
+            rows = [{key: (value or "").strip() for key, value in row.items() if key} for row in reader]
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    usable, skipped, seen = [], [], {}
+    for line, row in enumerate(rows, start=2):
+        if not row["path"]:
+            skipped.append((f"{path}:{line}", f"{path}:{line}: empty path"))
+            continue
+        clip_path = Path(row["path"])
+        clip_path = Path(os.path.abspath(clip_path if clip_path.is_absolute() else path.parent / clip_path))
+        if str(clip_path) in seen:
+            skipped.append(
+                (str(clip_path), f"{path}:{line}: the same file as line {seen[str(clip_path)]}; listed once")
+            )
+            continue
+        seen[str(clip_path)] = line
+        usable.append((clip_path, row.get("label", ""), row.get("subject", "")))
+    ids = _csv_clip_ids([p for p, _, _ in usable], path.parent)
+    names = sorted({label for _, label, _ in usable if label})
+    clips = [
+        Clip(str(p), clip_id, "csv", subject, names.index(label) if label else -1, label)
+        for clip_id, (p, label, subject) in zip(ids, usable)
+    ]
+    if not clips:
+        raise UserError(f"{path}: no clip listed (rows need a path)")
+    return clips, skipped, "csv"

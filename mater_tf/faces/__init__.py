@@ -24,6 +24,7 @@ class FaceTrack:
 
     boxes: np.ndarray  # float32 [n, 4]
     found: np.ndarray  # bool [n]
+    last: np.ndarray | None = None  # the last accepted box: where the next frames' track goes on
 
     @property
     def found_rate(self) -> float:
@@ -42,11 +43,13 @@ def iou(box, boxes) -> np.ndarray:
     return inter / np.maximum(union, 1e-6)
 
 
-def follow_one_face(detections: list[list], min_iou: float = MIN_TRACK_IOU) -> FaceTrack:
+def follow_one_face(detections: list[list], min_iou: float = MIN_TRACK_IOU, last=None) -> FaceTrack:
     """Chooses one box per frame from each frame's candidate boxes (already filtered).
 
     Args:
         detections: per frame, a list of [x, y, w, h] candidates.
+        last: the track's last box from earlier frames (`FaceTrack.last`), so
+            that a clip read piece by piece is tracked as if read whole.
 
     Returns:
         The track: the largest face starts it, then the best-overlapping box
@@ -54,7 +57,6 @@ def follow_one_face(detections: list[list], min_iou: float = MIN_TRACK_IOU) -> F
     """
     boxes = np.zeros((len(detections), 4), np.float32)
     found = np.zeros(len(detections), bool)
-    last = None
     for index, candidates in enumerate(detections):
         if not candidates:
             continue
@@ -68,7 +70,7 @@ def follow_one_face(detections: list[list], min_iou: float = MIN_TRACK_IOU) -> F
                 continue
         boxes[index], found[index] = candidates[choice], True
         last = candidates[choice]
-    return FaceTrack(boxes, found)
+    return FaceTrack(boxes, found, last)
 
 
 class FaceTracker:
@@ -116,8 +118,11 @@ class FaceTracker:
                 )
         return results
 
-    def track(self, frames: np.ndarray) -> FaceTrack:
-        return follow_one_face(self.detect(frames))
+    def track(self, frames: np.ndarray, last=None) -> FaceTrack:
+        """The face followed through `frames`, going on from `last` (a previous piece's `FaceTrack.last`)."""
+        if len(frames) == 0:
+            return FaceTrack(np.zeros((0, 4), np.float32), np.zeros(0, bool), last)
+        return follow_one_face(self.detect(frames), last=last)
 
 
 def crop_faces(frames: np.ndarray, boxes: np.ndarray, size: int = 96, margin: float = 0.15) -> np.ndarray:

@@ -1,23 +1,30 @@
-"""Prediction on raw clips with an exported model: which emotion, when, from which modality.
+"""Prediction on raw clips and streams with an exported model: which emotion, when, from which modality.
 
 The export's `mater_tf.json` says how its training records were made
 (windowing, embedders with their weights' checksums), and the clip is
-extracted exactly the same way. Per clip the result (written as JSON) holds:
+extracted exactly the same way, window by window in one streaming pass, so
+memory stays bounded however long the clip (`mater_tf.media.stream`). The
+model's T-window input slides over the whole clip (`mater_tf.serving.sliding`
+says how segments are placed and combined). Per clip the result (JSON) holds:
 
-* `emotion`, `probabilities`: the fused decision of the whole clip (with no
-  face, the voice's alone);
+* `emotion`, `probabilities`, `rule`: the fused decision of the whole clip
+  and the rule that makes it; `votes`: windows per fused emotion;
 * per modality of the model (`audio`, `face`): `{modality}_emotion` and
-  `{modality}_probabilities` (label -> probability) of that branch alone;
+  `{modality}_probabilities` (label -> probability), by the same rule;
 * `face` (models with the face modality): "found", or "no face" when no
-  window of the clip holds a face (none found in any frame, or an audio-only
-  file). Then `face_emotion` and `face_probabilities` are null and the face
-  attention is left out: a face branch that saw nothing has no verdict;
-* `windows`: per window its start, whether audio and face are present, the
-  frames in which the face was found, and the model's probabilities when it
-  sees that window alone (every other window masked), per modality present
-  there, so "when" and "from which modality" are read off the same network
-  that made the clip decision;
-* `attention`: the attention weights of every layer (models with attention).
+  window holds a face (none found in any frame, or an audio-only file); then
+  `face_emotion` and `face_probabilities` are null (the voice decides);
+* `windows`: per window its start and end, fused emotion and probabilities,
+  audio and face probabilities (lists in `labels` order; face null where no
+  segment covering it holds a face), whether the face was found in it and in
+  how many of its frames, and the attention it receives per modality;
+* `segments`: every model input scored (first window, span, probabilities,
+  attention received per window);
+* `duration`, `num_windows`, `frames_decoded`, `face_found_rate`, `seconds`
+  (wall time) and `realtime_factor` (seconds per second of media).
+
+`write_prediction` writes it as `<name>.json`, the per-window timeline as
+`<name>.csv` and the picture as `<name>.png`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import numpy as np
 from mater_tf.data import schema
 from mater_tf.errors import UserError
 from mater_tf.serving.export import METADATA_FILE, read_export_metadata
+
+CATCH_UP_WINDOWS = 8
 
 
 def resolve_export(model_dir: str | Path) -> Path:
@@ -107,77 +116,131 @@ class Predictor:
                 "again and retrain"
             )
 
-    def _inputs(self, record, valid_override=None) -> dict:
-        """The model's inputs for one clip; `valid_override` [k, T] makes k masked copies."""
-        import tensorflow as tf
+    def windows(self, source, realtime: bool = False, input_format: str | None = None, stop=None, live=False):
+        """The present windows of a clip, file or stream, read in one pass (`mater_tf.media.stream`).
 
-        inputs = {}
-        for name in schema.input_names(self.modalities, self.learns_audio):
-            value = getattr(record, name)[None].astype(np.float32)
-            if valid_override is not None:
-                value = (
-                    value * valid_override
-                    if name.endswith("_valid")
-                    else np.repeat(value, len(valid_override), 0)
-                )
-            inputs[name] = tf.constant(value, tf.float32)
-        return inputs
+        Audio files are decoded whole (16 kHz audio is small) by the reader their
+        training records came from; containers and live sources are demuxed as a
+        stream, frames only for models with the face modality.
+        """
+        from mater_tf.media import check_readable, decode_audio, has_video_stream, is_video
+        from mater_tf.media.stream import stream_windows, waveform_windows
 
-    def predict(self, path: str | Path) -> dict:
-        """Extracts one clip and returns the result described in the module doc."""
-        extraction = self.extractor.extract(str(path), Path(path).stem)
-        record = extraction.record
-        names = self.metadata["label_names"]
-        clip = {
-            k: v.numpy() for k, v in self.model.signatures["serving_default"](**self._inputs(record)).items()
-        }
-        windows = self.metadata["num_windows"]
-        probes = {
-            k: v.numpy()
-            for k, v in self.model.signatures["serving_default"](
-                **self._inputs(record, np.eye(windows))
-            ).items()
-        }
-        result = {
-            "clip": str(path),
-            "model": str(self.export_dir),
-            "labels": names,
-            "emotion": names[int(clip["class_id"][0])],
-            "probabilities": dict(zip(names, clip["probabilities"][0].round(4).tolist())),
-            "window_seconds": self.metadata["window_seconds"],
-            "duration": round(record.duration, 3),
-            "face_found_rate": extraction.face_found_rate,
-            "windows": [],
-        }
-        has_face = bool(record.face_valid.any())
-        for modality in self.modalities:
-            if modality == "face" and not has_face:
-                result["face_emotion"], result["face_probabilities"] = None, None
-                continue
-            scores = clip[f"{modality}_probabilities"][0]
-            result[f"{modality}_emotion"] = names[int(np.argmax(scores))]
-            result[f"{modality}_probabilities"] = dict(zip(names, scores.round(4).tolist()))
-        if "face" in self.modalities:
-            result["face"] = "found" if has_face else "no face"
-        for window in range(windows):
-            entry = {
-                "start": round(window * self.metadata["window_seconds"], 3),
-                "audio_present": bool(record.audio_valid[window]),
-                "face_present": bool(record.face_valid[window]),
-                "face_frames_found": int(record.face_frames_found[window]),
-            }
-            for modality in self.modalities:
-                if getattr(record, f"{modality}_valid")[window]:
-                    scores = probes[f"{modality}_probabilities"][window]
-                    entry[f"{modality}_probabilities"] = scores.round(4).tolist()
-            result["windows"].append(entry)
-        if "serve_attention" in self.model.signatures:
-            attention = self.model.signatures["serve_attention"](**self._inputs(record))
-            result["attention"] = {
-                k: v.numpy()[0].round(4).tolist()
-                for k, v in sorted(attention.items())
-                if has_face or not k.startswith("face_")
-            }
+        seconds, span = self.metadata["window_seconds"], self.extractor.audio_span
+        if not live:
+            check_readable(source)
+            if not is_video(source):
+                return waveform_windows(decode_audio(source), seconds, span)
+        video = "face" in self.modalities and (live or has_video_stream(source))
+        return stream_windows(
+            source,
+            seconds,
+            span,
+            video=video,
+            max_side=self.extractor.frame_side,
+            realtime=realtime,
+            input_format=input_format,
+            stop=stop,
+        )
+
+    def warm_up(self) -> None:
+        """Runs every step once on made-up media, so a live stream's first window does not pay
+        for TensorFlow's first calls."""
+        from mater_tf.media import MediaError
+        from mater_tf.media.stream import MediaWindow
+
+        seconds = self.metadata["window_seconds"]
+        first, count = self.extractor.audio_span(0)
+        noise = np.random.default_rng(0).uniform(-0.1, 0.1, count).astype(np.float32)
+        frames = np.full((2, 360, 640, 3), 128, np.uint8)
+        window = MediaWindow(0, 0.0, seconds, noise, seconds, frames, np.array([0.0, 0.04]), 0.0)
+        try:
+            self.predict("warm-up", windows=[window])
+        except MediaError:
+            pass
+
+    def predict(
+        self,
+        source,
+        stride: int = 1,
+        block_windows: int = 8,
+        windows=None,
+        on_window=None,
+        interruptible: bool = False,
+    ) -> dict:
+        """Scores a whole clip (or stream) window by window; returns the result of the module doc.
+
+        Args:
+            source: the clip's path (or the stream's name, for the result).
+            stride: windows between the starts of the model's inputs.
+            block_windows: windows embedded together; 1 for live input, so each
+                window is scored as soon as it completes (windows already waiting
+                behind it, up to CATCH_UP_WINDOWS, join its block).
+            windows: the windows to score (default: `self.windows(source)`).
+            on_window: called as `on_window(window, segment)` after each window
+                with the segment that ends at it (`SlidingScorer.live_output`).
+            interruptible: Ctrl-C (KeyboardInterrupt) ends the reading and the
+                windows read so far are scored (`result["interrupted"]` is True).
+
+        Raises:
+            MediaError: naming the file: unreadable, no audio, silent, or shorter
+                than one window.
+        """
+        import time
+
+        from mater_tf.extraction import SILENCE_PEAK
+        from mater_tf.media import MediaError
+        from mater_tf.serving.sliding import SlidingScorer
+
+        started = time.perf_counter()
+        scorer = SlidingScorer(self, stride)
+        windows = self.windows(source) if windows is None else windows
+        track_last, block, peak = None, [], 0.0
+
+        def flush():
+            nonlocal track_last, block
+            if not block:
+                return
+            features, track_last = self.extractor.embed_windows(block, track_last)
+            scorer.add(block, features)
+            if on_window is not None:
+                for window in block:
+                    on_window(window, scorer.live_output(window.index))
+            block = []
+
+        interrupted = False
+        try:
+            for window in windows:
+                if len(window.samples):
+                    peak = max(peak, float(np.abs(window.samples).max()))
+                block.append(window)
+                # A scorer that fell behind a live source scores the windows waiting as one block.
+                if len(block) >= max(block_windows, CATCH_UP_WINDOWS) or (
+                    len(block) >= block_windows and not window.backlog
+                ):
+                    flush()
+            flush()
+        except KeyboardInterrupt:
+            if not interruptible:
+                raise
+            interrupted = True
+            close = getattr(windows, "close", None)
+            if close is not None:
+                close()
+        scorer.finish()
+        if not scorer.count:
+            raise MediaError(
+                f"{source}: shorter than one {self.metadata['window_seconds']} s window (or no audio decoded)"
+            )
+        if peak < SILENCE_PEAK:
+            raise MediaError(f"{source}: the audio is silent (peak below {SILENCE_PEAK})")
+        result = {"clip": str(source), "model": str(self.export_dir), **scorer.result()}
+        if interrupted:
+            result["interrupted"] = True
+        result["duration"] = round(scorer.ends[-1], 3)
+        elapsed = time.perf_counter() - started
+        result["seconds"] = round(elapsed, 3)
+        result["realtime_factor"] = round(elapsed / max(result["duration"], 1e-9), 4)
         return result
 
 
@@ -208,15 +271,42 @@ def _candidate(path: Path, depth: int, suffix: bool) -> str:
     return "_".join([folder for folder in folders if folder] + [path.name if suffix else path.stem])
 
 
-def write_prediction(result: dict, out_dir: str | Path, name: str | None = None) -> tuple[Path, Path]:
-    """Writes `<name>.json` and `<name>.png` (the timeline) into `out_dir` (name: the clip's file name
-    without suffix by default; see `output_names` for several clips)."""
+def timeline_rows(result: dict) -> tuple[list[str], list[list]]:
+    """The per-window timeline as CSV header and rows: start, end, fused emotion, fused / audio / face
+    probabilities per label (empty where there is none), face found, face frames found, frames."""
+    labels, windows = result.get("labels", []), result.get("windows", [])
+    header = ["start", "end", "emotion"]
+    fields = [("probabilities", "fused"), ("audio_probabilities", "audio"), ("face_probabilities", "face")]
+    fields = [(field, name) for field, name in fields if any(field in w for w in windows)]
+    for _, name in fields:
+        header += [f"{name}_{label}" for label in labels]
+    header += ["face_found", "face_frames_found", "frames"]
+    rows = []
+    for window in windows:
+        row = [window["start"], window["end"], window["emotion"]]
+        for field, _ in fields:
+            row += window.get(field) or [""] * len(labels)
+        row += [int(window["face_found"]), window["face_frames_found"], window["frames"]]
+        rows.append(row)
+    return header, rows
+
+
+def write_prediction(result: dict, out_dir: str | Path, name: str | None = None) -> tuple[Path, Path, Path]:
+    """Writes `<name>.json`, `<name>.csv` (the per-window timeline) and `<name>.png` into `out_dir`
+    (name: the clip's file name without suffix by default; see `output_names` for several clips)."""
+    import csv
+
     from mater_tf.reporting.timeline import timeline_png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or Path(result["clip"]).stem
-    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    json_path, csv_path, png_path = (out_dir / f"{stem}.{suffix}" for suffix in ("json", "csv", "png"))
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    header, rows = timeline_rows(result)
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
     png_path.write_bytes(timeline_png(result))
-    return json_path, png_path
+    return json_path, csv_path, png_path
