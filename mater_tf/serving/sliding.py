@@ -35,6 +35,8 @@ RULE = (
     "clip emotion = highest mean fused probability over all windows; a window's probabilities = mean over "
     "the model inputs (T windows each) that contain it"
 )
+# The probabilities combined per window: (timeline key, field of a segment and of a window).
+FIELDS = (("fused", "probabilities"), ("audio", "audio_probabilities"), ("face", "face_probabilities"))
 
 
 class SlidingScorer:
@@ -177,11 +179,7 @@ class SlidingScorer:
         attention_covers = {m: np.zeros(count) for m in self.modalities}
         for segment in self.segments:
             span = slice(segment["first_window"], segment["first_window"] + segment["windows"])
-            for key, field in (
-                ("fused", "probabilities"),
-                ("audio", "audio_probabilities"),
-                ("face", "face_probabilities"),
-            ):
+            for key, field in FIELDS:
                 if segment.get(field) is not None:
                     sums[key][span] += np.asarray(segment[field])
                     covers[key][span] += 1
@@ -196,11 +194,7 @@ class SlidingScorer:
                 "start": round(self.starts[index], 3),
                 "end": round(self.ends[index], 3),
             }
-            for key, field in (
-                ("fused", "probabilities"),
-                ("audio", "audio_probabilities"),
-                ("face", "face_probabilities"),
-            ):
+            for key, field in FIELDS:
                 if key != "fused" and key not in self.modalities:
                     continue
                 entry[field] = (
@@ -227,11 +221,7 @@ class SlidingScorer:
             "num_windows": count,
             "num_segments": len(self.segments),
         }
-        for key, field in (
-            ("fused", "probabilities"),
-            ("audio", "audio_probabilities"),
-            ("face", "face_probabilities"),
-        ):
+        for key, field in FIELDS:
             if key != "fused" and key not in self.modalities:
                 continue
             rows = [w[field] for w in windows if w[field] is not None]
