@@ -335,7 +335,7 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     (tmp_path / "list.csv").write_text("file,label\nx.mp4,sad\n")
     assert main(["predict", str(tmp_path / "list.csv"), "--model", str(audio_export)]) == 2
     error = capsys.readouterr().err
-    assert "list.csv: no 'path' column (header: file,label)" in error and "Traceback" not in error
+    assert "list.csv: missing column(s) path (header: file,label)" in error and "Traceback" not in error
     assert main(["predict", "--live", str(tmp_path / "camera"), "--model", str(audio_export)]) == 2
     error = capsys.readouterr().err
     assert f"{tmp_path / 'camera'}: cannot be opened as media" in error and "--live-format" in error
@@ -410,6 +410,8 @@ def test_ctrl_c_ends_a_live_stream_and_still_writes_the_timeline(audio_export, s
         text=True,
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
+        # A shell that starts pytest in the background hands its children SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in process.stdout:
@@ -425,3 +427,99 @@ def test_ctrl_c_ends_a_live_stream_and_still_writes_the_timeline(audio_export, s
     # Every window read is in the timeline; the last one's line may be cut short by the Ctrl-C.
     assert len(result["windows"]) - 1 <= len(result["live"]["outputs"]) <= len(result["windows"])
     assert (out / "call.csv").is_file() and (out / "call.png").is_file()
+
+
+def test_a_stride_longer_than_the_model_is_refused_in_one_line(shared_dir, audio_export, tmp_path, capsys):
+    """With T = 4 and stride 5, window 4 of a 9-window clip would be in no input: no timeline there."""
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    out = tmp_path / "out"
+    assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(out), "--stride", "5"]) == 2
+    error = capsys.readouterr().err
+    assert "--stride 5: longer than the model's 4-window input" in error and "give 1 to 4" in error
+    assert "Traceback" not in error and not out.exists()
+
+
+def test_bad_clips_in_a_folder_are_recorded_and_a_ctrl_c_keeps_the_summary(
+    shared_dir, audio_export, tmp_path, capsys, monkeypatch
+):
+    """A video without sound, a corrupt one and a silent clip are skipped with their reason; a Ctrl-C
+    on a later clip still leaves summary.csv with every clip finished before it."""
+    import tensorflow as tf
+
+    from mater_tf.serving.predictor import Predictor
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    mp3 = sorted((shared_dir / "data" / "CREMA-D" / "AudioMP3").glob("*.mp3"))
+    shutil.copy(mp3[0], folder / "a_first.mp3")
+    _write_video_without_sound(folder / "b_mute.mp4")
+    (folder / "c_quiet.wav").write_bytes(tf.audio.encode_wav(np.zeros((16000, 1), np.float32), 16000).numpy())
+    shutil.copy(mp3[1], folder / "d_last.mp3")
+    (folder / "c_broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    out = tmp_path / "out"
+    original = Predictor.predict
+
+    def interrupted_at_the_last(self, source, *args, **kwargs):
+        if Path(source).name == "d_last.mp3":
+            raise KeyboardInterrupt
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", interrupted_at_the_last)
+    assert main(["predict", str(folder), "--model", str(audio_export), "--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "interrupted" in captured.err
+    rows = {row["clip"]: row for row in read_csv(out / "summary.csv")}
+    assert set(rows) == {"a_first", "b_mute", "c_broken", "c_quiet"}  # the interrupted clip is not listed
+    # A file's own advice, not that for a --live device.
+    assert "c_broken.mp4: not readable media" in rows["c_broken"]["error"]
+    assert "--live-format" not in rows["c_broken"]["error"]
+    assert rows["a_first"]["error"] == "" and rows["a_first"]["emotion"] in CREMAD
+    assert "b_mute.mp4: has no audio track" in rows["b_mute"]["error"] and rows["b_mute"]["emotion"] == ""
+    assert "c_quiet.wav: the audio is silent" in rows["c_quiet"]["error"]
+    assert (out / "a_first.json").is_file() and not (out / "b_mute.json").exists()
+
+
+def _write_video_without_sound(path):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(25):
+            image = np.full((48, 64, 3), index * 5, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+def test_a_clip_named_like_the_run_files_does_not_overwrite_them(shared_dir, audio_export, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    mp3 = sorted((shared_dir / "data" / "CREMA-D" / "AudioMP3").glob("*.mp3"))
+    shutil.copy(mp3[0], folder / "summary.mp3")
+    shutil.copy(mp3[1], folder / "score.mp3")
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "--model", str(audio_export), "--out", str(out)]) == 0
+    rows = read_csv(out / "summary.csv")  # the run's summary, not a clip's timeline
+    assert sorted(row["clip"] for row in rows) == ["in_score", "in_summary"]
+    assert {"in_summary.json", "in_summary.csv", "in_score.json"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "in_score.json").read_text())["clip"].endswith("score.mp3")
+
+
+def test_a_live_run_cut_before_any_window_line_still_writes_the_timeline(
+    shared_dir, audio_export, tmp_path, capsys, monkeypatch
+):
+    """A Ctrl-C right after a window is read and before its line is printed: no latency to report."""
+    from mater_tf.serving.predictor import Predictor
+
+    original = Predictor.predict
+
+    def no_window_lines(self, source, *args, **kwargs):
+        kwargs["on_window"] = None
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", no_window_lines)
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    out = tmp_path / "out"
+    assert main(["predict", "--live", str(mp3), "--model", str(audio_export), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()[-1]
+    assert "no window line printed" in printed and (out / "1002_DFA_ANG_XX.json").is_file()

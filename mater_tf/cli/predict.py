@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 import time
 from pathlib import Path
 
 from mater_tf.errors import UserError
+
+RUN_FILES = ("summary", "score", "confusion")
 
 
 def register(subparsers) -> None:
@@ -67,10 +68,10 @@ def run(args) -> int:
     predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
     require_media_packages("face" in predictor.modalities, "mater-tf predict")
     if args.stride > predictor.metadata["num_windows"]:
-        print(
-            f"mater-tf predict: --stride {args.stride} is longer than the model's "
-            f"{predictor.metadata['num_windows']} windows: some windows are never scored",
-            file=sys.stderr,
+        # Windows between inputs would get no probabilities at all (no timeline, no picture).
+        raise UserError(
+            f"--stride {args.stride}: longer than the model's {predictor.metadata['num_windows']}-window "
+            f"input, so some windows would never be scored; give 1 to {predictor.metadata['num_windows']}"
         )
     if args.live:
         return run_live(args, predictor)
@@ -115,32 +116,38 @@ def run_clips(args, predictor, clips, skipped) -> int:
     from mater_tf.media import MediaError
     from mater_tf.serving.predictor import output_names, write_prediction
 
-    names = output_names([clip.path for clip in clips])
+    # summary.csv, score.json and confusion.png are the run's own: no clip's timeline takes those names.
+    names = output_names([clip.path for clip in clips], reserved=RUN_FILES)
     rows, scored, failures = [], [], 0
     started, media_seconds, busy = time.time(), 0.0, 0.0
-    for done, clip in enumerate(clips, start=1):
-        try:
-            result = predictor.predict(clip.path, stride=args.stride)
-        except MediaError as error:
-            print(f"mater-tf predict: skipped {error}")
-            rows.append(summary_row(clip, names[clip.path], None, str(error), predictor))
-            failures += 1
-            continue
-        json_path, csv_path, png_path = write_prediction(result, args.out, names[clip.path])
-        media_seconds += result["duration"]
-        busy += result["seconds"]
-        rows.append(summary_row(clip, names[clip.path], result, "", predictor))
-        if clip.label_name:
-            scored.append((clip.label_name, result["emotion"]))
-        rate = done / max(time.time() - started, 1e-9)
-        progress = f" [{done}/{len(clips)}, ETA {(len(clips) - done) / rate:.0f} s]" if len(clips) > 1 else ""
-        print(
-            f"{clip.path}: {_line(result)}; {result['num_windows']} windows over "
-            f"{result['duration']:.1f} s in {result['seconds']:.1f} s (real-time factor "
-            f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}{progress}",
-            flush=True,
-        )
-    summary = write_summary(args.out, rows, predictor.metadata["label_names"])
+    try:
+        for done, clip in enumerate(clips, start=1):
+            try:
+                result = predictor.predict(clip.path, stride=args.stride)
+            except MediaError as error:
+                print(f"mater-tf predict: skipped {error}")
+                rows.append(summary_row(clip, names[clip.path], None, str(error), predictor))
+                failures += 1
+                continue
+            json_path, csv_path, png_path = write_prediction(result, args.out, names[clip.path])
+            media_seconds += result["duration"]
+            busy += result["seconds"]
+            rows.append(summary_row(clip, names[clip.path], result, "", predictor))
+            if clip.label_name:
+                scored.append((clip.label_name, result["emotion"]))
+            rate = done / max(time.time() - started, 1e-9)
+            progress = (
+                f" [{done}/{len(clips)}, ETA {(len(clips) - done) / rate:.0f} s]" if len(clips) > 1 else ""
+            )
+            print(
+                f"{clip.path}: {_line(result)}; {result['num_windows']} windows over "
+                f"{result['duration']:.1f} s in {result['seconds']:.1f} s (real-time factor "
+                f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}{progress}",
+                flush=True,
+            )
+    finally:
+        # Written however the run ends (Ctrl-C, a failure): the clips finished so far stay listed.
+        summary = write_summary(args.out, rows, predictor.metadata["label_names"]) if rows else None
     for path, reason in skipped:
         print(f"mater-tf predict: passed over {path}: {reason}")
     if media_seconds:
@@ -302,9 +309,15 @@ def run_live(args, predictor) -> int:
     json_path, csv_path, png_path = write_prediction(result, args.out, name)
     latencies = [o["latency"] for o in outputs]
     ended = "stopped by Ctrl-C; " if result.get("interrupted") else ""
+    # A Ctrl-C can land after a window is read and before its line: then no latency to report.
+    timing = (
+        f"latency after each window's end mean {sum(latencies) / len(latencies):.2f} s, "
+        f"max {max(latencies):.2f} s"
+        if latencies
+        else "no window line printed"
+    )
     print(
-        f"{ended}{len(outputs)} windows: {_line(result)}; latency after each window's end mean "
-        f"{sum(latencies) / len(latencies):.2f} s, max {max(latencies):.2f} s -> {json_path}, "
+        f"{ended}{result['num_windows']} windows: {_line(result)}; {timing} -> {json_path}, "
         f"{csv_path.name}, {png_path.name}"
     )
     return 0

@@ -161,8 +161,13 @@ def list_cremad(root: str | Path) -> tuple[list[Clip], list]:
     return clips, skipped + duplicates
 
 
-def _read_csv_rows(csv_path: Path) -> list[dict]:
-    """The rows of a path,label,subject CSV (UTF-8, with or without Excel's byte-order mark)."""
+def _read_csv_rows(
+    csv_path: Path,
+    required=("path", "label", "subject"),
+    header_hint: str = "the first line must name path,label,subject",
+) -> list[dict]:
+    """The rows of a CSV with the `required` columns (UTF-8, with or without Excel's byte-order
+    mark); values stripped, a column a row lacks is ""."""
     if not csv_path.is_file():
         raise UserError(
             f"{csv_path}: CSV not found; give --root the CSV file with columns path,label,subject"
@@ -171,11 +176,11 @@ def _read_csv_rows(csv_path: Path) -> list[dict]:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             fields = [name.strip() for name in reader.fieldnames or []]
-            missing = {"path", "label", "subject"} - set(fields)
+            missing = set(required) - set(fields)
             if missing:
                 raise UserError(
                     f"{csv_path}: missing column(s) {', '.join(sorted(missing))} (header: {','.join(fields)}); "
-                    "the first line must name path,label,subject"
+                    f"{header_hint}"
                 )
             reader.fieldnames = fields
             return [{key: (value or "").strip() for key, value in row.items() if key} for row in reader]
@@ -341,19 +346,7 @@ def list_folder_or_csv(path: str | Path) -> tuple[list[Clip], list, str]:
         raise UserError(
             f"{path}: not a folder or a CSV file; give a clip, a folder of clips or a CSV with a path column"
         )
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            fields = [name.strip() for name in reader.fieldnames or []]
-            if "path" not in fields:
-                raise UserError(
-                    f"{path}: no 'path' column (header: {','.join(fields)}); the first line must name "
-                    "path (and label, to score the clips)"
-                )
-            reader.fieldnames = fields
-            rows = [{key: (value or "").strip() for key, value in row.items() if key} for row in reader]
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    rows = _read_csv_rows(path, ("path",), "the first line must name path (and label, to score the clips)")
     usable, skipped, seen = [], [], {}
     for line, row in enumerate(rows, start=2):
         if not row["path"]:

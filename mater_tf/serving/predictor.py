@@ -131,7 +131,9 @@ class Predictor:
             check_readable(source)
             if not is_video(source):
                 return waveform_windows(decode_audio(source), seconds, span)
-        video = "face" in self.modalities and (live or has_video_stream(source))
+        # Opening a file here first gives a corrupt one the file's message, not the live source's.
+        has_video = live or has_video_stream(source)
+        video = "face" in self.modalities and has_video
         return stream_windows(
             source,
             seconds,
@@ -244,22 +246,39 @@ class Predictor:
         return result
 
 
-def output_names(paths) -> dict[str, str]:
+def output_names(paths, reserved=()) -> dict[str, str]:
     """A distinct output name per clip path (keyed by `str(path)`): its file name without suffix,
     or, where clips share that name, preceded by as many of its folders as tell them apart
-    (`a_clip`, `b_clip`), with the suffix where only that differs (`clip.mp4`, `clip.wav`)."""
+    (`a_clip`, `b_clip`), with the suffix where only that differs (`clip.mp4`, `clip.wav`).
+
+    No name is one of `reserved` (the run's own files) or, ignoring case (macOS and Windows
+    file systems), another clip's: such a name gets a folder too, or a count (`a_clip_2`).
+    """
     import os
 
     resolved = {str(path): Path(os.path.abspath(path)) for path in paths}
+    taken = {name.casefold() for name in reserved}
     names = {}
     for key, path in resolved.items():
         rivals = [other for other in set(resolved.values()) if other.stem == path.stem and other != path]
-        names[key] = next(
-            _candidate(path, depth, suffix)
-            for suffix in (False, True)
-            for depth in range(len(path.parent.parts) + 1)
-            if all(_candidate(other, depth, suffix) != _candidate(path, depth, suffix) for other in rivals)
+        name = next(
+            (
+                _candidate(path, depth, suffix)
+                for suffix in (False, True)
+                for depth in range(len(path.parent.parts) + 1)
+                if all(
+                    _candidate(other, depth, suffix) != _candidate(path, depth, suffix) for other in rivals
+                )
+                and _candidate(path, depth, suffix).casefold() not in taken
+            ),
+            path.stem,
         )
+        unique, count = name, 1
+        while unique.casefold() in taken:
+            count += 1
+            unique = f"{name}_{count}"
+        taken.add(unique.casefold())
+        names[key] = unique
     return names
 
 
