@@ -32,6 +32,8 @@ import numpy as np
 from mater_tf.media import SAMPLE_RATE, MediaError, _mono, _origin
 
 _SECONDS_TOLERANCE = 1e-9
+# Windows read ahead of the scorer at most (about 32 s of 0.5 s windows; a few MB of frames each).
+READ_AHEAD_WINDOWS = 64
 
 
 @dataclasses.dataclass
@@ -266,25 +268,40 @@ def waveform_windows(
         index += 1
 
 
-def read_ahead(windows: Iterator[MediaWindow], stop) -> Iterator[MediaWindow]:
+def read_ahead(
+    windows: Iterator[MediaWindow], stop, max_waiting: int = READ_AHEAD_WINDOWS
+) -> Iterator[MediaWindow]:
     """Runs `windows` (a `stream_windows` made with `stop=stop.is_set`) in a thread, so the source is
     read at its own pace however long each window takes to score; yields them in order.
 
-    Closing the iterator (or Ctrl-C while waiting) sets `stop`, which ends the reading.
+    At most `max_waiting` windows wait to be scored: a source read faster than it is scored (a file
+    given to --live without --realtime) is then read only as fast as it is scored, instead of
+    holding all its frames in memory. Closing the iterator (or Ctrl-C while waiting) sets `stop`,
+    which ends the reading.
     """
     import queue
     import threading
 
-    items: queue.Queue = queue.Queue()
+    items: queue.Queue = queue.Queue(maxsize=max_waiting + 1)  # + 1: the end marker or an error
     done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read():
         try:
             for window in windows:
-                items.put(window)
+                if not put(window):
+                    return
         except BaseException as error:  # noqa: BLE001 - handed to the consumer
-            items.put(error)
-        items.put(done)
+            put(error)
+        put(done)
 
     thread = threading.Thread(target=read, name="mater-tf-reader", daemon=True)
     thread.start()
