@@ -46,7 +46,9 @@ def join_videos(paths, out: Path, repeats: int) -> float:
     for path in paths:
         audio, video = decode_audio(path), decode_video(path, 640)
         count = int(len(audio) / 16000 * FPS)
-        frames = [video.frames[max(0, np.searchsorted(video.times, k / FPS, "right") - 1)] for k in range(count)]
+        frames = [
+            video.frames[max(0, np.searchsorted(video.times, k / FPS, "right") - 1)] for k in range(count)
+        ]
         pieces.append((audio[: round(count / FPS * 16000)], frames))
     pieces = pieces * repeats
     height, width = pieces[0][1][0].shape[:2]
