@@ -106,6 +106,12 @@ def stream_windows(
         origin = _origin(container)
         resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
         state = _State(window_seconds, audio_span, video_stream is not None)
+        if audio_stream.duration and audio_stream.time_base:
+            # A video that goes on after its sound: frames past the declared audio (and a margin of
+            # two windows for an inexact header) are in no present window, so they are not held.
+            track_start = audio_stream.start_time if audio_stream.start_time is not None else 0
+            audio_end = float((track_start + audio_stream.duration) * audio_stream.time_base) - origin
+            state.frames_until = audio_end + 2 * window_seconds
         wall_start, media_start = None, None
         streams = [audio_stream] + ([video_stream] if video_stream is not None else [])
         try:
@@ -156,6 +162,7 @@ class _State:
         self.last_frame_time = -np.inf
         self.next_window = 0
         self.clock = None  # realtime: monotonic time of the origin
+        self.frames_until = np.inf  # frames from then on are past the audio: not kept
 
     def add_audio(self, frame, resampler, origin):
         if not self.track_started:
@@ -181,8 +188,8 @@ class _State:
 
     def add_frame(self, frame, frame_time, size):
         self.last_frame_time = max(self.last_frame_time, frame_time)
-        if frame_time < self.next_window * self.window_seconds:
-            return  # before the windows still to come (or before the origin)
+        if frame_time < self.next_window * self.window_seconds or frame_time >= self.frames_until:
+            return  # before the windows still to come (or before the origin), or after the audio
         image = frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
         self.frames.append(image)
         self.frame_times.append(frame_time)
