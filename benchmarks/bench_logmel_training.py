@@ -42,10 +42,14 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("records")
     parser.add_argument("--experiment", default="experiments/logmel/ravdess_audio.yaml")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs to time (>= 2; the first is reported apart)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs to time (>= 2; the first is reported apart)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()

@@ -390,10 +390,16 @@ def test_front_end_filters_and_time_pooling_set_its_layers_and_survive_a_save(tm
     # Two 2x2 pools: 12 frames -> 3, 64 bands -> 16; "time" keeps the 16 bands of 16 channels.
     assert out.shape == (2, 4, 16 * 16)
     last = frontend.frontend.get_layer("pool2").output
-    feature_map = np.asarray(keras.Model(frontend.frontend.inputs, last)([patches.reshape(-1, 12, 64), valid.ravel()]))
-    np.testing.assert_allclose(out.reshape(8, -1), feature_map.mean(axis=1).reshape(8, -1), rtol=1e-5, atol=1e-6)
+    feature_map = np.asarray(
+        keras.Model(frontend.frontend.inputs, last)([patches.reshape(-1, 12, 64), valid.ravel()])
+    )
+    np.testing.assert_allclose(
+        out.reshape(8, -1), feature_map.mean(axis=1).reshape(8, -1), rtol=1e-5, atol=1e-6
+    )
 
-    model = MATER(6, 4, 5, num_windows=4, **dict(SMALL, audio_frontend_filters=(8, 16), audio_frontend_pooling="time"))
+    model = MATER(
+        6, 4, 5, num_windows=4, **dict(SMALL, audio_frontend_filters=(8, 16), audio_frontend_pooling="time")
+    )
     model.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     assert reloaded.get_layer("audio_frontend").filters == (8, 16)

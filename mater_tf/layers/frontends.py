@@ -184,7 +184,13 @@ class WindowFrontend(keras.layers.Layer):
     """
 
     def __init__(
-        self, kind, frames, normalization="band", filters=SMALL_FILTERS, pooling="time_and_frequency", **kwargs
+        self,
+        kind,
+        frames,
+        normalization="band",
+        filters=SMALL_FILTERS,
+        pooling="time_and_frequency",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.kind = kind
@@ -193,7 +199,12 @@ class WindowFrontend(keras.layers.Layer):
         self.filters = tuple(filters)
         self.pooling = pooling
         self.frontend = build_frontend(
-            kind, frames, name=f"{kind}_frontend", normalization=normalization, filters=self.filters, pooling=pooling
+            kind,
+            frames,
+            name=f"{kind}_frontend",
+            normalization=normalization,
+            filters=self.filters,
+            pooling=pooling,
         )
 
     def build(self, patches_shape, valid_shape=None):

@@ -149,7 +149,11 @@ class Task:
     def build_losses(self) -> tuple[dict, dict]:
         """Cross-entropy on the fused logits (paper section 3.1); `train.modality_loss_weight` > 0
         adds each modality's own loss. Returns (losses, loss weights)."""
-        loss = keras.losses.CategoricalCrossentropy if self.one_hot_targets else keras.losses.SparseCategoricalCrossentropy
+        loss = (
+            keras.losses.CategoricalCrossentropy
+            if self.one_hot_targets
+            else keras.losses.SparseCategoricalCrossentropy
+        )
         losses = {key: loss(from_logits=True) for key in self.output_keys()}
         weights = {
             key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
@@ -158,7 +162,11 @@ class Task:
         return losses, weights
 
     def build_metrics(self) -> dict:
-        accuracy = keras.metrics.CategoricalAccuracy if self.one_hot_targets else keras.metrics.SparseCategoricalAccuracy
+        accuracy = (
+            keras.metrics.CategoricalAccuracy
+            if self.one_hot_targets
+            else keras.metrics.SparseCategoricalAccuracy
+        )
         return {key: [accuracy(name="accuracy")] for key in self.output_keys()}
 
     def build_optimizer(self, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
