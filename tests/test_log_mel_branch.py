@@ -108,7 +108,7 @@ def test_front_end_output_meets_the_positional_encoding_unscaled():
     """The sqrt(d_model) scale is for the l2-normalised embeddings; the small front end's
     batch-normalised output already projects to the PE's order, so it is left unscaled."""
     keras.utils.set_random_seed(0)
-    sizes = dict(SMALL, d_model=64, num_heads=4, dropout=0.0)  # ravdess_audio_small's width
+    sizes = dict(SMALL, d_model=64, num_heads=4, dropout=0.0)  # experiments/logmel/ravdess_audio.yaml's width
     scaled = MATER(6, 4, 5, num_windows=4, **sizes)
     unscaled = MATER(6, 4, 5, num_windows=4, embedding_scale="none", **sizes)
     for layer in scaled.layers:  # by name: the scale changes the layers' topological order
