@@ -31,7 +31,8 @@ EXTRAS = {
         "tf-keras==2.17.0",
         "scipy>=1.11,<1.15",  # reads MatConvNet .mat files (VGG-M)
     ],
-    "tune": ["keras-tuner==1.4.8"],
+    # [bayesian]: scikit-learn's Gaussian process, which tune.algorithm=bayesian needs.
+    "tune": ["keras-tuner[bayesian]==1.4.8", "scikit-learn>=1.5,<1.10"],
     "test": ["pytest>=8", "ruff>=0.5"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

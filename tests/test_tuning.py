@@ -1,5 +1,6 @@
 """Keras Tuner search: never sees test subjects, resumes after a kill, runs distributed on loopback."""
 
+import functools
 import json
 import os
 import signal
@@ -40,6 +41,52 @@ def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
     assert best.model.num_heads == summary["best"]["values"]["num_heads"]
     assert best.train.learning_rate == pytest.approx(summary["best"]["values"]["learning_rate"])
     assert (tmp_path / "logs").is_dir()
+
+
+@pytest.mark.slow
+def test_a_bayesian_search_fits_its_gaussian_process(tiny_overrides, tmp_path, monkeypatch):
+    import keras_tuner
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    # One random start, so the second trial is proposed by the Gaussian process (scikit-learn).
+    monkeypatch.setattr(
+        keras_tuner,
+        "BayesianOptimization",
+        functools.partial(keras_tuner.BayesianOptimization, num_initial_points=1),
+    )
+    fits = []
+    original_fit = GaussianProcessRegressor.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(len(args[0]))
+        return original_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(GaussianProcessRegressor, "fit", counting_fit)
+    config = load_config("quickstart", list(tiny_overrides) + TUNE + ["tune.algorithm=bayesian"])
+    summary = tuning.run_search(config, tmp_path)
+    assert len(summary["trials"]) == 2
+    assert fits and fits[0] == 1  # fitted on the first finished trial to propose the second
+    oracle = json.loads((tmp_path / "keras_tuner" / "oracle.json").read_text())
+    assert oracle["num_initial_points"] == 1  # the Bayesian oracle's state, not a random search's
+    for trial in summary["trials"]:
+        assert trial["values"]["num_heads"] in (1, 2)
+        assert 1e-3 <= trial["values"]["learning_rate"] <= 1e-2
+    assert (tmp_path / "best_experiment.yaml").is_file()
+
+
+def test_a_bayesian_search_without_scikit_learn_names_the_extra(
+    tiny_overrides, tmp_path, monkeypatch, capsys, cli_command
+):
+    from mater_tf.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    overrides = list(tiny_overrides) + TUNE + ["tune.algorithm=bayesian"]
+    assert main(cli_command("tune", tmp_path, "b", overrides)) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert "Traceback" not in captured.err and len(lines) == 1, captured.err
+    assert "tune.algorithm=bayesian needs scikit-learn" in lines[0]
+    assert "pip install 'mater-tf[tune]'" in lines[0]
 
 
 def test_a_tuned_config_is_tested_only_where_its_search_never_looked(tiny_overrides, tmp_path, capsys):

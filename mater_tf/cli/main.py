@@ -44,6 +44,7 @@ EXTRAS = {
     "tf_keras": "media",
     "scipy": "media",
     "keras_tuner": "tune",
+    "sklearn": "tune",
 }
 
 # TensorFlow appends its graph context to op errors: `{{function_node __inference_...}}`,

@@ -158,6 +158,12 @@ def make_tuner(config: ExperimentConfig, hypermodel, tune_dir: Path):
     if config.tune.algorithm == "random":
         return keras_tuner.RandomSearch(hypermodel, max_trials=config.tune.max_trials, **common)
     if config.tune.algorithm == "bayesian":
+        try:  # Keras Tuner would name its own extra; name the one of mater-tf
+            import sklearn  # noqa: F401
+        except ImportError as error:
+            raise ImportError(
+                "tune.algorithm=bayesian needs scikit-learn (keras-tuner[bayesian]): pip install 'mater-tf[tune]'"
+            ) from error
         return keras_tuner.BayesianOptimization(hypermodel, max_trials=config.tune.max_trials, **common)
     return keras_tuner.Hyperband(hypermodel, max_epochs=config.tune.epochs, factor=3, **common)
 
