@@ -19,6 +19,9 @@ CORE = [
     # Structured configs: YAML merging, --set dotlists, type checks (mater_tf/config/loading.py).
     "omegaconf>=2.3,<2.5",
     "matplotlib>=3.8",
+    # TF Serving's request protos: mater-tf export writes its warmup requests with them. It adds no
+    # other package (grpcio and protobuf come with TensorFlow); its version follows TensorFlow's.
+    "tensorflow-serving-api==2.17.1",
 ]
 EXTRAS = {
     # Media front end (mater-tf prepare / predict on raw clips).

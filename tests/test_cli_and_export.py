@@ -1,8 +1,10 @@
 """The command line in-process, the SavedModel in a fresh process, and bad input."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from mater_tf.cli.main import main
-from mater_tf.data import records
+from mater_tf.data import records, schema
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +73,9 @@ def _batch(run_dir):
 
 @pytest.mark.slow
 def test_exported_model_serves_in_a_fresh_process(trained_run, tmp_path):
-    out = tmp_path / "served"
-    assert main(["export", "--run", str(trained_run), "--out", str(out)]) == 0
+    base = tmp_path / "served"
+    assert main(["export", "--run", str(trained_run), "--out", str(base)]) == 0
+    out = base / "1"  # TF Serving's layout: the first version of the model base
     inputs, context, serialized, index = _batch(trained_run)
     clip_ids = [c.decode() for c in context["clip_id"].numpy()]
     by_id = {records_id: s for records_id, s in zip(index.clip_ids, serialized)}
@@ -103,10 +106,180 @@ assert not any(name.startswith("mater_tf") for name in sys.modules), "mater_tf w
     np.testing.assert_allclose(
         served["audio_probabilities"], tf.nn.softmax(outputs["audio_logits"]).numpy(), atol=1e-5
     )
-    names = json.loads((out / "mater_tf.json").read_text())["label_names"]
+    names = json.loads((out / "assets.extra" / "mater_tf.json").read_text())["label_names"]
     assert [n.decode() for n in served["class_name"]] == [names[i] for i in expected.argmax(-1)]
-    metadata = json.loads((out / "mater_tf.json").read_text())
+    metadata = json.loads((out / "assets.extra" / "mater_tf.json").read_text())
     assert metadata["num_windows"] == 4 and metadata["window_seconds"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def served_base(trained_run, tmp_path_factory):
+    """`mater-tf export` of the tiny run into a fresh TF Serving model base (version 1)."""
+    base = tmp_path_factory.mktemp("serving") / "mater"
+    assert main(["export", "--run", str(trained_run), "--out", str(base)]) == 0
+    return base
+
+
+def _first_records(run_dir, count):
+    """The first `count` serialized records of the run's shards, read straight from the files."""
+    split = json.loads((run_dir / "split.json").read_text())
+    shards = sorted(
+        str(path) for path in Path(split["records"]).glob("*.tfrecord*") if path.suffix != ".json"
+    )
+    return list(tf.data.TFRecordDataset(shards).take(count).as_numpy_iterator())
+
+
+def _direct_probabilities(run_dir, examples):
+    """The Keras model's own fused and per-modality probabilities on serialized records."""
+    split = json.loads((run_dir / "split.json").read_text())
+    index = records.index_records(split["records"])
+    parsed = [schema.parse_serialized(tf.constant(e), index.audio_dim, index.face_dim) for e in examples]
+    inputs = {name: tf.stack([p[name] for p in parsed]) for name in schema.input_names(["audio", "face"])}
+    outputs = keras.models.load_model(run_dir / "model.keras")(inputs, training=False)
+    return inputs, {
+        "probabilities": tf.nn.softmax(outputs["logits"]).numpy(),
+        "audio_probabilities": tf.nn.softmax(outputs["audio_logits"]).numpy(),
+        "face_probabilities": tf.nn.softmax(outputs["face_logits"]).numpy(),
+    }
+
+
+def test_export_writes_tf_servings_layout_with_warmup_from_real_records(trained_run, served_base):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    version = served_base / "1"
+    assert sorted(p.name for p in served_base.iterdir()) == ["1"]
+    assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
+    metadata = json.loads((version / "assets.extra" / "mater_tf.json").read_text())
+    assert metadata["num_windows"] == 4 and len(metadata["label_names"]) >= 2
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(record)
+        for record in tf.data.TFRecordDataset(
+            str(version / "assets.extra" / "tf_serving_warmup_requests")
+        ).as_numpy_iterator()
+    ]
+    requests = {log.predict_log.request.model_spec.signature_name: log.predict_log.request for log in logs}
+    assert len(requests) == len(logs)  # one request per signature
+    loaded = tf.saved_model.load(str(version))
+    assert set(requests) == set(loaded.signatures) >= {"serving_default", "serve_examples"}
+    first = _first_records(trained_run, 4)
+    assert list(tf.make_ndarray(requests["serve_examples"].inputs["examples"])) == first
+    inputs, expected = _direct_probabilities(trained_run, first)
+    dense = {key: tf.make_ndarray(value) for key, value in requests["serving_default"].inputs.items()}
+    assert set(dense) == set(inputs)
+    for key, value in inputs.items():
+        np.testing.assert_array_equal(dense[key], value.numpy())
+    for name, request in requests.items():  # every warmup request runs on the served model, as TF Serving's
+        result = loaded.signatures[name](
+            **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        )
+        if name != "serve_attention":
+            np.testing.assert_allclose(result["probabilities"].numpy(), expected["probabilities"], atol=1e-5)
+
+
+def test_export_adds_versions_and_predict_reads_every_layout(trained_run, served_base, tmp_path, capsys):
+    from mater_tf.serving.predictor import resolve_export
+
+    base = tmp_path / "mater"
+    shutil.copytree(served_base, base)
+    shutil.copytree(base / "1", base / "9")  # versions compare as numbers: 10 follows 9
+    assert main(["export", "--run", str(trained_run), "--out", str(base)]) == 0
+    assert sorted(p.name for p in base.iterdir()) == ["1", "10", "9"]
+    assert "tensorflow/serving" in capsys.readouterr().out  # how to serve it
+    assert main(["export", "--run", str(trained_run), "--out", str(base), "--version", "9"]) == 2
+    assert "already holds version 9; leave out --version to write version 11" in _error_line(capsys)
+    assert main(["export", "--run", str(trained_run), "--out", str(base), "--version", "0"]) == 2
+    assert "--version 0: give a positive number" in _error_line(capsys)
+    # Old flat exports (a run's export/) and every folder of the new layout still load in predict.
+    assert resolve_export(base) == base / "10"  # the base: its highest version, the one TF Serving serves
+    assert resolve_export(base / "9") == base / "9"
+    assert resolve_export(trained_run) == trained_run / "export"
+    assert resolve_export(trained_run / "export") == trained_run / "export"
+    assert main(["export", "--run", str(trained_run), "--out", str(trained_run / "export")]) == 2
+    assert "is itself a SavedModel (the older flat export)" in _error_line(capsys)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_both_signatures_of_the_export(trained_run, served_base, tmp_path):
+    examples = _first_records(trained_run, 4)
+    inputs, expected = _direct_probabilities(trained_run, examples)
+    np.save(tmp_path / "examples.npy", np.array(examples, dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "inputs.npz", **{key: value.numpy() for key, value in inputs.items()})
+    dense = ";".join(f"{key}={tmp_path / 'inputs.npz'}[{key}]" for key in inputs)
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    command = (
+        [str(cli)] if cli.is_file() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    )
+    for signature, feed in (
+        ("serving_default", dense),
+        ("serve_examples", f"examples={tmp_path / 'examples.npy'}"),
+    ):
+        outdir = tmp_path / signature
+        subprocess.run(
+            command
+            + ["run", "--dir", str(served_base / "1"), "--tag_set", "serve", "--signature_def", signature]
+            + ["--inputs", feed, "--outdir", str(outdir)],
+            check=True,
+            capture_output=True,
+        )
+        for name, value in expected.items():
+            np.testing.assert_allclose(np.load(outdir / f"{name}.npy"), value, atol=1e-5, err_msg=signature)
+
+
+def test_a_grpc_predict_request_is_answered_like_a_direct_call(trained_run, served_base):
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+        """TF Serving's Predict, on the SavedModel loaded the way it loads one (newest version)."""
+
+        def __init__(self, base):
+            newest = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+            self.model = tf.saved_model.load(str(newest))
+
+        def Predict(self, request, context):  # noqa: N802 - the gRPC method's name
+            signature = self.model.signatures[request.model_spec.signature_name or "serving_default"]
+            outputs = signature(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+            response = predict_pb2.PredictResponse()
+            response.model_spec.CopyFrom(request.model_spec)
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(served_base), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        examples = _first_records(trained_run, 6)
+        inputs, expected = _direct_probabilities(trained_run, examples)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        feeds = {
+            "serving_default": {key: value.numpy() for key, value in inputs.items()},
+            "serve_examples": {"examples": np.array(examples, dtype=object)},
+        }
+        for signature, feed in feeds.items():
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "mater"
+            request.model_spec.signature_name = signature
+            for key, value in feed.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            response = stub.Predict(request, timeout=60)
+            for name, value in expected.items():
+                np.testing.assert_allclose(
+                    tf.make_ndarray(response.outputs[name]), value, atol=1e-5, err_msg=signature
+                )
+            names = json.loads((served_base / "1" / "assets.extra" / "mater_tf.json").read_text())[
+                "label_names"
+            ]
+            assert [n.decode() for n in tf.make_ndarray(response.outputs["class_name"])] == [
+                names[i] for i in expected["probabilities"].argmax(-1)
+            ]
+    finally:
+        server.stop(grace=None)
 
 
 def _error_line(capsys):

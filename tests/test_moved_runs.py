@@ -41,7 +41,7 @@ def test_evaluate_from_another_folder_and_after_a_move(relative_run, tmp_path, c
 def test_a_killed_export_leaves_nothing_that_blocks_the_next(relative_run, tmp_path, capsys, monkeypatch):
     import mater_tf.serving.export as export_module
 
-    real_export = export_module.export_saved_model
+    real_export = export_module.export_serving_version
     out = tmp_path / "served"
 
     def killed(model, path, *args, **kwargs):
@@ -49,13 +49,15 @@ def test_a_killed_export_leaves_nothing_that_blocks_the_next(relative_run, tmp_p
         (path / "variables" / "half").write_text("x")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export_module, "export_saved_model", killed)
+    monkeypatch.setattr(export_module, "export_serving_version", killed)
     assert main(["export", "--run", str(relative_run), "--out", str(out)]) == 130
     assert "nothing was exported; run the same command again" in capsys.readouterr().err
     assert not out.exists()
     # Even a partial folder left by a SIGKILL is no obstacle: the next export replaces it.
-    (tmp_path / ".served.partial-export").mkdir()
-    monkeypatch.setattr(export_module, "export_saved_model", real_export)
+    (out / ".1.partial-export" / "variables").mkdir(parents=True)
+    monkeypatch.setattr(export_module, "export_serving_version", real_export)
     assert main(["export", "--run", str(relative_run), "--out", str(out)]) == 0
-    assert (out / "saved_model.pb").is_file() and (out / "mater_tf.json").is_file()
-    assert not (tmp_path / ".served.partial-export").exists()
+    assert (out / "1" / "saved_model.pb").is_file() and (
+        out / "1" / "assets.extra" / "mater_tf.json"
+    ).is_file()
+    assert sorted(path.name for path in out.iterdir()) == ["1"]

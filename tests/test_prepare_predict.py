@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -393,3 +394,20 @@ def test_predict_with_a_log_mel_front_end(ravdess_speech, tmp_path, capsys):
     error = capsys.readouterr().err
     assert "learns from 50-frame log-mel windows, but a 0.5 s window is now 48 frames" in error
     assert "run mater-tf prepare again and retrain" in error and "Traceback" not in error
+
+
+@pytest.mark.slow
+def test_predict_reads_a_tf_serving_model_base(ravdess_speech, tmp_path):
+    """`mater-tf export`'s layout: BASE/<version>/ with mater_tf.json in assets.extra/."""
+    wav = str(ravdess_speech("03-01-01-01-01-01-01.wav"))
+    flat = export_log_mel_model(tmp_path / "flat", frames=48)
+    assert main(["predict", wav, "--model", str(flat), "--out", str(tmp_path / "flat_out")]) == 0
+    version = tmp_path / "base" / "3"
+    shutil.copytree(flat, version)
+    (version / "assets.extra").mkdir()
+    (version / "mater_tf.json").rename(version / "assets.extra" / "mater_tf.json")
+    assert main(["predict", wav, "--model", str(tmp_path / "base"), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "03-01-01-01-01-01-01.json").read_text())
+    assert result["model"] == str(version)
+    flat_result = json.loads((tmp_path / "flat_out" / "03-01-01-01-01-01-01.json").read_text())
+    assert result["probabilities"] == pytest.approx(flat_result["probabilities"], abs=1e-6)

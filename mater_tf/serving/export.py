@@ -11,9 +11,20 @@ Two signatures:
 * `serve_attention` (models with attention): the same inputs ->
   `{modality}_attention_{layer}` [batch, heads, T, T].
 
-Beside the SavedModel, `mater_tf.json` records what the inputs must be: the
-label names, the windowing and the embedders of the training records, so
-that `mater-tf predict` extracts a new clip exactly the same way.
+`mater_tf.json` records what the inputs must be: the label names, the
+windowing and the embedders of the training records, so that `mater-tf
+predict` extracts a new clip exactly the same way.
+
+Two layouts:
+
+* flat (`export_saved_model`, a run's `export/`): the SavedModel with
+  `mater_tf.json` beside it;
+* TF Serving's (`export_serving_version`, `mater-tf export`): a model base
+  folder of numbered versions, `BASE/<version>/` holding the SavedModel and
+  in `assets.extra/` (TF Serving's folder for files beside the model)
+  `mater_tf.json` and `tf_serving_warmup_requests`, a TFRecord of
+  `PredictionLog`s that TF Serving replays when it loads the version (one
+  `PredictRequest` per signature, built from real records).
 """
 
 from __future__ import annotations
@@ -27,6 +38,9 @@ import tensorflow as tf
 from mater_tf.data import schema
 
 METADATA_FILE = "mater_tf.json"
+EXTRA_ASSETS = "assets.extra"  # TF Serving's folder for files beside the SavedModel
+WARMUP_FILE = "tf_serving_warmup_requests"
+WARMUP_CLIPS = 4  # records per warmup request: a batch, as clients send
 
 
 def _learns_audio(model) -> bool:
@@ -47,11 +61,11 @@ def _input_specs(model) -> dict:
     return specs
 
 
-def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) -> Path:
-    """Writes the SavedModel with both signatures and its metadata file."""
-    out_dir = Path(out_dir)
+def _write_saved_model(model, out_dir: Path, label_names) -> dict:
+    """Writes the SavedModel; returns {signature name: its inputs as a function of parsed records}."""
     names = tf.constant(list(label_names))
     specs = _input_specs(model)
+    log_mel_frames = model.log_mel_frames if _learns_audio(model) else 0
 
     def predict(inputs):
         outputs = model(inputs, training=False)
@@ -65,10 +79,12 @@ def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) 
             result[f"{modality}_probabilities"] = tf.nn.softmax(outputs[f"{modality}_logits"], axis=-1)
         return result
 
-    def serve_examples(examples):
-        log_mel_frames = model.log_mel_frames if _learns_audio(model) else 0
+    def model_inputs(examples):
         features = schema.parse_batch(examples, model.audio_dim, model.face_dim, log_mel_frames)
-        return predict({name: features[name] for name in specs})
+        return {name: features[name] for name in specs}
+
+    def serve_examples(examples):
+        return predict(model_inputs(examples))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -76,6 +92,7 @@ def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) 
     archive.add_endpoint(
         "serve_examples", serve_examples, input_signature=[tf.TensorSpec([None], tf.string, name="examples")]
     )
+    signatures = {"serving_default": model_inputs, "serve_examples": lambda examples: {"examples": examples}}
     if getattr(model, "_attention_scores", None):
         attention = model.attention_model()
 
@@ -84,12 +101,62 @@ def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) 
 
         archive.track(attention)
         archive.add_endpoint("serve_attention", serve_attention, input_signature=[specs])
+        signatures["serve_attention"] = model_inputs
     archive.write_out(str(out_dir), verbose=False)
-    (out_dir / METADATA_FILE).write_text(
-        json.dumps({**metadata, "label_names": list(label_names), "inputs": list(specs)}, indent=2) + "\n"
-    )
+    return signatures
+
+
+def _metadata_json(model, label_names, metadata: dict) -> str:
+    inputs = list(_input_specs(model))
+    return json.dumps({**metadata, "label_names": list(label_names), "inputs": inputs}, indent=2) + "\n"
+
+
+def export_saved_model(model, out_dir: str | Path, label_names, metadata: dict) -> Path:
+    """Writes the SavedModel with its signatures and `mater_tf.json` beside it (the flat layout)."""
+    out_dir = Path(out_dir)
+    _write_saved_model(model, out_dir, label_names)
+    (out_dir / METADATA_FILE).write_text(_metadata_json(model, label_names, metadata))
     return out_dir
 
 
+def export_serving_version(
+    model, version_dir: str | Path, label_names, metadata: dict, examples: list[bytes]
+) -> Path:
+    """Writes one version of a TF Serving model base: the SavedModel, and in `assets.extra/`
+    `mater_tf.json` and the warmup requests built from `examples` (serialized records)."""
+    version_dir = Path(version_dir)
+    signatures = _write_saved_model(model, version_dir, label_names)
+    extra = version_dir / EXTRA_ASSETS
+    extra.mkdir(parents=True, exist_ok=True)
+    (extra / METADATA_FILE).write_text(_metadata_json(model, label_names, metadata))
+    with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+        for request in warmup_requests(signatures, examples):
+            writer.write(request)
+    return version_dir
+
+
+def warmup_requests(signatures: dict, examples: list[bytes]) -> list[bytes]:
+    """One serialized `PredictionLog` per signature, its `PredictRequest` holding the same clips."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    serialized = tf.constant(list(examples), dtype=tf.string)
+    logs = []
+    for name, inputs_of in signatures.items():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = name
+        for key, value in inputs_of(serialized).items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+        logs.append(log.SerializeToString())
+    return logs
+
+
+def metadata_path(export_dir: str | Path) -> Path:
+    """`mater_tf.json` of an export in either layout (TF Serving's `assets.extra/`, or flat)."""
+    export_dir = Path(export_dir)
+    served = export_dir / EXTRA_ASSETS / METADATA_FILE
+    return served if served.is_file() else export_dir / METADATA_FILE
+
+
 def read_export_metadata(export_dir: str | Path) -> dict:
-    return json.loads((Path(export_dir) / METADATA_FILE).read_text())
+    return json.loads(metadata_path(export_dir).read_text())

@@ -36,20 +36,33 @@ import numpy as np
 
 from mater_tf.data import schema
 from mater_tf.errors import UserError
-from mater_tf.serving.export import METADATA_FILE, read_export_metadata
+from mater_tf.serving.export import METADATA_FILE, metadata_path, read_export_metadata
 
 CATCH_UP_WINDOWS = 8
 
 
+def _is_export(folder: Path) -> bool:
+    return (folder / "saved_model.pb").is_file() and metadata_path(folder).is_file()
+
+
 def resolve_export(model_dir: str | Path) -> Path:
-    """A SavedModel export folder, given it or a run folder that holds one."""
+    """A SavedModel export folder, given it (either layout), a run folder that holds one, or a TF
+    Serving model base (its highest version, the one TF Serving serves)."""
     model_dir = Path(model_dir)
     for candidate in (model_dir, model_dir / "export"):
-        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA_FILE).is_file():
+        if _is_export(candidate):
             return candidate
+    versions = sorted(
+        (int(child.name), child)
+        for child in (model_dir.iterdir() if model_dir.is_dir() else ())
+        if child.name.isdigit() and _is_export(child)
+    )
+    if versions:
+        return versions[-1][1]
     raise UserError(
         f"--model {model_dir}: no exported model there (expected saved_model.pb and {METADATA_FILE}, "
-        "or a run folder with export/); train one with mater-tf train or make one with mater-tf export"
+        "a run folder with export/, or a TF Serving base of numbered versions); train one with mater-tf "
+        "train or make one with mater-tf export"
     )
 
 
@@ -57,7 +70,7 @@ class Predictor:
     """Loads an export once; `predict(path)` extracts and scores one clip.
 
     Args:
-        model_dir: an export folder or a run folder.
+        model_dir: an export folder, a run folder or a TF Serving model base (see `resolve_export`).
         audio_embedder / face_embedder: specs overriding those recorded at
             prepare time (weights moved); their checksums must still match.
     """
