@@ -114,8 +114,9 @@ def fit_run(
         return json.loads(run.metrics.read_text())
     write_split(run, records_path, index, split)
     keras.utils.set_random_seed(config.train.seed)
-    tf.config.experimental.enable_op_determinism()
     task = Task(config, index)
+    if not task.jit_compile:  # Keras silently drops XLA when op determinism is on
+        tf.config.experimental.enable_op_determinism()
     epochs = config.train.epochs
     steps = task.steps_per_epoch(split.train)
     model = task.build_model(task.build_inputs(split.train))
