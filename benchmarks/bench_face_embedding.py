@@ -50,7 +50,9 @@ def crop_before(frames, boxes, size=96, margin=0.15):
         ],
         axis=1,
     ).astype(np.float32)
-    crops = tf.image.crop_and_resize(tf.cast(frames, tf.float32), normalised, tf.range(len(frames)), (size, size))
+    crops = tf.image.crop_and_resize(
+        tf.cast(frames, tf.float32), normalised, tf.range(len(frames)), (size, size)
+    )
     return tf.cast(tf.clip_by_value(tf.round(crops), 0, 255), tf.uint8).numpy()
 
 
@@ -68,7 +70,9 @@ def embed_before(embedder, crops):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -87,15 +91,17 @@ def main() -> int:
         track = tracker.track(video.frames)
         clips.append((video.frames[track.found], track.boxes[track.found]))
     frames = sum(len(boxes) for _, boxes in clips)
-    print(f"{len(clips)} clips, {frames} frames with a face, frames {clips[0][0].shape[1:3]}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(clips)} clips, {frames} frames with a face, frames {clips[0][0].shape[1:3]}; load average {os.getloadavg()[0]:.1f}"
+    )
     for name, spec in EMBEDDERS.items():
         spec = spec.format(shared=shared)
         if not Path(spec.split(":", 1)[1]).exists():
             continue
         embedder = face_embedder(spec)
         paths = {
-            "before": lambda f, b: embed_before(embedder, crop_before(f, b)),
-            "after": lambda f, b: embedder.embed(crop_faces(f, b)),
+            "before": lambda f, b, embedder=embedder: embed_before(embedder, crop_before(f, b)),
+            "after": lambda f, b, embedder=embedder: embedder.embed(crop_faces(f, b)),
         }
         outputs = {key: [run(f, b) for f, b in clips] for key, run in paths.items()}  # warm up, trace
         difference = max(float(np.abs(a - b).max()) for a, b in zip(outputs["before"], outputs["after"]))

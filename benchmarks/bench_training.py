@@ -185,10 +185,14 @@ def bench_size(size: str, rounds: int, determinism: bool) -> dict:
         "cpu_seconds_per_step": {name: round(value, 4) for name, value in cpu.items()},
         "all_seconds_per_step": {name: [round(t, 4) for t in times] for name, times in step_seconds.items()},
         "speedup_over_keras_mha": {
-            name: round(median["keras_mha"] / value, 2) for name, value in median.items() if name != "keras_mha"
+            name: round(median["keras_mha"] / value, 2)
+            for name, value in median.items()
+            if name != "keras_mha"
         },
         "fastest_step_speedup_over_keras_mha": {
-            name: round(fastest["keras_mha"] / value, 2) for name, value in fastest.items() if name != "keras_mha"
+            name: round(fastest["keras_mha"] / value, 2)
+            for name, value in fastest.items()
+            if name != "keras_mha"
         },
         "cpu_time_speedup_over_keras_mha": {
             name: round(cpu["keras_mha"] / value, 2) for name, value in cpu.items() if name != "keras_mha"
@@ -219,7 +223,9 @@ def bench_pipeline(passes: int = 3) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", nargs="+", choices=sorted(MODEL_SIZES), default=["paper", "quickstart"])
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds of one epoch per variant")
     parser.add_argument(
@@ -244,7 +250,11 @@ def main() -> int:
                 for name, value in entry["speedup_over_keras_mha"].items()
             )
             + f"; max |logit difference| {max(entry['max_logit_difference_to_keras_mha'].values()):.1e}"
-            + ("" if entry["xla_compiled"] else " (mater_xla ran without XLA: Keras refuses it under op determinism)"),
+            + (
+                ""
+                if entry["xla_compiled"]
+                else " (mater_xla ran without XLA: Keras refuses it under op determinism)"
+            ),
             flush=True,
         )
     pipeline = results["input_pipeline"] = bench_pipeline()
@@ -255,16 +265,24 @@ def main() -> int:
         f"{pipeline['cached_batches_per_second']} cached"
     )
     if paper:
-        steps_per_second = 1.0 / min(paper["seconds_per_step"]["mater"], paper["seconds_per_step"]["mater_xla"])
-        pipeline["first_pass_over_training_steps"] = round(pipeline["first_pass_batches_per_second"] / steps_per_second, 1)
-        pipeline["cached_over_training_steps"] = round(pipeline["cached_batches_per_second"] / steps_per_second, 1)
+        steps_per_second = 1.0 / min(
+            paper["seconds_per_step"]["mater"], paper["seconds_per_step"]["mater_xla"]
+        )
+        pipeline["first_pass_over_training_steps"] = round(
+            pipeline["first_pass_batches_per_second"] / steps_per_second, 1
+        )
+        pipeline["cached_over_training_steps"] = round(
+            pipeline["cached_batches_per_second"] / steps_per_second, 1
+        )
         line += (
             f"; over MATER's {steps_per_second:.2f} training steps/s at paper size: "
             f"{pipeline['first_pass_over_training_steps']}x first pass, {pipeline['cached_over_training_steps']}x cached"
         )
     results["load_average_at_end"] = os.getloadavg()
     print(line)
-    print(f"load average (1 min) at start {results['load_average_at_start'][0]:.1f}, at end {results['load_average_at_end'][0]:.1f}")
+    print(
+        f"load average (1 min) at start {results['load_average_at_start'][0]:.1f}, at end {results['load_average_at_end'][0]:.1f}"
+    )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -189,8 +189,13 @@ def test_crops_from_uint8_frames_equal_crops_from_float_frames():
     centre_x, centre_y = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
     half = np.maximum(boxes[:, 2], boxes[:, 3]) * 1.15 / 2
     normalised = np.stack(
-        [(centre_y - half) / (height - 1), (centre_x - half) / (width - 1),
-         (centre_y + half) / (height - 1), (centre_x + half) / (width - 1)], axis=1
+        [
+            (centre_y - half) / (height - 1),
+            (centre_x - half) / (width - 1),
+            (centre_y + half) / (height - 1),
+            (centre_x + half) / (width - 1),
+        ],
+        axis=1,
     ).astype(np.float32)
     expected = tf.image.crop_and_resize(frames.astype(np.float32), normalised, tf.range(3), (24, 24)).numpy()
     np.testing.assert_array_equal(crops, np.clip(np.round(expected), 0, 255).astype(np.uint8))

@@ -71,7 +71,9 @@ def test_same_gradients_as_keras_multi_head_attention():
     got = gradients(ours, lambda: ours(inputs, VALID))
     assert len(got) == len(expected) == 9
     for ours_gradient, reference_gradient in zip(got, expected):
-        np.testing.assert_allclose(np.asarray(ours_gradient), np.asarray(reference_gradient), atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(ours_gradient), np.asarray(reference_gradient), atol=1e-4, rtol=1e-5
+        )
     assert np.abs(np.asarray(got[1])).max() > 1e-3  # a real gradient, not zeros on both sides
 
 
@@ -97,7 +99,9 @@ def test_a_model_saved_before_the_change_loads_with_the_same_outputs():
     for key in ("logits", "audio_logits", "face_logits"):
         np.testing.assert_allclose(np.asarray(outputs[key]), saved[f"output/{key}"], atol=1e-6, err_msg=key)
     scores = model.attention_model()(inputs)
-    assert sorted(scores) == sorted(key.split("/", 1)[1] for key in saved.files if key.startswith("attention/"))
+    assert sorted(scores) == sorted(
+        key.split("/", 1)[1] for key in saved.files if key.startswith("attention/")
+    )
     for key, value in scores.items():
         np.testing.assert_allclose(np.asarray(value), saved[f"attention/{key}"], atol=1e-6, err_msg=key)
 
@@ -123,7 +127,9 @@ def test_a_training_step_compiles_with_xla_for_any_batch_size():
     def train_step(inputs, labels):
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)["logits"]
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            )
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return logits
 

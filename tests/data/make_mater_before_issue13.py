@@ -34,8 +34,12 @@ def main():
     outputs = {key: np.asarray(value) for key, value in model(inputs, training=False).items()}
     scores = {key: np.asarray(value) for key, value in model.attention_model()(inputs).items()}
     model.save(HERE / "mater_before_issue13.keras")
-    np.savez(HERE / "mater_before_issue13.npz", **{f"input/{k}": v for k, v in inputs.items()},
-             **{f"output/{k}": v for k, v in outputs.items()}, **{f"attention/{k}": v for k, v in scores.items()})
+    np.savez(
+        HERE / "mater_before_issue13.npz",
+        **{f"input/{k}": v for k, v in inputs.items()},
+        **{f"output/{k}": v for k, v in outputs.items()},
+        **{f"attention/{k}": v for k, v in scores.items()},
+    )
 
 
 if __name__ == "__main__":
