@@ -46,13 +46,13 @@ def bench_model(size: str, steps: int) -> dict:
 
     from mater_tf.config import load_config
     from mater_tf.models import build_model
-    from mater_tf.training.trainer import compile_model
+    from mater_tf.training.task import Task
 
     spec = MODEL_SIZES[size]
     rss_after_import = peak_rss_mb()
     config = load_config("quickstart", spec["overrides"] + [f"train.batch_size={spec['batch']}"])
     model = build_model(config.model, spec["dim"], spec["dim"], 8, spec["windows"])
-    compile_model(model, config)
+    Task(config, None).compile(model, 1, steps)
     rng = np.random.default_rng(0)
     batch, windows, dim = spec["batch"], spec["windows"], spec["dim"]
     inputs = {

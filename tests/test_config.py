@@ -63,12 +63,24 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.audio_frontend_filters=16,0", r"audio_frontend_filters=\[16, 0\] must be one or more"),
         ("model.audio_frontend_pooling=max", "audio_frontend_pooling"),
         ("train.mixup_alpha=-0.2", "mixup_alpha"),
+        ("train.jit_compile=xla", "train.jit_compile='xla' must be one of auto, true, false"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )
 def test_bad_values_are_rejected(assignment, message):
     with pytest.raises(UserError, match=message):
         config_lib.load_config("quickstart", [assignment])
+
+
+def test_jit_compile_from_yaml_and_set(tmp_path):
+    from mater_tf.training.task import Task
+
+    path = tmp_path / "xla.yaml"
+    path.write_text("base: quickstart\ntrain:\n  jit_compile: true\n")  # YAML reads `true` as a bool
+    config = config_lib.load_config(path)
+    assert config.train.jit_compile == "true" and Task(config, None).jit_compile is True
+    config = config_lib.load_config("quickstart", ["train.jit_compile=False"])
+    assert config.train.jit_compile == "false" and Task(config, None).jit_compile is False
 
 
 def test_missing_experiment_and_bad_yaml(tmp_path):

@@ -145,3 +145,58 @@ def test_converter_walks_a_written_file_in_order_and_stops_where_asked(golden, t
     np.testing.assert_allclose(fc6, expected, rtol=1e-3, atol=1e-2)
     with pytest.raises(UserError, match="prob is dagnn.SoftMax"):
         convert_vggm(target, "prob")
+
+
+@pytest.mark.parametrize(
+    "name, spec",
+    [
+        ("mini_xception", "keras:{shared}/weights/fer2013_mini_xception.hdf5"),
+        ("vggm_seeded", "vggm:{shared}/golden/vgg-m-face-bn-fer-seeded-conv.mat"),
+    ],
+)
+def test_face_embeddings_are_those_of_the_code_before_issue_13(shared_dir_module, name, spec):
+    # Crops are now cut from the uint8 frames and the face model runs as one tf.function; the
+    # stored embeddings were computed by the old path (float32 frames, eager model) for the
+    # same MTCNN boxes: see tests/data/make_face_embeddings_before_issue13.py.
+    from pathlib import Path
+
+    from mater_tf.faces import crop_faces
+    from mater_tf.media import decode_video
+
+    before = np.load(Path(__file__).resolve().parent / "data" / "face_embeddings_before_issue13.npz")
+    video = decode_video(shared_dir_module / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv", 640)
+    assert video.frames.shape == tuple(before["frame_shape"])
+    crops = crop_faces(video.frames[before["found"]], before["boxes"])
+    embedder = face_embedder(spec.format(shared=shared_dir_module))
+    embeddings = embedder.embed(crops)
+    assert embeddings.shape == before[name].shape and np.abs(before[name]).max() > 0.1
+    np.testing.assert_allclose(embeddings, before[name], rtol=1e-5, atol=1e-5)
+    # Fewer crops than the first call (one tracing serves every batch size) give the same rows.
+    np.testing.assert_allclose(embedder.embed(crops[:5]), before[name][:5], rtol=1e-5, atol=1e-5)
+
+
+def test_crops_from_uint8_frames_equal_crops_from_float_frames():
+    import tensorflow as tf
+
+    from mater_tf.faces import crop_faces
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, size=(3, 60, 80, 3), dtype=np.uint8)
+    boxes = np.array([[10.3, 5.7, 30.2, 33.1], [40.0, 20.5, 25.0, 21.0], [0.0, 0.0, 79.0, 59.0]], np.float32)
+    crops = crop_faces(frames, boxes, size=24)
+    # By hand with the float path the old code took, and non-trivial interpolation.
+    height, width = 60, 80
+    centre_x, centre_y = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    half = np.maximum(boxes[:, 2], boxes[:, 3]) * 1.15 / 2
+    normalised = np.stack(
+        [
+            (centre_y - half) / (height - 1),
+            (centre_x - half) / (width - 1),
+            (centre_y + half) / (height - 1),
+            (centre_x + half) / (width - 1),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    expected = tf.image.crop_and_resize(frames.astype(np.float32), normalised, tf.range(3), (24, 24)).numpy()
+    np.testing.assert_array_equal(crops, np.clip(np.round(expected), 0, 255).astype(np.uint8))
+    assert crops.dtype == np.uint8 and len(np.unique(crops)) > 100

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import keras
 import numpy as np
@@ -317,3 +318,24 @@ def test_a_model_with_a_face_branch_on_records_without_faces_reports_no_face_acc
     assert metrics["test"]["av"]["num_clips"] == 4
     face_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FACE"))
     assert face_row.split()[1:4] == ["-", "-", "0"] and "4 clips without face" in face_row
+
+
+def test_train_jit_compile_true_trains_with_xla_even_after_a_deterministic_run(tiny_config, tmp_path):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # as an earlier fit_run in this process leaves it
+    compiled = []
+    original = task.Task.compile
+
+    def compile_and_keep(self, model, *args):
+        original(self, model, *args)
+        compiled.append(model)
+
+    config = dataclasses.replace(
+        tiny_config, train=dataclasses.replace(tiny_config.train, jit_compile="true", epochs=1)
+    )
+    with mock.patch.object(task.Task, "compile", compile_and_keep):
+        _, run = _fit(config, tmp_path / "run")
+    assert compiled and compiled[0].jit_compile is True  # Keras would have dropped XLA silently
+    history = list(csv.DictReader(run.history.open()))
+    assert len(history) == 1 and np.isfinite(float(history[0]["loss"]))

@@ -8,6 +8,7 @@ from typing import ClassVar
 from mater_tf.config.fields import above_zero, at_least, one_of, require, setting
 
 LR_SCHEDULES = ("plateau", "cosine")
+JIT_COMPILE = ("auto", "true", "false")
 FOLDS_FILE_SUFFIXES = (".json", ".csv")
 
 
@@ -37,6 +38,13 @@ class TrainConfig:
         "Beta(alpha, alpha); 0 = off.",
     )
     seed: int = setting(0, "Seed of weights, dropout, shuffling and mixup.")
+    jit_compile: str = setting(
+        "auto",
+        "XLA-compile the training step: auto (on with a GPU, as Keras chooses; off on a CPU, where it "
+        "measured slower: README, Speed), true or false. With XLA on, TensorFlow's op determinism is "
+        "left off (Keras refuses XLA under it), so a resumed run matches an uninterrupted one only as "
+        "far as XLA is deterministic.",
+    )
 
     def validate(self) -> None:
         """Refuses sizes, rates and schedules that cannot train."""
@@ -53,6 +61,8 @@ class TrainConfig:
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "modality_loss_weight", 0.0)
         at_least(self, "mixup_alpha", 0.0)
+        self.jit_compile = str(self.jit_compile).lower()  # a YAML `true` arrives as the bool
+        one_of(self, "jit_compile", JIT_COMPILE)
 
 
 @dataclasses.dataclass

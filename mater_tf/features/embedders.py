@@ -69,18 +69,30 @@ class FaceEmbedder:
         self.scale = scale
         self.input_size = tuple(model.input_shape[1:3]) if model.input_shape[1] else (VGGM_INPUT, VGGM_INPUT)
         self.dim = int(model.output_shape[-1])
+        self._compiled = None
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
-
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        images = tf.image.resize(tf.cast(crops, tf.float32), self.input_size)
-        if self.grey:
-            images = tf.image.rgb_to_grayscale(images)
-        if self.scale == "symmetric":
-            images = images / 127.5 - 1.0
-        return np.asarray(self.model(images, training=False), np.float32)
+        if self._compiled is None:
+            self._compiled = self._compile()
+        return np.asarray(self._compiled(np.asarray(crops, np.uint8)), np.float32)
+
+    def _compile(self):
+        """Preprocessing and model as one graph (one trace for any number and size of crops):
+        the same ops as calling the model eagerly, without the per-layer Python cost."""
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+        def embed(crops):
+            images = tf.image.resize(tf.cast(crops, tf.float32), self.input_size)
+            if self.grey:
+                images = tf.image.rgb_to_grayscale(images)
+            if self.scale == "symmetric":
+                images = images / 127.5 - 1.0
+            return self.model(images, training=False)
+
+        return embed
 
 
 def default_feature_layer(model):

@@ -10,6 +10,7 @@ from mater_tf.layers.fusion import LateFusion
 from mater_tf.layers.package import PACKAGE
 from mater_tf.layers.pooling import MaskedMeanPooling
 from mater_tf.layers.positional_encoding import PositionalEncoding, sinusoidal_encoding
+from mater_tf.layers.self_attention import SelfAttention
 
 __all__ = [
     "PACKAGE",
@@ -17,5 +18,6 @@ __all__ = [
     "LateFusion",
     "MaskedMeanPooling",
     "PositionalEncoding",
+    "SelfAttention",
     "sinusoidal_encoding",
 ]

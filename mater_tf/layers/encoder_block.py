@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from mater_tf.layers.package import PACKAGE
+from mater_tf.layers.self_attention import SelfAttention
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -38,14 +38,16 @@ class EncoderBlock(keras.layers.Layer):
         # The attribute and layer names are those of the weights in saved models.
         input_shape = tuple(inputs_shape)
         if self.use_attention:
-            self.attention = keras.layers.MultiHeadAttention(
+            # Same weights and numbers as keras.layers.MultiHeadAttention, which
+            # models saved before it was replaced hold (see SelfAttention).
+            self.attention = SelfAttention(
                 num_heads=self.num_heads,
                 key_dim=self.d_model // self.num_heads,
                 dropout=self.dropout,
                 dtype=self.dtype_policy,
                 name="self_attention",
             )
-            self.attention.build(input_shape, input_shape)
+            self.attention.build(input_shape, input_shape[:-1])
             self.attention_norm = keras.layers.LayerNormalization(
                 epsilon=1e-6, dtype=self.dtype_policy, name="attention_norm"
             )
@@ -66,13 +68,7 @@ class EncoderBlock(keras.layers.Layer):
         scores = None
         x = inputs
         if self.use_attention:
-            keys_present = ops.cast(valid, "bool")[:, None, :]
-            attention_mask = ops.broadcast_to(
-                keys_present, (ops.shape(valid)[0], ops.shape(valid)[1], ops.shape(valid)[1])
-            )
-            attended, scores = self.attention(
-                x, x, attention_mask=attention_mask, return_attention_scores=True, training=training
-            )
+            attended, scores = self.attention(x, valid, return_attention_scores=True, training=training)
             x = self.attention_norm(x + self.attention_dropout(attended, training=training))
         feed_forward = self.ff_outer(self.ff_inner(x))
         x = self.ff_norm(x + self.ff_dropout(feed_forward, training=training))

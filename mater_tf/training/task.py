@@ -181,6 +181,14 @@ class Task:
             )
         return keras.optimizers.Adam(learning_rate=learning_rate)
 
+    @property
+    def jit_compile(self) -> bool:
+        """Whether the training step is XLA-compiled (`train.jit_compile`; auto: only with a GPU)."""
+        setting = self.config.train.jit_compile
+        if setting == "auto":
+            return bool(tf.config.list_physical_devices("GPU"))
+        return setting == "true"
+
     def compile(self, model: keras.Model, epochs: int, steps_per_epoch: int) -> None:
         losses, weights = self.build_losses()
         model.compile(
@@ -188,6 +196,7 @@ class Task:
             loss=losses,
             loss_weights=weights,
             metrics=self.build_metrics(),
+            jit_compile=self.jit_compile,
         )
 
 

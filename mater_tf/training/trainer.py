@@ -114,8 +114,15 @@ def fit_run(
         return json.loads(run.metrics.read_text())
     write_split(run, records_path, index, split)
     keras.utils.set_random_seed(config.train.seed)
-    tf.config.experimental.enable_op_determinism()
     task = Task(config, index)
+    if task.jit_compile:
+        # Keras silently drops XLA while op determinism is on (an earlier run in this process may
+        # have turned it on); TensorFlow has no public switch to turn it off again.
+        from tensorflow.python.framework import config as tf_framework_config
+
+        tf_framework_config.disable_op_determinism()
+    else:
+        tf.config.experimental.enable_op_determinism()
     epochs = config.train.epochs
     steps = task.steps_per_epoch(split.train)
     model = task.build_model(task.build_inputs(split.train))
