@@ -34,22 +34,11 @@ EMBEDDERS = {
 
 def crop_before(frames, boxes, size=96, margin=0.15):
     """crop_faces as it was: the frames cast to float32 first."""
-    import numpy as np
     import tensorflow as tf
 
-    height, width = frames.shape[1:3]
-    centre_x = boxes[:, 0] + boxes[:, 2] / 2
-    centre_y = boxes[:, 1] + boxes[:, 3] / 2
-    half = np.maximum(boxes[:, 2], boxes[:, 3]) * (1 + margin) / 2
-    normalised = np.stack(
-        [
-            (centre_y - half) / (height - 1),
-            (centre_x - half) / (width - 1),
-            (centre_y + half) / (height - 1),
-            (centre_x + half) / (width - 1),
-        ],
-        axis=1,
-    ).astype(np.float32)
+    from mater_tf.faces import crop_boxes
+
+    normalised = crop_boxes(boxes, *frames.shape[1:3], margin=margin)
     crops = tf.image.crop_and_resize(
         tf.cast(frames, tf.float32), normalised, tf.range(len(frames)), (size, size)
     )

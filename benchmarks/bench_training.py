@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from unittest import mock
 
@@ -201,27 +200,6 @@ def bench_size(size: str, rounds: int, determinism: bool) -> dict:
     }
 
 
-def bench_pipeline(passes: int = 3) -> dict:
-    from mater_tf.config import SyntheticConfig
-    from mater_tf.data import records, synthetic
-
-    with tempfile.TemporaryDirectory() as folder:
-        corpus = SyntheticConfig(audio_dim=512, face_dim=512)
-        synthetic.write_corpus(corpus, folder)
-        index = records.index_records(folder)
-        dataset = records.make_dataset(index, index.subject_ids, ["audio", "face"], 64, training=True)
-        rates = []
-        for _ in range(passes):
-            started = time.perf_counter()
-            count = sum(1 for _ in dataset)
-            rates.append(count / (time.perf_counter() - started))
-    return {
-        "clips": len(index.clip_ids),
-        "first_pass_batches_per_second": round(rates[0], 1),
-        "cached_batches_per_second": round(max(rates[1:]), 1),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -257,6 +235,8 @@ def main() -> int:
             ),
             flush=True,
         )
+    from bench_core import bench_pipeline  # this script's folder is on sys.path
+
     pipeline = results["input_pipeline"] = bench_pipeline()
     paper = next((entry for entry in results["models"] if entry["model"] == "paper"), None)
     line = (
