@@ -53,6 +53,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error(
+            "--epochs must be at least 2 (the first epoch traces and compiles; it is reported apart)"
+        )
     config = load_config(args.experiment, [f"data.source={args.records}", *args.set])
     index = index_for(config, args.records)
     split = make_split(config, index)

@@ -63,13 +63,21 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.audio_frontend_filters=16,0", r"audio_frontend_filters=\[16, 0\] must be one or more"),
         ("model.audio_frontend_pooling=max", "audio_frontend_pooling"),
         ("train.mixup_alpha=-0.2", "mixup_alpha"),
+        (
+            "model.audio_frontend=small model.log_mel_normalization=clip model.augment.gain_db=6",
+            "gain_db=6.0 does nothing with model.log_mel_normalization=clip",
+        ),
+        (
+            "model.audio_frontend=vggish model.audio_frontend_filters=8,16",
+            "the vggish front end has VGGish's own",
+        ),
         ("train.jit_compile=xla", "train.jit_compile='xla' must be one of auto, true, false"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
 )
 def test_bad_values_are_rejected(assignment, message):
     with pytest.raises(UserError, match=message):
-        config_lib.load_config("quickstart", [assignment])
+        config_lib.load_config("quickstart", assignment.split(" "))  # several: space-separated
 
 
 def test_jit_compile_from_yaml_and_set(tmp_path):

@@ -354,6 +354,17 @@ def test_clip_normalization_standardizes_each_band_over_the_clips_present_window
         frames = patches[clip, :present].reshape(-1, 64)
         expected = (frames - frames.mean(0)) / np.sqrt(frames.var(0) + 1e-3)
         np.testing.assert_allclose(out[clip, :present].reshape(-1, 64), expected, rtol=1e-4, atol=1e-4)
+    # No `valid`: every window counts.
+    frames = patches[0].reshape(-1, 64)
+    np.testing.assert_allclose(
+        np.asarray(clip_standardize(patches))[0].reshape(-1, 64),
+        (frames - frames.mean(0)) / np.sqrt(frames.var(0) + 1e-3),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    # A clip with no present window passes unchanged (not divided by sqrt(epsilon)).
+    nothing = np.zeros_like(valid)
+    np.testing.assert_allclose(np.asarray(clip_standardize(patches, nothing)), patches, rtol=1e-6)
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -370,8 +381,9 @@ def test_clip_normalization_removes_a_speakers_spectral_colouring(training):
     coloured[valid == 0] = 40.0
     again = np.asarray(frontend(coloured.astype(np.float32), valid, training=training))
     np.testing.assert_allclose(again[valid == 1], reference[valid == 1], rtol=2e-3, atol=2e-3)  # epsilon
-    # The band normalisation keeps the colouring (that is its point: the level is a cue).
+    # The band normalisation, set from real windows, keeps the colouring (the level is a cue).
     band = WindowFrontend("small", 12, normalization="band")
+    band.adapt(patches[valid == 1])
     assert not np.allclose(
         np.asarray(band(coloured.astype(np.float32), valid))[valid == 1],
         np.asarray(band(patches, valid))[valid == 1],

@@ -30,12 +30,18 @@ def test_mixup_mixes_inputs_and_one_hot_labels_with_one_weight_per_clip():
         lam = target[i, i]
         assert 0.0 <= lam <= 1.0 and target[i, partner] == pytest.approx(1.0 - lam, abs=1e-6)
         assert np.count_nonzero(target[i]) <= 2
-        for name in ("audio_log_mel", "face_embedding"):
-            expected = lam * features[name].numpy()[i] + (1 - lam) * features[name].numpy()[partner]
-            np.testing.assert_allclose(mixed[name].numpy()[i], expected, rtol=1e-5, atol=1e-5)
-        for name in ("audio_valid", "face_valid"):
-            expected = np.maximum(features[name].numpy()[i], features[name].numpy()[partner])
-            np.testing.assert_array_equal(mixed[name].numpy()[i], expected)
+        for name, valid_name in (("audio_log_mel", "audio_valid"), ("face_embedding", "face_valid")):
+            own, other = features[name].numpy()[i], features[name].numpy()[partner]
+            own_valid, other_valid = features[valid_name].numpy()[i], features[valid_name].numpy()[partner]
+            for window in range(3):
+                if own_valid[window] and other_valid[window]:
+                    expected = lam * own[window] + (1 - lam) * other[window]
+                elif own_valid[window]:  # the partner has no such window: the own one, whole
+                    expected = own[window]
+                else:
+                    expected = other[window]
+                np.testing.assert_allclose(mixed[name].numpy()[i, window], expected, rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(mixed[valid_name].numpy()[i], np.maximum(own_valid, other_valid))
     np.testing.assert_array_equal(mixed["label"].numpy(), [0, 1, 2, 3])
     assert not np.allclose(target, np.eye(5)[[0, 1, 2, 3]])  # something was mixed
     again = records.mixup(features, 0.4, 5, tf.constant([7, 3], tf.int64))["target"].numpy()
@@ -85,3 +91,25 @@ def test_with_mixup_validation_scores_as_without(mixup_task):
     assert with_mixup.keys() == without.keys()
     for key in without:
         assert with_mixup[key] == pytest.approx(without[key], rel=1e-5), key
+
+
+def test_a_run_trained_with_mixup_evaluates_and_exports(tiny_overrides, tmp_path, cli_command, capsys):
+    """Everything after training reads integer labels from the records, not the one-hot targets."""
+    import json
+
+    from mater_tf.cli.main import main
+
+    overrides = [*tiny_overrides, "train.mixup_alpha=0.4"]
+    assert main(cli_command("train", tmp_path, "r", overrides)) == 0
+    run = tmp_path / "quickstart" / "r"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["av"]["accuracy"] <= 1.0 and metrics["test"]["av"]["num_clips"] > 0
+    assert (
+        sum(map(sum, metrics["validation"]["av"]["confusion_matrix"]))
+        == metrics["validation"]["av"]["num_clips"]
+    )
+    assert (run / "export" / "saved_model.pb").is_file()
+    keras.models.load_model(run / "model.keras")  # compiled with the categorical loss: it must load
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    assert "accuracy" in capsys.readouterr().out.lower()

@@ -339,3 +339,18 @@ def test_train_jit_compile_true_trains_with_xla_even_after_a_deterministic_run(t
     assert compiled and compiled[0].jit_compile is True  # Keras would have dropped XLA silently
     history = list(csv.DictReader(run.history.open()))
     assert len(history) == 1 and np.isfinite(float(history[0]["loss"]))
+
+
+def test_every_model_setting_reaches_the_hparams_dashboard():
+    """List settings are logged as strings: runs that differ only in them must not look alike."""
+    import types
+
+    from mater_tf.config import load_config
+    from mater_tf.training.trainer import hyperparameters
+
+    config = load_config("quickstart", ["model.audio_frontend=small", "model.audio_frontend_filters=8,16"])
+    logged = hyperparameters(config, types.SimpleNamespace(num_windows=8, window_seconds=0.5))
+    assert logged["model.audio_frontend_filters"] == "8,16"
+    assert logged["model.modalities"] == "audio,face"
+    assert {f"model.{name}" for name in dataclasses.asdict(config.model) if name != "augment"} <= set(logged)
+    assert {f"model.augment.{name}" for name in dataclasses.asdict(config.model.augment)} <= set(logged)

@@ -118,12 +118,24 @@ class ModelConfig:
         one_of(self, "audio_frontend_pooling", FRONTEND_POOLINGS)
         self.augment.validate()
         require(
+            not (self.augment.gain_db and self.log_mel_normalization == "clip"),
+            f"model.augment.gain_db={self.augment.gain_db} does nothing with model.log_mel_normalization=clip "
+            "(the clip's own mean removes one gain over the clip): --set model.augment.gain_db=0, or another "
+            "normalization",
+        )
+        require(
             not self.augment.active or self.audio_frontend != "none",
             "model.augment needs a learned audio front end (it augments log-mel patches): "
             "--set model.audio_frontend=small, or leave model.augment at its defaults",
         )
         for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
+        require(
+            self.audio_frontend != "vggish" or list(self.audio_frontend_filters) == [16, 32, 64],
+            f"model.audio_frontend_filters={list(self.audio_frontend_filters)} sets the small front end's "
+            "channels; the vggish front end has VGGish's own: --set model.audio_frontend=small, or leave "
+            "audio_frontend_filters at 16,32,64",
+        )
         require(
             bool(self.audio_frontend_filters) and min(self.audio_frontend_filters) >= 1,
             f"model.audio_frontend_filters={list(self.audio_frontend_filters)} must be one or more channel "

@@ -265,9 +265,11 @@ def mixup(features: dict, alpha: float, num_classes: int, seed) -> dict:
     """Mixup of one batch (Zhang et al., ICLR 2018): clip i is mixed with clip n-1-i of the
     (shuffled) batch with weight lam_i ~ Beta(alpha, alpha), drawn from the stateless `seed`.
 
-    The inputs (embeddings and log-mel patches) are mixed lam * own + (1 - lam) * partner, a
-    window counts as present where it is present in either clip, and `features["target"]`
-    becomes the mixed one-hot label. Every other entry is the clip's own.
+    Window by window, where both clips have the window its inputs (embeddings, log-mel
+    patches) are lam * own + (1 - lam) * partner; where only one has it, that one's window is
+    taken whole (never a window scaled towards padding); a window counts as present where it
+    is present in either clip. `features["target"]` becomes lam * own + (1 - lam) * partner
+    of the one-hot labels. Every other entry is the clip's own.
     """
     label = tf.one_hot(features["label"], num_classes)
     size = tf.shape(label)[0]
@@ -277,16 +279,20 @@ def mixup(features: dict, alpha: float, num_classes: int, seed) -> dict:
     lam = first / tf.maximum(first + second, 1e-12)
     mixed = dict(features)
 
-    def mix(value):
-        weight = tf.reshape(lam, [-1] + [1] * (len(value.shape) - 1))
-        return weight * value + (1.0 - weight) * tf.reverse(value, axis=[0])
+    def window_weights(modality):
+        """[batch, T]: the own clip's share of each window."""
+        own = features[f"{modality}_valid"] > 0
+        partner = tf.reverse(own, axis=[0])
+        return tf.where(own & partner, lam[:, None], tf.cast(own, lam.dtype))
 
     for name, value in features.items():
         if name.endswith("_valid"):
             mixed[name] = tf.maximum(value, tf.reverse(value, axis=[0]))
         elif name.endswith("_embedding") or name == schema.LOG_MEL_INPUT:
-            mixed[name] = mix(value)
-    mixed["target"] = mix(label)
+            weight = window_weights(name.split("_")[0])
+            weight = tf.reshape(weight, tf.concat([tf.shape(weight), [1] * (len(value.shape) - 2)], 0))
+            mixed[name] = weight * value + (1.0 - weight) * tf.reverse(value, axis=[0])
+    mixed["target"] = lam[:, None] * label + (1.0 - lam[:, None]) * tf.reverse(label, axis=[0])
     return mixed
 
 
@@ -359,6 +365,7 @@ def make_dataset(
                         tf.stack([tf.constant(epoch_seed(seed, epoch), tf.int64), step]),
                     ),
                     num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True,
                 )
                 for epoch, batches in zip(range(*epochs), per_epoch)
             ]

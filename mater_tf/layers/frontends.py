@@ -2,9 +2,9 @@
 
 `vggish_conv_stack` is VGGish's conv part (its layers carry the checkpoint's
 names, so `mater_tf.features.vggish.load_vggish_weights` fills it);
-the `small` stack (3 x conv 3x3 + batch norm + ReLU + max-pool, 16/32/64
-channels) is a light variant for training on a CPU. Both end in a
-spatial mean, giving one vector per patch.
+the `small` stack (conv 3x3 + batch norm + ReLU + max-pool blocks, 16/32/64
+channels by default) is a light variant for training on a CPU. Both end in a
+pooling of the last feature map (see `POOLINGS`), giving one vector per patch.
 
 Padded (absent) windows are patches too; in training mode the `small` stack's
 batch norms take their batch statistics from the present windows only, so an
@@ -85,7 +85,8 @@ def build_frontend(
     filters: tuple[int, ...] = SMALL_FILTERS,
     pooling: str = "time_and_frequency",
 ) -> keras.Model:
-    """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C].
+    """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]
+    (C = the last channels, or bands x channels with `pooling="time"`).
 
     The `small` model has a second input, `window_present` [batch] (1 = a present
     window), so that its batch norms' statistics come from present windows only;
@@ -155,15 +156,19 @@ def clip_standardize(patches, valid=None, epsilon=1e-3):
     """Each mel band of each clip to zero mean, unit variance over the frames of its present
     windows: patches [batch, T, F, 64], valid [batch, T] (1 = present; None = all).
 
-    Absent windows are neither counted nor changed into anything but their own scaled
-    values (the caller masks their outputs); a clip with no present window is left at 0 mean.
+    Absent windows are not counted (their values are standardised with the present ones'
+    statistics; the caller masks their outputs). A clip with no present window passes unchanged.
     """
     weights = ops.ones(ops.shape(patches)[:2]) if valid is None else ops.cast(valid, patches.dtype)
     weights = weights[:, :, None, None]
-    frames = ops.maximum(ops.sum(weights, axis=(1, 2), keepdims=True) * ops.shape(patches)[2], 1.0)
+    count = ops.sum(weights, axis=(1, 2), keepdims=True) * ops.shape(patches)[2]
+    has_frames = count > 0
+    frames = ops.maximum(count, 1.0)
     mean = ops.sum(patches * weights, axis=(1, 2), keepdims=True) / frames
     variance = ops.sum(ops.square(patches - mean) * weights, axis=(1, 2), keepdims=True) / frames
-    return (patches - mean) / ops.sqrt(variance + epsilon)
+    mean = ops.where(has_frames, mean, 0.0)
+    scale = ops.where(has_frames, ops.rsqrt(variance + epsilon), 1.0)
+    return (patches - mean) * scale
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -45,6 +45,8 @@ def hyperparameters(config: ExperimentConfig, index: records.RecordIndex) -> dic
     """The run's knobs for TensorBoard's HParams dashboard (scalars and strings only)."""
     values = {f"model.{k}": v for k, v in dataclasses.asdict(config.model).items()}
     values["model.modalities"] = ",".join(config.model.modalities)
+    values["model.audio_frontend_filters"] = ",".join(map(str, config.model.audio_frontend_filters))
+    values.update({f"model.augment.{k}": v for k, v in dataclasses.asdict(config.model.augment).items()})
     values.update({f"train.{k}": v for k, v in dataclasses.asdict(config.train).items()})
     values.update(experiment=config.name, windows=index.num_windows, window_seconds=index.window_seconds)
     return {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str))}
