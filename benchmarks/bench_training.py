@@ -31,15 +31,8 @@ from unittest import mock
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODEL_SIZES = {
-    "paper": {
-        "overrides": ["model.d_model=512", "model.num_layers=6", "model.num_heads=8", "model.ff_dim=2048"],
-        "windows": 8,
-        "dim": 512,
-        "batch": 64,
-    },
-    "quickstart": {"overrides": [], "windows": 8, "dim": 32, "batch": 32},
-}
+from bench_core import MODEL_SIZES, bench_pipeline  # noqa: E402  (this script's folder is on sys.path)
+
 CLIPS_PER_EPOCH_BATCHES = 5  # batches per timed epoch: short epochs, many interleaved rounds
 
 
@@ -235,8 +228,6 @@ def main() -> int:
             ),
             flush=True,
         )
-    from bench_core import bench_pipeline  # this script's folder is on sys.path
-
     pipeline = results["input_pipeline"] = bench_pipeline()
     paper = next((entry for entry in results["models"] if entry["model"] == "paper"), None)
     line = (
