@@ -147,3 +147,10 @@ def test_config_and_front_end_name_the_same_poolings():
 def test_layers_keep_the_registered_names_saved_models_refer_to(layer):
     assert keras.saving.get_registered_name(layer) == f"mater_tf>{layer.__name__}"
     assert keras.saving.get_registered_object(f"mater_tf>{layer.__name__}") is layer
+
+
+def test_config_and_front_end_give_the_small_stack_the_same_default_channels():
+    from mater_tf.config import ModelConfig
+    from mater_tf.layers.frontends import SMALL_FILTERS
+
+    assert ModelConfig().audio_frontend_filters == list(SMALL_FILTERS)
