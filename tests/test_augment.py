@@ -86,3 +86,22 @@ def test_the_config_adds_augmentation_to_the_learned_front_end_only(tmp_path):
     assert "log_mel_augment" not in [layer.name for layer in plain.layers]
     with pytest.raises(UserError, match="model.augment needs a learned audio front end"):
         load_config("quickstart", ["model.augment.freq_masks=1"])
+
+
+def test_freq_warp_stretches_each_clips_band_axis_by_one_factor_within_the_range():
+    # On a ramp (each band's value = its index) the linear interpolation at a * b gives a * b
+    # itself, up to the top band, so each clip's factor can be read off and every value checked.
+    ramp = np.broadcast_to(np.arange(64, dtype="float32"), (5, 4, 20, 64)).copy()
+    out = np.asarray(LogMelAugment(freq_warp=0.1, seed=2)(ramp, training=True))
+    factors = out[:, 0, 0, 10] / 10.0
+    assert np.all((factors >= 0.9 - 1e-6) & (factors <= 1.1 + 1e-6))
+    assert len(set(np.round(factors, 4))) == 5  # one factor per clip, drawn anew for each
+    expected = np.minimum(factors[:, None, None, None] * np.arange(64), 63.0)
+    np.testing.assert_allclose(out, np.broadcast_to(expected, out.shape), atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(LogMelAugment(freq_warp=0.1, seed=2)(ramp)), ramp)
+
+
+def test_freq_warp_out_of_range_is_refused_with_the_fix():
+    sets = ["model.modalities=audio", "model.audio_frontend=small", "model.augment.freq_warp=0.6"]
+    with pytest.raises(UserError, match=r"model.augment.freq_warp=0.6 .*--set model.augment.freq_warp=0.1"):
+        load_config("quickstart", sets)

@@ -31,6 +31,11 @@ class AugmentConfig:
     time_mask_frames: int = setting(8, "Longest time mask, in log-mel frames (10 ms each).")
     freq_masks: int = setting(0, "SpecAugment frequency masks per window (0 = off).")
     freq_mask_bands: int = setting(8, "Longest frequency mask, in mel bands (of 64).")
+    freq_warp: float = setting(
+        0.0,
+        "Random stretch of the mel-band axis per clip, by a factor uniform in [1 - w, 1 + w] "
+        "(vocal tract length perturbation on the mel scale; 0 = off, below 0.5).",
+    )
 
     def validate(self) -> None:
         for name in ("gain_db", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bands"):
@@ -40,11 +45,18 @@ class AugmentConfig:
             f"model.augment.freq_mask_bands={self.freq_mask_bands} must be <= 64 (the mel bands): "
             "e.g. --set model.augment.freq_mask_bands=8",
         )
+        at_least(self, "freq_warp", 0)
+        require(
+            self.freq_warp < 0.5,
+            f"model.augment.freq_warp={self.freq_warp} must be below 0.5 (a factor of 1 +- w on the mel "
+            "bands): e.g. --set model.augment.freq_warp=0.1",
+        )
 
     @property
     def active(self) -> bool:
         return bool(
             self.gain_db
+            or self.freq_warp
             or self.time_masks
             and self.time_mask_frames
             or self.freq_masks
