@@ -100,8 +100,15 @@ def tuned_fold_config(config: ExperimentConfig, fold: int, fold_root: Path) -> E
     return tuning.read_best_config(tune_dir)
 
 
-def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=None) -> dict:
-    """Trains and tests every fold, then writes and returns the summary."""
+def run_cross_validation(
+    config: ExperimentConfig, cv_root: Path, on_fold_done=None, resume_root: Path | None = None
+) -> dict:
+    """Trains and tests every fold, then writes and returns the summary.
+
+    `resume_root`: the cross-validation folder whose folds' state (finished, backup)
+    each fold continues, when it is not `cv_root` (a multi-worker run's other
+    workers write `cv_root` to a temporary folder; see `trainer.fit_run`).
+    """
     cv_root = Path(cv_root)
     write_config(config, RunDir(cv_root))
     records_path = resolve_records(config, cv_root / "data")
@@ -119,7 +126,10 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
             check_not_tuned_on_test(fold_config, split)
         if not run.finished:
             write_config(fold_config, run)
-        metrics = trainer.fit_run(fold_config, run, records_path, index, split, export=False)
+        resume_from = RunDir(fold_dir(resume_root, fold)) if resume_root else None
+        metrics = trainer.fit_run(
+            fold_config, run, records_path, index, split, export=False, resume_from=resume_from
+        )
         if on_fold_done:
             on_fold_done(fold, metrics)
     summary = summarize(cv_root)
