@@ -203,3 +203,59 @@ def test_two_workers_on_loopback_end_with_the_same_weights_and_the_chief_writes_
     assert scratch and not Path(scratch[0]).exists()
     metrics = json.loads(run.metrics.read_text())
     assert metrics["test"]["av"]["num_clips"] == 24  # every test clip once, not once per worker
+
+
+def test_cv_refuses_a_copied_in_fold_of_another_config(tmp_path, capsys, cli_command, tiny_overrides):
+    # The recipe that spreads folds over machines copies `mater-tf train` runs in as fold_XX/;
+    # one trained with other settings must not be summarised as this experiment's fold.
+    from mater_tf.config import load_config
+
+    other = load_config("quickstart", [*tiny_overrides, "cv.test_fold=0", "model.d_model=16"])
+    fold = tmp_path / "quickstart" / "cv" / "fold_00"
+    fold.mkdir(parents=True)
+    (fold / "config.yaml").write_text(other.to_yaml())
+    (fold / "metrics.json").write_text("{}")
+    assert main(cli_command("cv", tmp_path, "cv", tiny_overrides)) == 2
+    assert "fold_00 already holds a run of a different config" in error_line(capsys)
+
+
+AGREE = textwrap.dedent(
+    """
+    import sys
+    from mater_tf.config import load_config
+    from mater_tf.errors import UserError
+    from mater_tf.training import distribution
+
+    strategy = distribution.strategy_for(load_config("quickstart", ["train.distribution=multi_worker"]))
+    distribution.check_workers_agree(strategy, False, 3, "run")  # both at epoch 4: agreed
+    try:
+        distribution.check_workers_agree(strategy, False, int(sys.argv[1]), "run")
+    except UserError as error:
+        print("refused:", error)
+    """
+)
+
+
+@pytest.mark.slow
+def test_workers_that_see_the_run_at_different_epochs_both_stop_with_one_line(tmp_path):
+    # What a resume without shared storage looks like: the chief found a backup, the other did not.
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    workers = []
+    for index, start_epoch in enumerate((5, 0)):
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", AGREE, str(start_epoch)], env=env, stdout=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert "this worker sees it at epoch 6" in outputs[0]
+    assert "this worker sees it at epoch 1" in outputs[1]
+    assert all("shared storage" in output and "--restart" in output for output in outputs)

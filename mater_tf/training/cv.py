@@ -7,7 +7,9 @@
     <cv dir>/cv_metrics.json per-fold and mean +- std accuracy for AV, audio and face, each with its n
 
 Finished folds are kept: running the same command again trains only the
-folds that are missing or unfinished.
+folds that are missing or unfinished. A fold trained on its own (`mater-tf
+train --set cv.test_fold=K`, e.g. on another machine) and copied in as
+`fold_KK/` counts as finished when its config is the fold's.
 
 A tuned number is honest only if the search that chose a fold's config never
 saw that fold's test subjects. A config written by `mater-tf tune` records
@@ -124,7 +126,9 @@ def run_cross_validation(
         if config.cv.nested_tuning and not run.finished:
             fold_config = tuned_fold_config(config, fold, run.root)  # its cv: this test fold, not nested
             check_not_tuned_on_test(fold_config, split)
-        if not run.finished:
+        if not run.finished or not config.cv.nested_tuning:
+            # Also refuses a finished fold of another config, e.g. one trained elsewhere with
+            # `mater-tf train --set cv.test_fold=K` and copied here (README, Scaling out).
             write_config(fold_config, run)
         resume_from = RunDir(fold_dir(resume_root, fold)) if resume_root else None
         metrics = trainer.fit_run(

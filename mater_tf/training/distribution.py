@@ -284,6 +284,8 @@ def fit_across_workers(
         for step in range(steps_per_epoch):
             callback_list.on_train_batch_begin(step)
             callback_list.on_train_batch_end(step, train_step(batches))
+            if model.stop_training:  # TerminateOnNaN: every worker sees the same reduced loss
+                break
         # The metrics' totals summed over every replica (what fit reports too).
         epoch_logs = dict(model.get_metrics_result())
         if validation_data is not None:
