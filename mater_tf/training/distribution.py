@@ -12,8 +12,8 @@
   steps (`model.train_step`, `model.test_step`) under `strategy.run`, and calls
   the run's Keras callbacks as `fit` does, so the run's files come out the same.
   (`keras.distribution` was the other way offered; with the TensorFlow backend
-  it does not distribute training at all: its data-parallel API serves the JAX
-  backend only.)
+  it is a DTensor prototype marked "DO NOT USE" that Keras' TF trainer never
+  consults: it distributes training with the JAX backend only.)
 
 `train.batch_size` stays the global batch: each of the N replicas gets 1/N of
 every batch (the input pipeline runs whole on every worker, then
