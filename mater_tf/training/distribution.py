@@ -177,15 +177,16 @@ def writable_root(config: ExperimentConfig, root: Path):
         yield Path(root)
         return
     scratch = Path(tempfile.mkdtemp(prefix=f"mater-tf-{role.task_type}{role.task_index}-"))
-    log.info("%s %d is not the chief: it writes to %s (deleted at the end)", *_name(role), scratch)
+    log.info(
+        "%s %d is not the chief: it writes to %s (deleted at the end)",
+        role.task_type,
+        role.task_index,
+        scratch,
+    )
     try:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _name(role: Worker) -> tuple:
-    return role.task_type, role.task_index
 
 
 def is_multi_worker(strategy) -> bool:
@@ -248,12 +249,13 @@ def fit_across_workers(
     train_data = train_data.with_options(options)
     if validation_data is not None:
         validation_data = strategy.experimental_distribute_dataset(validation_data.with_options(options))
-    inputs, targets = next(iter(train_data))[:2]
+    inputs, targets = train_data.element_spec[:2]
     with strategy.scope():
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        # What fit's first step does, from a local batch: builds the compiled losses and
-        # metrics (fit fails on exactly this with a distributed batch, keras#20585).
+        # What fit does before its first step, from the batch's shapes instead of a batch
+        # reduced across workers (where fit fails, keras#20585): builds the compiled losses
+        # and metrics, whose variables cannot be made inside strategy.run.
         model._symbolic_build(data_batch=(inputs, targets, None))
 
     def distributed(step):
