@@ -55,7 +55,7 @@ def locked_run(args, prefix: str, lock: bool = True):
     config = load_config(args.experiment, args.overrides)
     name = args.run_name or f"{prefix}-{config.fingerprint()}"
     run_dir = Path(args.workdir) / config.name / name
-    if not distribution.worker(config).is_chief:
+    if lock and not distribution.worker(config).is_chief:
         # A multi-worker run's folder is the chief's: it locks, restarts and writes it.
         yield config, run_dir
         return
@@ -83,7 +83,7 @@ def require_tuner(command: str) -> None:
 
 
 def worker_line(role) -> str:
-    """How a multi-worker process names itself, e.g. "worker 1 of 2 (not the chief)"."""
+    """How a multi-worker process names itself, e.g. "worker 1 of 2 workers (not the chief)"."""
     chief = "the chief" if role.is_chief else "not the chief"
     return f"{role.task_type} {role.task_index} of {role.num_workers} workers ({chief})"
 
