@@ -1,6 +1,6 @@
 """Training steps per second: 2 workers (train.distribution=multi_worker) against one.
 
-    python benchmarks/bench_distribution.py [--epochs 4] [--rounds 2]
+    python benchmarks/bench_distribution.py [--epochs 4] [--rounds 2] [--set model.d_model=256 ...]
 
 The quickstart experiment (its model, batch 32 = the global batch in both
 cases) on its synthetic corpus, written once; no validation split, so only
@@ -37,8 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def overrides(records: str, epochs: int, setting: str) -> list[str]:
+def overrides(records: str, epochs: int, setting: str, extra=()) -> list[str]:
     return [
+        *extra,
         f"data.source={records}",
         "cv.validation=false",
         "train.early_stopping_patience=0",
@@ -47,12 +48,12 @@ def overrides(records: str, epochs: int, setting: str) -> list[str]:
     ]
 
 
-def measure(records: str, epochs: int, setting: str) -> dict:
+def measure(records: str, epochs: int, setting: str, extra=()) -> dict:
     """Trains in this process (a worker when setting is multi_worker); its timed steps/s."""
     from mater_tf.config import load_config
     from mater_tf.training import distribution
 
-    config = load_config("quickstart", overrides(records, epochs, setting))
+    config = load_config("quickstart", overrides(records, epochs, setting, extra))
     strategy = distribution.strategy_for(config)  # before any TensorFlow op
     import contextlib
 
@@ -110,7 +111,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def run_processes(records: str, epochs: int, workers: int) -> dict:
+def run_processes(records: str, epochs: int, workers: int, extra=()) -> dict:
     """One variant in fresh processes; the chief's (or the single process's) measure."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     processes = []
@@ -133,6 +134,7 @@ def run_processes(records: str, epochs: int, workers: int) -> dict:
             str(epochs),
             "--setting",
             setting,
+            *[a for o in extra for a in ("--set", o)],
         ]
         processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
     outputs = [process.communicate()[0] for process in processes]
@@ -146,11 +148,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="a quickstart override (model size)"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--setting", default="none", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.epochs, args.setting)), flush=True)
+        print(json.dumps(measure(args.measure, args.epochs, args.setting, args.overrides)), flush=True)
         return
     from mater_tf.config import load_config
     from mater_tf.data import synthetic
@@ -162,11 +167,14 @@ def main() -> None:
         results: dict = {"one": [], "two": []}
         for _ in range(args.rounds):
             for name, workers in (("one", 1), ("two", 2)):
-                measured = run_processes(records, args.epochs, workers)
+                measured = run_processes(records, args.epochs, workers, args.overrides)
                 results[name].append(measured["steps_per_second"])
                 print(f"{name}: {measured['steps_per_second']:.2f} steps/s", flush=True)
     one, two = statistics.median(results["one"]), statistics.median(results["two"])
-    print(f"cores: {os.cpu_count()}; quickstart, global batch 32, {measured['steps_per_epoch']} steps/epoch")
+    sizes = " ".join(args.overrides) or "its own sizes"
+    print(
+        f"cores: {os.cpu_count()}; quickstart ({sizes}), global batch 32, {measured['steps_per_epoch']} steps/epoch"
+    )
     print(f"one worker : {one:.2f} steps/s (median of {args.rounds})")
     print(f"two workers: {two:.2f} steps/s (median of {args.rounds}; 2 processes sharing this machine)")
     print(f"ratio two / one: {two / one:.2f}")
