@@ -46,13 +46,19 @@ def locked_run(args, prefix: str, lock: bool = True):
 
     `--restart` empties the folder only once the lock is held, so it never
     deletes a run that another process is writing. A tuning folder is not
-    locked: distributed Keras Tuner workers share it by design.
+    locked: distributed Keras Tuner workers share it by design. A multi-worker
+    run's other workers neither lock nor empty it (they write elsewhere, see
+    `training.distribution.writable_root`).
     """
-    from mater_tf.training import rundir
+    from mater_tf.training import distribution, rundir
 
     config = load_config(args.experiment, args.overrides)
     name = args.run_name or f"{prefix}-{config.fingerprint()}"
     run_dir = Path(args.workdir) / config.name / name
+    if lock and not distribution.worker(config).is_chief:
+        # A multi-worker run's folder is the chief's: it locks, restarts and writes it.
+        yield config, run_dir
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     with rundir.run_lock(run_dir) if lock else contextlib.nullcontext():
         if args.restart:
@@ -74,6 +80,12 @@ def require_tuner(command: str) -> None:
 
     if importlib.util.find_spec("keras_tuner") is None:
         raise UserError(f"{command} needs keras-tuner: pip install 'mater-tf[tune]'")
+
+
+def worker_line(role) -> str:
+    """How a multi-worker process names itself, e.g. "worker 1 of 2 workers (not the chief)"."""
+    chief = "the chief" if role.is_chief else "not the chief"
+    return f"{role.task_type} {role.task_index} of {role.num_workers} workers ({chief})"
 
 
 def synthetic_banner(config: ExperimentConfig) -> str:

@@ -30,20 +30,30 @@ def format_summary(summary: dict) -> str:
 
 
 def run(args) -> int:
-    from mater_tf.training import cv
+    from mater_tf.training import cv, distribution
 
     with common.locked_run(args, "cv") as (config, cv_dir):
         if config.cv.nested_tuning:
             common.require_tuner("mater-tf cv with cv.nested_tuning=true")
-        if banner := common.synthetic_banner(config):
-            print(banner)
-        print(f"cross-validation directory: {cv_dir}")
+        role = distribution.start(config)  # joins a multi-worker cluster before any TensorFlow op
+        with distribution.writable_root(config, cv_dir) as out_dir:
+            if banner := common.synthetic_banner(config):
+                print(banner)
+            print(f"cross-validation directory: {cv_dir}")
+            if not role.is_chief:
+                print(f"{common.worker_line(role)}: the chief writes {cv_dir}; this worker writes {out_dir}")
 
-        def report(fold, metrics):
-            av = metrics["test"]["av"]["accuracy"]
-            print(f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {av:.3f}", flush=True)
+            def report(fold, metrics):
+                av = metrics["test"]["av"]["accuracy"]
+                print(f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {av:.3f}", flush=True)
 
-        summary = cv.run_cross_validation(config, cv_dir, on_fold_done=report)
-        print(format_summary(summary))
-        print(f"summary: {cv_dir / cv.SUMMARY_FILE}")
-        return 0
+            summary = cv.run_cross_validation(
+                config,
+                out_dir,
+                on_fold_done=report,
+                resume_root=None if role.is_chief or args.restart else cv_dir,
+            )
+            print(format_summary(summary))
+            if role.is_chief:
+                print(f"summary: {cv_dir / cv.SUMMARY_FILE}")
+            return 0

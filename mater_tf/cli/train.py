@@ -20,26 +20,33 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.training import cv, rundir, task, trainer
+    from mater_tf.training import cv, distribution, rundir, task, trainer
 
     with common.locked_run(args, "run") as (config, run_dir):
-        run = rundir.RunDir(run_dir)
-        rundir.write_config(config, run)
-        if banner := common.synthetic_banner(config):
-            print(banner)
-        print(f"run directory: {run_dir}")
-        records_path = task.resolve_records(config, run_dir / "data")
-        index = task.index_for(config, records_path)
-        split = task.make_split(config, index)
-        cv.check_not_tuned_on_test(config, split)
-        print(
-            f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
-            f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"
-        )
-        metrics = trainer.fit_run(config, run, records_path, index, split)
-        print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
-        print(common.format_accuracy_table(metrics["test"]))
-        print(
-            f"metrics: {run.metrics}\nSavedModel: {run.export}\nTensorBoard: tensorboard --logdir {args.workdir}"
-        )
-        return 0
+        role = distribution.start(config)  # joins a multi-worker cluster before any TensorFlow op
+        with distribution.writable_root(config, run_dir) as out_dir:
+            run = rundir.RunDir(out_dir)
+            rundir.write_config(config, run)
+            if banner := common.synthetic_banner(config):
+                print(banner)
+            print(f"run directory: {run_dir}")
+            if not role.is_chief:
+                print(f"{common.worker_line(role)}: the chief writes {run_dir}; this worker writes {out_dir}")
+            records_path = task.resolve_records(config, out_dir / "data")
+            index = task.index_for(config, records_path)
+            split = task.make_split(config, index)
+            cv.check_not_tuned_on_test(config, split)
+            print(
+                f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "
+                f"train {len(split.train)} / validation {len(split.validation)} / test {len(split.test)} subjects"
+            )
+            resume_from = None if role.is_chief or args.restart else rundir.RunDir(run_dir)
+            metrics = trainer.fit_run(config, run, records_path, index, split, resume_from=resume_from)
+            print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
+            print(common.format_accuracy_table(metrics["test"]))
+            if role.is_chief:
+                print(
+                    f"metrics: {run.metrics}\nSavedModel: {run.export}\n"
+                    f"TensorBoard: tensorboard --logdir {args.workdir}"
+                )
+            return 0

@@ -9,6 +9,7 @@ from mater_tf.config.fields import above_zero, at_least, one_of, require, settin
 
 LR_SCHEDULES = ("plateau", "cosine")
 JIT_COMPILE = ("auto", "true", "false")
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 FOLDS_FILE_SUFFIXES = (".json", ".csv")
 
 
@@ -45,6 +46,13 @@ class TrainConfig:
         "left off (Keras refuses XLA under it), so a resumed run matches an uninterrupted one only as "
         "far as XLA is deterministic.",
     )
+    distribution: str = setting(
+        "none",
+        "Where training runs: none (one device), mirrored (every GPU of this machine, "
+        "tf.distribute.MirroredStrategy; one replica on a CPU-only machine) or multi_worker (several "
+        "processes or machines, tf.distribute.MultiWorkerMirroredStrategy; each worker runs the same "
+        "command with its TF_CONFIG; train.batch_size is the global batch). README, Scaling out.",
+    )
 
     def validate(self) -> None:
         """Refuses sizes, rates and schedules that cannot train."""
@@ -63,6 +71,7 @@ class TrainConfig:
         at_least(self, "mixup_alpha", 0.0)
         self.jit_compile = str(self.jit_compile).lower()  # a YAML `true` arrives as the bool
         one_of(self, "jit_compile", JIT_COMPILE)
+        one_of(self, "distribution", DISTRIBUTIONS)
 
 
 @dataclasses.dataclass

@@ -7,7 +7,9 @@
     <cv dir>/cv_metrics.json per-fold and mean +- std accuracy for AV, audio and face, each with its n
 
 Finished folds are kept: running the same command again trains only the
-folds that are missing or unfinished.
+folds that are missing or unfinished. A fold trained on its own (`mater-tf
+train --set cv.test_fold=K`, e.g. on another machine) and copied in as
+`fold_KK/` counts as finished when its config is the fold's.
 
 A tuned number is honest only if the search that chose a fold's config never
 saw that fold's test subjects. A config written by `mater-tf tune` records
@@ -100,8 +102,15 @@ def tuned_fold_config(config: ExperimentConfig, fold: int, fold_root: Path) -> E
     return tuning.read_best_config(tune_dir)
 
 
-def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=None) -> dict:
-    """Trains and tests every fold, then writes and returns the summary."""
+def run_cross_validation(
+    config: ExperimentConfig, cv_root: Path, on_fold_done=None, resume_root: Path | None = None
+) -> dict:
+    """Trains and tests every fold, then writes and returns the summary.
+
+    `resume_root`: the cross-validation folder whose folds' state (finished, backup)
+    each fold continues, when it is not `cv_root` (a multi-worker run's other
+    workers write `cv_root` to a temporary folder; see `trainer.fit_run`).
+    """
     cv_root = Path(cv_root)
     write_config(config, RunDir(cv_root))
     records_path = resolve_records(config, cv_root / "data")
@@ -117,9 +126,14 @@ def run_cross_validation(config: ExperimentConfig, cv_root: Path, on_fold_done=N
         if config.cv.nested_tuning and not run.finished:
             fold_config = tuned_fold_config(config, fold, run.root)  # its cv: this test fold, not nested
             check_not_tuned_on_test(fold_config, split)
-        if not run.finished:
+        if not run.finished or not config.cv.nested_tuning:
+            # Also refuses a finished fold of another config, e.g. one trained elsewhere with
+            # `mater-tf train --set cv.test_fold=K` and copied here (README, Scaling out).
             write_config(fold_config, run)
-        metrics = trainer.fit_run(fold_config, run, records_path, index, split, export=False)
+        resume_from = RunDir(fold_dir(resume_root, fold)) if resume_root else None
+        metrics = trainer.fit_run(
+            fold_config, run, records_path, index, split, export=False, resume_from=resume_from
+        )
         if on_fold_done:
             on_fold_done(fold, metrics)
     summary = summarize(cv_root)

@@ -28,8 +28,13 @@ def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
     and parsed once); returns numpy arrays of the outputs and of the context (label,
     subject, clip_id, `{modality}_present`)."""
     collected: dict = {}
+    # Under MultiWorkerMirroredStrategy (a callback during training) predict_on_batch gathers
+    # the rows of every worker (twice the batch with 2 workers) in a collective all workers
+    # must join; a direct call predicts this worker's batch alone.
+    across_workers = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
     for inputs, _, context in dataset:
-        batch = {**model.predict_on_batch(inputs), **{k: v.numpy() for k, v in context.items()}}
+        outputs = model(inputs, training=False) if across_workers else model.predict_on_batch(inputs)
+        batch = {**outputs, **{k: v.numpy() for k, v in context.items()}}
         for key, value in batch.items():
             collected.setdefault(key, []).append(np.asarray(value))
     return {key: np.concatenate(values) for key, values in collected.items()}

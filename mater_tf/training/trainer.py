@@ -10,6 +10,7 @@ ends with the history, weights and metrics.json of a run never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -29,7 +30,7 @@ from mater_tf.data import folds, records, synthetic
 from mater_tf.errors import UserError
 from mater_tf.serving.export import export_saved_model
 from mater_tf.training import callbacks as run_callbacks
-from mater_tf.training import evaluation
+from mater_tf.training import distribution, evaluation
 from mater_tf.training.rundir import RunDir, best_validation_loss, history_rows, trim_history, write_split
 from mater_tf.training.task import Task
 
@@ -103,17 +104,31 @@ def fit_run(
     index: records.RecordIndex,
     split: folds.FoldSplit,
     export: bool = True,
+    resume_from: RunDir | None = None,
 ) -> dict:
     """Trains on `split.train`, selects on `split.validation` (if any), reports on `split.test`.
+
+    With `train.distribution` set, training runs under its strategy (see
+    `distribution`); evaluation, the saved model and the export are the same as
+    without. `resume_from` is the run directory whose state (finished, backup) this
+    run continues from, when it is not `run` itself: a worker that is not the chief
+    writes `run` to a temporary folder and continues the chief's run.
 
     Returns the metrics written to metrics.json.
 
     Raises:
         UserError: when the training loss stops being finite (nothing is saved or exported).
     """
-    if run.finished:
-        log.info("%s is finished; not training again", run.root)
-        return json.loads(run.metrics.read_text())
+    source = resume_from or run
+    strategy = distribution.strategy_for(config)
+    state = None if source.finished else run_callbacks.read_backup_state(source.backup)
+    if distribution.is_multi_worker(strategy):
+        distribution.check_workers_agree(
+            strategy, source.finished, state["epoch"] if state else 0, source.root
+        )
+    if source.finished:
+        log.info("%s is finished; not training again", source.root)
+        return json.loads(source.metrics.read_text())
     write_split(run, records_path, index, split)
     keras.utils.set_random_seed(config.train.seed)
     task = Task(config, index)
@@ -127,18 +142,26 @@ def fit_run(
         tf.config.experimental.enable_op_determinism()
     epochs = config.train.epochs
     steps = task.steps_per_epoch(split.train)
-    model = task.build_model(task.build_inputs(split.train))
-    task.compile(model, epochs, steps)
-    state = run_callbacks.read_backup_state(run.backup)
     start = state["epoch"] if state else 0
     if state and state.get("stopped"):  # killed after early stopping ended it: nothing left to train
         start = epochs
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = task.build_model(task.build_inputs(split.train))
+        task.compile(model, epochs, steps)
+        if state:
+            run_callbacks.restore_weights(model, source.backup, state)
     if state:
-        run_callbacks.restore_weights(model, run.backup, state)
         if start < epochs:
-            print(f"resuming {run.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
+            print(f"resuming {source.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
         else:
-            print(f"resuming {run.root}: training ended after epoch {state['epoch']}; evaluating", flush=True)
+            print(
+                f"resuming {source.root}: training ended after epoch {state['epoch']}; evaluating", flush=True
+            )
+    if state and source is not run:  # what the chief wrote before the resume
+        for path in ("history", "best_weights"):
+            if getattr(source, path).is_file():
+                getattr(run, path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(getattr(source, path), getattr(run, path))
     trim_history(run, state["epoch"] if state else 0)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     callbacks = build_callbacks(task, run, split, state)
@@ -151,16 +174,36 @@ def fit_run(
         with warnings.catch_warnings():
             # The training dataset holds exactly the remaining epochs; Keras warns at its end.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = model.fit(
-                task.build_inputs(split.train, training=True, epochs=(start, epochs)),
-                validation_data=task.build_inputs(split.validation) if split.validation else None,
-                epochs=epochs,
-                initial_epoch=start,
-                steps_per_epoch=steps,
-                shuffle=False,  # the input pipeline shuffles each epoch (seeded by the epoch)
-                callbacks=callbacks,
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
+            train_data = task.build_inputs(split.train, training=True, epochs=(start, epochs))
+            validation_data = task.build_inputs(split.validation) if split.validation else None
+            verbose = 1 if sys.stdout.isatty() else 2
+            if distribution.is_multi_worker(strategy):
+                history = distribution.fit_across_workers(
+                    model,
+                    strategy,
+                    train_data,
+                    validation_data,
+                    epochs=epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    validation_steps=task.steps_per_epoch(split.validation) if split.validation else 0,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                )
+            else:
+                history = model.fit(
+                    train_data,
+                    validation_data=validation_data,
+                    epochs=epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    shuffle=False,  # the input pipeline shuffles each epoch (seeded by the epoch)
+                    callbacks=callbacks,
+                    verbose=verbose,
+                )
+    if strategy is not None:
+        # Evaluated, saved and exported as a single-device run's model is (no collectives).
+        model = distribution.plain_copy(task, model, epochs, steps)
     check_finite(history, run)
     rows = history_rows(run)
     stopped_early = len(rows) < epochs

@@ -178,6 +178,12 @@ def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=None) -> d
     `make_dataset` (default `records.make_dataset`) builds every dataset the search reads.
     """
     make_dataset = make_dataset or records.make_dataset
+    if config.train.distribution != "none":
+        log.warning(
+            "train.distribution=%s applies to train and cv; every search trial trains on one device "
+            "(spread trials over machines with Keras Tuner's KERASTUNER_* variables)",
+            config.train.distribution,
+        )
     tune_dir = Path(tune_dir)
     run = RunDir(tune_dir)
     write_config(config, run)

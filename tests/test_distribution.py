@@ -1,0 +1,261 @@
+"""train.distribution: one-replica mirrored training equals plain training, two workers on
+127.0.0.1 end with the same weights, and a bad setting or TF_CONFIG is one clear line."""
+
+import csv
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mater_tf.cli.main import main
+from mater_tf.errors import UserError
+from mater_tf.training import distribution, rundir, task, trainer
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def cluster(workers=2, chief=False, task_type="worker", index=0) -> str:
+    spec = {"worker": [f"127.0.0.1:{2000 + i}" for i in range(workers)]}
+    if chief:
+        spec["chief"] = ["127.0.0.1:1999"]
+    return json.dumps({"cluster": spec, "task": {"type": task_type, "index": index}})
+
+
+def test_the_chief_is_the_chief_task_else_worker_0():
+    read = distribution.read_tf_config
+    first, second = read({"TF_CONFIG": cluster()}), read({"TF_CONFIG": cluster(index=1)})
+    assert (first.is_chief, second.is_chief, first.num_workers) == (True, False, 2)
+    with_chief = cluster(chief=True, index=0)
+    assert not read({"TF_CONFIG": with_chief}).is_chief
+    chief = read({"TF_CONFIG": cluster(chief=True, task_type="chief")})
+    assert chief.is_chief and chief.num_workers == 3
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "says"),
+    [
+        ("", "is not set"),
+        ("{'cluster': ", "is not valid JSON"),
+        ('{"task": {"type": "worker", "index": 0}}', 'no "cluster"'),
+        ('{"cluster": {"ps": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker"}}', '"ps" task type'),
+        ('{"cluster": {"worker": ["h"]}, "task": {"type": "worker", "index": 0}}', 'not "host:port"'),
+        (cluster(index=2), "task index 2 is not in [0, 2)"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "evaluator"}}', '"task" must name a type'),
+    ],
+)
+def test_a_bad_tf_config_is_refused_naming_the_problem(tf_config, says):
+    with pytest.raises(UserError) as raised:
+        distribution.read_tf_config({"TF_CONFIG": tf_config})
+    message = str(raised.value)
+    assert says in message and "TF_CONFIG" in message and "\n" not in message
+
+
+def test_bad_distribution_settings_are_one_line(tmp_path, capsys, cli_command, tiny_overrides, monkeypatch):
+    command = cli_command("train", tmp_path, "r", [*tiny_overrides, "train.distribution=ring"])
+    assert main(command) == 2
+    line = error_line(capsys)
+    assert "train.distribution='ring' must be one of none, mirrored, multi_worker" in line
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 0}')
+    command = cli_command("train", tmp_path, "r", [*tiny_overrides, "train.distribution=multi_worker"])
+    assert main(command) == 2
+    assert "TF_CONFIG is not valid JSON" in error_line(capsys)
+    assert not (tmp_path / "quickstart").exists()  # refused before anything was written
+
+
+def _fit(config, root):
+    run = rundir.RunDir(root)
+    rundir.write_config(config, run)
+    records_path = task.resolve_records(config, root / "data")
+    index = task.index_for(config, records_path)
+    split = task.make_split(config, index)
+    return trainer.fit_run(config, run, records_path, index, split, export=False), run
+
+
+@pytest.mark.slow
+def test_mirrored_on_one_cpu_trains_as_without_distribution(tiny_config, tmp_path):
+    # No validation split: the cheapest run that still trains, evaluates and saves.
+    plain = dataclasses.replace(
+        tiny_config,
+        cv=dataclasses.replace(tiny_config.cv, validation=False),
+        train=dataclasses.replace(tiny_config.train, early_stopping_patience=0),
+    )
+    mirrored = dataclasses.replace(plain, train=dataclasses.replace(plain.train, distribution="mirrored"))
+    plain_metrics, plain_run = _fit(plain, tmp_path / "none")
+    mirrored_metrics, mirrored_run = _fit(mirrored, tmp_path / "mirrored")
+    assert distribution.strategy_for(mirrored).num_replicas_in_sync == 1  # this machine has no GPU
+    plain_weights = keras.models.load_model(plain_run.model).get_weights()
+    mirrored_weights = keras.models.load_model(mirrored_run.model).get_weights()
+    assert len(plain_weights) == len(mirrored_weights)
+    for plain, other in zip(plain_weights, mirrored_weights):
+        np.testing.assert_allclose(other, plain, rtol=1e-5, atol=1e-6)
+    plain_history = list(csv.DictReader(plain_run.history.open()))
+    mirrored_history = list(csv.DictReader(mirrored_run.history.open()))
+    for row, other in zip(plain_history, mirrored_history, strict=True):
+        assert float(other["loss"]) == pytest.approx(float(row["loss"]), rel=1e-5)
+    assert mirrored_metrics["test"]["av"]["accuracy"] == plain_metrics["test"]["av"]["accuracy"]
+    assert sorted(p.name for p in mirrored_run.root.iterdir()) == sorted(
+        p.name for p in plain_run.root.iterdir()
+    )
+
+
+# A worker: `mater-tf train` with TF_CONFIG, which also saves the weights it trained
+# (the plain copy the run evaluates and exports) for the test to compare.
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from mater_tf.cli.main import main
+    from mater_tf.training import distribution
+
+    copy = distribution.plain_copy
+
+    def copy_and_save(*args):
+        model = copy(*args)
+        np.savez(sys.argv[1], *model.get_weights())
+        return model
+
+    distribution.plain_copy = copy_and_save
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_end_with_the_same_weights_and_the_chief_writes_the_run(
+    tmp_path, cli_command, tiny_overrides
+):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")]
+    overrides += ["train.epochs=2", "train.distribution=multi_worker"]
+    command = cli_command("train", tmp_path / "runs", "r", overrides)  # one workdir, as on shared storage
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    workers = []
+    for index in range(2):
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(tmp_path / f"weights{index}.npz"), *command],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=400)[0])
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+    assert "worker 1 of 2 workers (not the chief)" in outputs[1]
+    first, second = (np.load(tmp_path / f"weights{index}.npz") for index in range(2))
+    assert len(first.files) == len(second.files) > 0
+    for name in first.files:
+        np.testing.assert_array_equal(first[name], second[name])
+    run = rundir.RunDir(tmp_path / "runs" / "quickstart" / "r")
+    losses = [float(row["loss"]) for row in csv.DictReader(run.history.open())]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    # The chief's run directory holds what a single-worker run's does; the other worker
+    # wrote nothing there, nor anywhere it left behind.
+    assert {p.name for p in run.root.iterdir()} == {
+        ".lock", "config.yaml", "split.json", "data", "logs", "history.csv", "checkpoints",
+        "model.keras", "metrics.json", "timing.json", "export",
+        "confusion_av.png", "confusion_audio.png", "confusion_face.png",
+    }  # fmt: skip
+    assert [p.name for p in (tmp_path / "runs" / "quickstart").iterdir()] == ["r"]
+    scratch = [line.rsplit(" ", 1)[1] for line in outputs[1].splitlines() if "this worker writes" in line]
+    assert scratch and not Path(scratch[0]).exists()
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["test"]["av"]["num_clips"] == 24  # every test clip once, not once per worker
+
+
+def test_cv_refuses_a_copied_in_fold_of_another_config(tmp_path, capsys, cli_command, tiny_overrides):
+    # The recipe that spreads folds over machines copies `mater-tf train` runs in as fold_XX/;
+    # one trained with other settings must not be summarised as this experiment's fold.
+    from mater_tf.config import load_config
+
+    other = load_config("quickstart", [*tiny_overrides, "cv.test_fold=0", "model.d_model=16"])
+    fold = tmp_path / "quickstart" / "cv" / "fold_00"
+    fold.mkdir(parents=True)
+    (fold / "config.yaml").write_text(other.to_yaml())
+    (fold / "metrics.json").write_text("{}")
+    assert main(cli_command("cv", tmp_path, "cv", tiny_overrides)) == 2
+    assert "fold_00 already holds a run of a different config" in error_line(capsys)
+
+
+AGREE = textwrap.dedent(
+    """
+    import sys
+    from mater_tf.config import load_config
+    from mater_tf.errors import UserError
+    from mater_tf.training import distribution
+
+    strategy = distribution.strategy_for(load_config("quickstart", ["train.distribution=multi_worker"]))
+    distribution.check_workers_agree(strategy, False, 3, "run")  # both at epoch 4: agreed
+    try:
+        distribution.check_workers_agree(strategy, False, int(sys.argv[1]), "run")
+    except UserError as error:
+        print("refused:", error)
+    """
+)
+
+
+@pytest.mark.slow
+def test_workers_that_see_the_run_at_different_epochs_both_stop_with_one_line(tmp_path):
+    # What a resume without shared storage looks like: the chief found a backup, the other did not.
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    workers = []
+    for index, start_epoch in enumerate((5, 0)):
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", AGREE, str(start_epoch)], env=env, stdout=subprocess.PIPE, text=True
+            )
+        )
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert "this worker sees it at epoch 6" in outputs[0]
+    assert "this worker sees it at epoch 1" in outputs[1]
+    assert all("shared storage" in output and "--restart" in output for output in outputs)
