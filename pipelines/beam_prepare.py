@@ -66,7 +66,12 @@ def pipeline_options(beam_options: str | None, workers: int):
     for flag in flags:
         if not flag.startswith("--"):
             raise UserError(f"{where}: '{flag}' is not a --name=value pipeline option")
-    defaults = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    # Local defaults (another runner ignores them): worker processes, and workers that log errors only (Beam warns of its own set-up).
+    defaults = [
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={workers}",
+        "--default_sdk_harness_log_level=ERROR",
+    ]
     options = PipelineOptions(defaults + flags)
     parser = _beam_parser()
     try:
@@ -112,14 +117,26 @@ def _beam_parser():
 
 
 def _make_runner(options):
-    """The local engine for DirectRunner (no Prism download), else None: the runner named in the options."""
+    """For DirectRunner, its batch engine built as DirectRunner builds it, minus the Prism attempt; else None.
+
+    Beam's DirectRunner first tries the Prism runner, which downloads a binary
+    (no use offline); for a batch pipeline like this one it then falls back to
+    the FnApiRunner, built here directly with the options for its workers.
+    """
     from apache_beam.options.pipeline_options import StandardOptions
 
     if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
         return None
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-    return FnApiRunner()
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(
+        provision_info=fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+        )
+    )
 
 
 def _dofns():

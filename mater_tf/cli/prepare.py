@@ -50,8 +50,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--beam-options",
-        help='with --runner beam: Beam pipeline options, e.g. "--runner=DataflowRunner --project=P '
-        '--region=R --temp_location=gs://B/tmp --setup_file=./setup.py"',
+        help="with --runner beam: Beam pipeline options, after an = sign (they begin with --), e.g. "
+        '--beam-options="--runner=DataflowRunner --project=P --region=R --setup_file=./setup.py"',
     )
     parser.set_defaults(handler=run)
 
@@ -142,7 +142,12 @@ def run(args) -> int:
         print(line)
     print(label_summary(clips, names))
     if args.runner == "beam":
+        import logging
+
         from pipelines.beam_prepare import prepare_with_beam
+
+        if not args.verbose:  # Beam logs its workers' start, stop and set-up
+            logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
         manifest = prepare_with_beam(
             clips,
