@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shlex
+import threading
 from pathlib import Path
 
 from mater_tf.errors import UserError
@@ -66,7 +67,8 @@ def pipeline_options(beam_options: str | None, workers: int):
     for flag in flags:
         if not flag.startswith("--"):
             raise UserError(f"{where}: '{flag}' is not a --name=value pipeline option")
-    # Local defaults (another runner ignores them): worker processes, and workers that log errors only (Beam warns of its own set-up).
+    # Local defaults, given first so that the user's flags win (other runners ignore the first two):
+    # worker processes, and workers that log errors only (Beam warns at length of its own set-up).
     defaults = [
         "--direct_running_mode=multi_processing",
         f"--direct_num_workers={workers}",
@@ -137,6 +139,43 @@ def _make_runner(options):
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
     )
+
+
+class _ShardProgress:
+    """Clips done / total on the terminal as the shards' sidecars appear (the workers write them)."""
+
+    def __init__(self, out_dir: Path, corpus: str, shards, pending, every: float = 1.0):
+        from pipelines.prepare import Progress
+
+        self.out_dir, self.corpus, self.shards, self.every = out_dir, corpus, shards, every
+        self.waiting = list(pending)
+        done = sum(len(clips) for k, clips in enumerate(shards) if k not in pending)
+        self.progress = Progress(sum(len(clips) for clips in shards), done)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _poll(self) -> None:
+        from pipelines.prepare import shard_done
+
+        for k in [k for k in self.waiting if shard_done(self.out_dir, self.corpus, k, len(self.shards))]:
+            self.waiting.remove(k)
+            for _ in self.shards[k]:
+                self.progress.step()
+
+    def _watch(self) -> None:
+        while not self.stop.wait(self.every):
+            self._poll()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+        if exc_info[0] is None:
+            self._poll()
+        self.progress.close()
 
 
 def _dofns():
@@ -244,8 +283,9 @@ def prepare_with_beam(
             | "ByShard" >> beam.GroupByKey()
             | "WriteShards" >> beam.ParDo(write_shard(str(out_dir), corpus, len(shards)))
         )
-        log.info("Beam: %d clips in %d shards", len(elements), len(pending))
-        pipeline.run().wait_until_finish()
+        log.info("Beam: %d clips in %d shards to write", len(elements), len(pending))
+        with _ShardProgress(out_dir, corpus, shards, pending):
+            pipeline.run().wait_until_finish()
     missing = [k for k in pending if not shard_done(out_dir, corpus, k, len(shards))]
     if missing:
         raise UserError(

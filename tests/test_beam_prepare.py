@@ -102,3 +102,16 @@ def test_beam_records_are_byte_identical_to_the_tf_data_run(shared_dir, tmp_path
     del local["seconds_per_stage"], beam["seconds_per_stage"]
     assert beam == local
     assert (tmp_path / "beam" / "plan.json").read_text() == (tmp_path / "local" / "plan.json").read_text()
+
+    # Beam finishes a tf.data run cut short: only the missing shard is written, the same bytes again.
+    cut = tmp_path / "local"
+    for name in ("csv-00001-of-00002.tfrecord", "csv-00001-of-00002.tfrecord.json", "manifest.json"):
+        (cut / name).unlink()
+    kept = (cut / "csv-00000-of-00002.tfrecord").stat().st_mtime_ns
+    assert main([*common, "--out", str(cut), "--runner", "beam"]) == 0
+    assert (cut / "csv-00000-of-00002.tfrecord").stat().st_mtime_ns == kept
+    for name in local["shards"]:
+        assert (cut / name).read_bytes() == (tmp_path / "beam" / name).read_bytes(), name
+    resumed = json.loads((cut / "manifest.json").read_text())
+    del resumed["seconds_per_stage"]
+    assert resumed == local
