@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from mater_tf.corpora import Clip
 from mater_tf.data import records
+from mater_tf.data.schema import ClipRecord
 from mater_tf.errors import UserError
 from mater_tf.extraction import STAGES, ClipExtractor
 from mater_tf.media import MediaError
@@ -46,18 +47,23 @@ PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def _decode(path):
-    """tf.data stage: decode one clip; errors travel as text, so one bad clip never stops the run."""
+def decode_clip(path: str) -> tuple[np.ndarray, str, float]:
+    """(16 kHz waveform, error, seconds) of one clip; a failure is text, so one bad clip never stops a run."""
     from mater_tf.media import decode_audio
 
     started = time.perf_counter()
     try:
-        waveform, error = decode_audio(path.numpy().decode()), ""
+        waveform, error = decode_audio(path), ""
     except MediaError as failure:
         waveform, error = np.zeros(0, np.float32), str(failure)
     except Exception as failure:  # noqa: BLE001 - any decoder failure is this clip's failure
-        waveform, error = np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({failure})"
+        waveform, error = np.zeros(0, np.float32), f"{path}: cannot be decoded ({failure})"
     return waveform, error, time.perf_counter() - started
+
+
+def _decode(path):
+    """tf.data stage: `decode_clip` on a path tensor."""
+    return decode_clip(path.numpy().decode())
 
 
 def decoded_clips(clips: list[Clip], workers: int) -> tf.data.Dataset:
@@ -197,6 +203,97 @@ def _make_out_dir(out_dir: Path) -> None:
         ) from None
 
 
+@dataclasses.dataclass
+class ClipOutcome:
+    """One clip's result: its record and manifest entry, or why it failed; seconds per stage either way."""
+
+    clip_id: str
+    record: ClipRecord | None
+    entry: dict | None
+    failure: str | None
+    seconds: dict
+
+
+def extract_clip(extractor: ClipExtractor, clip: Clip, waveform, error: str, decode_seconds: float):
+    """The per-clip steps on a decoded clip (`decode_clip`'s output); a MediaError is the clip's failure."""
+    seconds = {"decode": decode_seconds}
+    try:
+        if error:
+            raise MediaError(error)
+        extraction = extractor.extract(
+            clip.path,
+            clip.clip_id,
+            corpus=clip.corpus,
+            subject=clip.subject,
+            label=clip.label,
+            label_name=clip.label_name,
+            waveform=waveform,
+        )
+    except MediaError as failure:
+        log.warning("skipped %s", failure)
+        return ClipOutcome(clip.clip_id, None, None, str(failure), seconds)
+    for stage, value in extraction.seconds.items():
+        seconds[stage] = seconds.get(stage, 0.0) + value
+    entry = {
+        "face_found_rate": extraction.face_found_rate,
+        "face_windows": extraction.face_windows,
+        "frames": extraction.frames_decoded,
+        "duration": round(extraction.record.duration, 3),
+    }
+    return ClipOutcome(clip.clip_id, extraction.record, entry, None, seconds)
+
+
+def write_shard_files(out_dir: Path, corpus: str, shard_index: int, total_shards: int, outcomes) -> None:
+    """Writes shard `shard_index` (its clips in the order given), then its sidecar; each file atomically.
+
+    Raises:
+        OSError, tf.errors.OpError: the shard or its sidecar could not be written.
+    """
+    sidecar = {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
+    for outcome in outcomes:
+        if outcome.failure is None:
+            sidecar["clips"][outcome.clip_id] = outcome.entry
+        else:
+            sidecar["failed"][outcome.clip_id] = outcome.failure
+        for stage, value in outcome.seconds.items():
+            sidecar["seconds"][stage] += value
+    shard_path, sidecar_path = _shard_paths(out_dir, corpus, shard_index, total_shards)
+    started = time.perf_counter()
+    records.write_shard(shard_path, [outcome.record for outcome in outcomes if outcome.record is not None])
+    sidecar["seconds"]["writing"] = time.perf_counter() - started
+    records.write_json(sidecar_path, sidecar)
+
+
+def plan_shards(clips: list[Clip], clips_per_shard: int) -> list[list[Clip]]:
+    """Shard k holds clips [k n, (k + 1) n) of the sorted clip list (one empty shard for no clips)."""
+    total = max(1, -(-len(clips) // clips_per_shard))
+    return [clips[k * clips_per_shard : (k + 1) * clips_per_shard] for k in range(total)]
+
+
+def start_run(out_dir: Path, clips, corpus, windowing: dict, embedder_info, clips_per_shard) -> list[int]:
+    """Checks the settings, makes `out_dir`, writes (or checks) plan.json; returns the shards still to write."""
+    if clips_per_shard < 1:
+        raise UserError(f"--clips-per-shard {clips_per_shard} must be at least 1 (default 64)")
+    _make_out_dir(out_dir)
+    write_plan(
+        out_dir,
+        {
+            "corpus": corpus,
+            "windowing": windowing,
+            "embedders": embedder_info,
+            "clips_per_shard": clips_per_shard,
+            "clips": [dataclasses.asdict(clip) for clip in clips],
+        },
+    )
+    total = len(plan_shards(clips, clips_per_shard))
+    return [k for k in range(total) if not shard_done(out_dir, corpus, k, total)]
+
+
+def shard_done(out_dir: Path, corpus: str, shard_index: int, total_shards: int) -> bool:
+    """Whether shard `shard_index` and its sidecar are both written (a shard counts as done only then)."""
+    return all(path.is_file() for path in _shard_paths(out_dir, corpus, shard_index, total_shards))
+
+
 def prepare(
     clips: list[Clip],
     skipped: list,
@@ -214,75 +311,29 @@ def prepare(
         UserError: a bad setting, an `out_dir` that cannot be written, another
             run's settings in it, or a full disk (finished shards are kept).
     """
-    if clips_per_shard < 1:
-        raise UserError(f"--clips-per-shard {clips_per_shard} must be at least 1 (default 64)")
     out_dir = Path(out_dir)
-    _make_out_dir(out_dir)
     windowing = dataclasses.asdict(extractor.windowing)
-    write_plan(
-        out_dir,
-        {
-            "corpus": corpus,
-            "windowing": windowing,
-            "embedders": embedder_info,
-            "clips_per_shard": clips_per_shard,
-            "clips": [dataclasses.asdict(clip) for clip in clips],
-        },
-    )
-    total_shards = max(1, -(-len(clips) // clips_per_shard))
-    shards = [clips[k * clips_per_shard : (k + 1) * clips_per_shard] for k in range(total_shards)]
-    pending = [
-        k
-        for k in range(total_shards)
-        if not all(p.is_file() for p in _shard_paths(out_dir, corpus, k, total_shards))
-    ]
+    pending = start_run(out_dir, clips, corpus, windowing, embedder_info, clips_per_shard)
+    shards = plan_shards(clips, clips_per_shard)
+    total_shards = len(shards)
     done_clips = sum(len(shards[k]) for k in range(total_shards) if k not in pending)
     if done_clips:
         log.info("resuming: %d of %d shards already written", total_shards - len(pending), total_shards)
     progress = Progress(len(clips), done_clips)
     for shard_index in pending:
-        shard_clips = shards[shard_index]
-        written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
+        outcomes = []
         for clip, (_, waveform, error, decode_seconds) in zip(
-            shard_clips, decoded_clips(shard_clips, workers)
+            shards[shard_index], decoded_clips(shards[shard_index], workers)
         ):
-            error = error.numpy().decode()
-            sidecar["seconds"]["decode"] += float(decode_seconds)
-            try:
-                if error:
-                    raise MediaError(error)
-                extraction = extractor.extract(
-                    clip.path,
-                    clip.clip_id,
-                    corpus=clip.corpus,
-                    subject=clip.subject,
-                    label=clip.label,
-                    label_name=clip.label_name,
-                    waveform=waveform.numpy(),
-                )
-            except MediaError as failure:
-                sidecar["failed"][clip.clip_id] = str(failure)
-                log.warning("skipped %s", failure)
-            else:
-                written.append(extraction.record)
-                sidecar["clips"][clip.clip_id] = {
-                    "face_found_rate": extraction.face_found_rate,
-                    "face_windows": extraction.face_windows,
-                    "frames": extraction.frames_decoded,
-                    "duration": round(extraction.record.duration, 3),
-                }
-                for stage, seconds in extraction.seconds.items():
-                    sidecar["seconds"][stage] += seconds
+            outcomes.append(
+                extract_clip(extractor, clip, waveform.numpy(), error.numpy().decode(), float(decode_seconds))
+            )
             progress.step()
-        shard_path, sidecar_path = _shard_paths(out_dir, corpus, shard_index, total_shards)
-        started = time.perf_counter()
         try:
-            records.write_shard(shard_path, written)
-            sidecar["seconds"]["writing"] = time.perf_counter() - started
-            records.write_json(sidecar_path, sidecar)
+            write_shard_files(out_dir, corpus, shard_index, total_shards, outcomes)
         except (OSError, tf.errors.OpError) as error:
             progress.close()
-            _write_failed(out_dir, shard_path, error)
+            _write_failed(out_dir, _shard_paths(out_dir, corpus, shard_index, total_shards)[0], error)
     progress.close()
     return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
 

@@ -40,6 +40,19 @@ def register(subparsers) -> None:
     parser.add_argument("--clips-per-shard", type=int, default=64)
     parser.add_argument("--frame-side", type=int, default=640, help="longest side of decoded frames, px")
     parser.add_argument("--detect-side", type=int, default=320, help="longest side given to MTCNN, px")
+    parser.add_argument(
+        "--runner",
+        choices=("local", "beam"),
+        default="local",
+        help="local: tf.data on this machine (default); beam: an Apache Beam pipeline (pip install "
+        "'mater-tf[beam]'), on this machine's DirectRunner with --workers processes unless --beam-options "
+        "names another runner",
+    )
+    parser.add_argument(
+        "--beam-options",
+        help="with --runner beam: Beam pipeline options, after an = sign (they begin with --), e.g. "
+        '--beam-options="--runner=DataflowRunner --project=P --region=R --setup_file=./setup.py"',
+    )
     parser.set_defaults(handler=run)
 
 
@@ -90,18 +103,25 @@ def label_summary(clips, names) -> str:
 
 
 def run(args) -> int:
+    import functools
+
     from mater_tf.corpora import label_names, list_corpus
     from mater_tf.extraction import build_extractor
     from mater_tf.media import require_media_packages
 
     _check_positive(args)
+    if args.beam_options is not None and args.runner != "beam":
+        from mater_tf.errors import UserError
+
+        raise UserError("--beam-options is for --runner beam; add --runner beam or leave the options out")
     labels = [name.strip() for name in args.labels.split(",") if name.strip()] if args.labels else None
     clips, skipped = list_corpus(args.corpus, args.root, labels)
     modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
     require_media_packages("face" in modalities, "mater-tf prepare")
     from pipelines.prepare import prepare
 
-    extractor, info = build_extractor(
+    build = functools.partial(
+        build_extractor,
         args.windows,
         args.window_seconds,
         modalities,
@@ -111,6 +131,7 @@ def run(args) -> int:
         args.detect_side,
         args.keep_log_mel,
     )
+    extractor, info = build()
     names = label_names(args.corpus, clips, labels)
     seen = "rows" if args.corpus == "csv" else "files"
     print(
@@ -120,17 +141,39 @@ def run(args) -> int:
     for line in passed_over_summary(skipped):
         print(line)
     print(label_summary(clips, names))
-    manifest = prepare(
-        clips,
-        skipped,
-        extractor,
-        args.out,
-        args.corpus,
-        names,
-        info,
-        clips_per_shard=args.clips_per_shard,
-        workers=args.workers,
-    )
+    if args.runner == "beam":
+        import logging
+
+        from pipelines.beam_prepare import prepare_with_beam
+
+        if not args.verbose:  # Beam logs its workers' start, stop and set-up
+            logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+        manifest = prepare_with_beam(
+            clips,
+            skipped,
+            build,
+            extractor.windowing,
+            args.out,
+            args.corpus,
+            names,
+            info,
+            clips_per_shard=args.clips_per_shard,
+            beam_options=args.beam_options,
+            workers=args.workers,
+        )
+    else:
+        manifest = prepare(
+            clips,
+            skipped,
+            extractor,
+            args.out,
+            args.corpus,
+            names,
+            info,
+            clips_per_shard=args.clips_per_shard,
+            workers=args.workers,
+        )
     print(
         f"wrote {manifest['num_clips']} clips in {len(manifest['shards'])} shards; "
         f"{manifest['num_failed']} failed, {manifest['num_skipped_files']} {seen} passed over "
