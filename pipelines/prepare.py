@@ -46,31 +46,30 @@ PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def _decode(path):
-    """tf.data stage: decode one clip; errors travel as text, so one bad clip never stops the run."""
+def _decode(path: str):
+    """Decodes one clip in Python; errors travel as text, so one bad clip never stops the run."""
     from mater_tf.media import decode_audio
 
     started = time.perf_counter()
     try:
-        waveform, error = decode_audio(path.numpy().decode()), ""
+        waveform, error = decode_audio(path), ""
     except MediaError as failure:
         waveform, error = np.zeros(0, np.float32), str(failure)
     except Exception as failure:  # noqa: BLE001 - any decoder failure is this clip's failure
-        waveform, error = np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({failure})"
+        waveform, error = np.zeros(0, np.float32), f"{path}: cannot be decoded ({failure})"
     return waveform, error, time.perf_counter() - started
 
 
-def decoded_clips(clips: list[Clip], workers: int) -> tf.data.Dataset:
-    """(path, waveform, error, decode seconds) for each clip, in order, `workers` at a time."""
-    paths = tf.data.Dataset.from_tensor_slices([clip.path for clip in clips] or [""])
-    if not clips:
-        paths = paths.take(0)
+def decoded_clips(clips: list[Clip], workers: int):
+    """(waveform, error, decode seconds) for each clip, in order, `workers` at a time.
 
-    def decode(path):
-        waveform, error, seconds = tf.py_function(_decode, [path], [tf.float32, tf.string, tf.float64])
-        return path, waveform, error, seconds
+    Audio files are decoded and resampled inside the `Dataset.map` graph
+    (`mater_tf.media.audio_graph`); a clip the graph cannot read is decoded
+    again by `_decode` (FFmpeg, or the reason it cannot be used).
+    """
+    from mater_tf.media.audio_graph import decoded_audio_dataset
 
-    return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2)
+    return decoded_audio_dataset([clip.path for clip in clips], workers, _decode)
 
 
 class Progress:
@@ -243,10 +242,7 @@ def prepare(
     for shard_index in pending:
         shard_clips = shards[shard_index]
         written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
-        for clip, (_, waveform, error, decode_seconds) in zip(
-            shard_clips, decoded_clips(shard_clips, workers)
-        ):
-            error = error.numpy().decode()
+        for clip, (waveform, error, decode_seconds) in zip(shard_clips, decoded_clips(shard_clips, workers)):
             sidecar["seconds"]["decode"] += float(decode_seconds)
             try:
                 if error:
@@ -258,7 +254,7 @@ def prepare(
                     subject=clip.subject,
                     label=clip.label,
                     label_name=clip.label_name,
-                    waveform=waveform.numpy(),
+                    waveform=waveform,
                 )
             except MediaError as failure:
                 sidecar["failed"][clip.clip_id] = str(failure)

@@ -161,6 +161,7 @@ class AudioEmbedder:
         self.checksum = checksum
         self.model = model
         self.dim = 512 if model is not None else 128
+        self._compiled = None
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
         patches = np.asarray(patches, np.float32)
@@ -168,8 +169,20 @@ class AudioEmbedder:
             return np.zeros((0, self.dim), np.float32)
         if self.model is None:
             return np.concatenate([patches.mean(axis=1), patches.std(axis=1)], axis=-1)
-        feature_map = np.asarray(self.model(patches, training=False))
-        return feature_map.mean(axis=(1, 2))
+        if self._compiled is None:
+            self._compiled = self._compile()
+        return np.asarray(self._compiled(patches), np.float32)
+
+    def _compile(self):
+        """The conv stack and the spatial mean as one graph, traced once for any window count and
+        length: a clip's windows in one call, without Keras' per-layer eager cost."""
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None, 64), tf.float32)])
+        def embed(patches):
+            return tf.reduce_mean(self.model(patches, training=False), axis=(1, 2))
+
+        return embed
 
 
 def audio_embedder(spec: str) -> AudioEmbedder:
