@@ -132,7 +132,9 @@ def _variables_from_hub(path: str) -> dict:
     try:
         loaded = hub.load(path)
     except (OSError, ValueError, tf.errors.OpError) as error:
-        raise UserError(f"{path}: not a loadable TF-Hub SavedModel ({error}); give a VGGish model folder") from None
+        raise UserError(
+            f"{path}: not a loadable TF-Hub SavedModel ({error}); give a VGGish model folder"
+        ) from None
     # Every variable the loaded object holds (TF-Hub's VGGish keeps them in a `_variables` list,
     # Reusable SavedModels in `variables`), found by walking its trackable objects.
     held = [item for item in tf.train.TrackableView(loaded).descendants() if isinstance(item, tf.Variable)]
