@@ -137,9 +137,12 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback):
     dataset = tf.data.Dataset.from_tensor_slices(list(paths) or [""]).take(len(paths))
 
     def decode(path):
+        # Data dependencies order the clock readings around the decode (control dependencies on a
+        # function call did not: the readings came out 0.2 ms apart around a 5 ms decode).
         started = tf.timestamp()
+        path = path + tf.strings.substr(tf.strings.as_string(started), 0, 0)
         waveform = compiled_decoder()(path)  # traced once per process, not once per dataset
-        with tf.control_dependencies([waveform]):
+        with tf.control_dependencies([tf.size(waveform)]):
             seconds = tf.timestamp() - started
         return waveform, seconds
 
