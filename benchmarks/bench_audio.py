@@ -1,6 +1,6 @@
 """The audio path against the official VGGish reference code, same clips, same weights (figures, not tests).
 
-    python benchmarks/bench_audio.py --reference-dir /path/to/models/research/audioset/vggish \\
+    PYTHONPATH=. python benchmarks/bench_audio.py --reference-dir /path/to/models/research/audioset/vggish \\
         [--shared ../shared] [--rounds 5] [--json OUT.json]
 
 The reference is tensorflow/models research/audioset/vggish, read from the
@@ -27,8 +27,8 @@ one warm-up pass each), median clips/s over `--rounds`:
   reference side: its front end and the same numpy statistics);
 * `vggish:` embedder: the whole path, `ClipExtractor.extract` with
   `vggish:CHECKPOINT` against the reference's front end and network;
-* ours through tf.data: the `mater-tf prepare` decoding stage
-  (`decoded_audio_dataset`, 2 workers) and the same extraction.
+* `mater-tf prepare` (`pipelines.prepare.prepare`, 2 workers: decoding in
+  the tf.data graph, records written) against the same reference figures.
 
 Beside each ratio: the largest difference between the two sides' outputs.
 """
@@ -226,14 +226,14 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    from mater_tf.corpora import list_corpus
-    from mater_tf.extraction import ClipExtractor, Windowing
+    from mater_tf.corpora import label_names, list_corpus
+    from mater_tf.extraction import ClipExtractor, Windowing, build_extractor
     from mater_tf.features import log_mel
     from mater_tf.features.embedders import audio_embedder
     from mater_tf.media import decode_audio
-    from mater_tf.media.audio_graph import decoded_audio_dataset
+    from pipelines.prepare import prepare
 
-    clips, _ = list_corpus("ravdess", root)
+    clips, skipped = list_corpus("ravdess", root)
     paths = [clip.path for clip in clips]
     windowing = Windowing(8, 0.5)
     with tempfile.TemporaryDirectory() as folder:
@@ -255,14 +255,19 @@ def main(argv=None) -> int:
 
             return run
 
-        def ours_dataset(extractor):
-            def run(_):  # one pass over every clip: the decoding stage of `mater-tf prepare`, 2 workers
-                results = []
-                fallback = lambda p: (decode_audio(p), "", 0.0)  # noqa: E731
-                for path, (waveform, _, _) in zip(paths, decoded_audio_dataset(paths, 2, fallback)):
-                    record = extractor.extract(path, "clip", waveform=waveform).record
-                    results.append(record.audio_embedding[record.audio_valid == 1])
-                return results
+        def ours_prepare(extractor, info):
+            def run(_):  # one `mater-tf prepare` run over every clip (tf.data decoding, 2 workers)
+                with tempfile.TemporaryDirectory() as out:
+                    prepare(
+                        clips,
+                        skipped,
+                        extractor,
+                        out,
+                        "ravdess",
+                        label_names("ravdess", clips),
+                        info,
+                        workers=2,
+                    )
 
             return run
 
@@ -280,12 +285,13 @@ def main(argv=None) -> int:
             rates, outputs = timed_passes(sides, paths, args.rounds)
             difference = largest_difference(outputs["reference"], outputs["ours"]) if compare else None
             rows.append((label, rates["reference"], rates["ours"], difference))
-        # tf.data: one "clip" of timed_passes is the whole pass over all clips here.
-        for label, extractor, reference_rate in [
-            ("logmel embedder, tf.data decoding (2 workers)", logmel, rows[1][1]),
-            ("vggish: embedder, tf.data decoding (2 workers)", vggish, rows[2][1]),
+        # `mater-tf prepare`: one "clip" of timed_passes is a whole run over every clip here.
+        for label, spec, reference_rate in [
+            ("logmel, mater-tf prepare (2 workers)", "logmel", rows[1][1]),
+            ("vggish:, mater-tf prepare (2 workers)", f"vggish:{checkpoint}", rows[2][1]),
         ]:
-            rates, outputs = timed_passes({"ours": ours_dataset(extractor)}, ["all"], args.rounds)
+            extractor, info = build_extractor(8, 0.5, ["audio"], None, spec)
+            rates, _ = timed_passes({"ours": ours_prepare(extractor, info)}, ["all"], args.rounds)
             rows.append((label, reference_rate, rates["ours"] * len(paths), None))
         results["load_after"] = os.getloadavg()
         tf.keras.backend.clear_session()
