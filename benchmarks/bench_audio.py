@@ -18,8 +18,10 @@ averaged over space, l2-normalised. The weights are not the released ones
 ../shared/golden/README.md and written as a TF1 checkpoint under the real
 variable names (vggish/conv1/weights, ...), which both sides load.
 
-Measured per pass over all clips, passes of the two sides interleaved (after
-one warm-up pass each), median clips/s over `--rounds`:
+Each side runs each clip in turn (the sides alternate clip by clip, so a change
+in the machine's load hits both alike) after one warm-up pass; per round, the
+ratio of the two sides' wall times and of this process's CPU times; medians
+over `--rounds`:
 
 * front end: decode + resample + log-mel (ours: `mater_tf.media.decode_audio`
   and `mater_tf.features.log_mel`);
@@ -193,16 +195,30 @@ class Reference:
 
 
 def timed_passes(sides: dict, paths: list[str], rounds: int) -> tuple[dict, dict]:
-    """{side: median clips/s} over interleaved passes (after one warm-up pass each), and each side's outputs."""
+    """Each side on each clip in turn (the sides alternate clip by clip, so a change in the machine's
+    load hits both alike), after one warm-up pass each.
+
+    Returns ({side: median clips/s over the rounds, "ratio": median of the rounds' ours / reference
+    wall-time ratio, "cpu_ratio": the same of this process's CPU time}, each side's warm-up outputs).
+    """
     outputs = {name: [run(path) for path in paths] for name, run in sides.items()}  # warm-up
-    rates = {name: [] for name in sides}
+    wall = {name: [] for name in sides}
+    cpu = {name: [] for name in sides}
     for _ in range(rounds):
-        for name, run in sides.items():
-            started = time.perf_counter()
-            for path in paths:
+        spent = {name: [0.0, 0.0] for name in sides}
+        for path in paths:
+            for name, run in sides.items():
+                started, started_cpu = time.perf_counter(), time.process_time()
                 run(path)
-            rates[name].append(len(paths) / (time.perf_counter() - started))
-    return {name: statistics.median(values) for name, values in rates.items()}, outputs
+                spent[name][0] += time.perf_counter() - started
+                spent[name][1] += time.process_time() - started_cpu
+        for name in sides:
+            wall[name].append(spent[name][0])
+            cpu[name].append(spent[name][1])
+    summary = {name: len(paths) / statistics.median(values) for name, values in wall.items()}
+    summary["ratio"] = statistics.median(r / o for r, o in zip(wall["reference"], wall["ours"]))
+    summary["cpu_ratio"] = statistics.median(r / o for r, o in zip(cpu["reference"], cpu["ours"]))
+    return summary, outputs
 
 
 def largest_difference(first: list, second: list) -> float:
@@ -284,34 +300,46 @@ def main(argv=None) -> int:
         ]:
             rates, outputs = timed_passes(sides, paths, args.rounds)
             difference = largest_difference(outputs["reference"], outputs["ours"]) if compare else None
-            rows.append((label, rates["reference"], rates["ours"], difference))
+            rows.append((label, rates, difference))
         # `mater-tf prepare`: one "clip" of timed_passes is a whole run over every clip here.
-        for label, spec, reference_rate in [
-            ("logmel, mater-tf prepare (2 workers)", "logmel", rows[1][1]),
-            ("vggish:, mater-tf prepare (2 workers)", f"vggish:{checkpoint}", rows[2][1]),
+        for label, spec, reference_run in [
+            ("logmel, mater-tf prepare (2 workers)", "logmel", reference.log_mel_stats),
+            ("vggish:, mater-tf prepare (2 workers)", f"vggish:{checkpoint}", reference.vggish),
         ]:
             extractor, info = build_extractor(8, 0.5, ["audio"], None, spec)
-            rates, _ = timed_passes({"ours": ours_prepare(extractor, info)}, ["all"], args.rounds)
-            rows.append((label, reference_rate, rates["ours"] * len(paths), None))
+            sides = {
+                "reference": lambda _, run=reference_run: [run(p) for p in paths],
+                "ours": ours_prepare(extractor, info),
+            }
+            rates, _ = timed_passes(sides, ["all"], args.rounds)
+            rows.append(
+                (
+                    label,
+                    {
+                        **rates,
+                        "reference": rates["reference"] * len(paths),
+                        "ours": rates["ours"] * len(paths),
+                    },
+                    None,
+                )
+            )
         results["load_after"] = os.getloadavg()
         tf.keras.backend.clear_session()
-    print(f"RAVDESS sample: {len(paths)} wavs, 8 x 0.5 s windows, {args.rounds} interleaved rounds (median)")
-    print(f"{'path':<48} {'reference clips/s':>18} {'ours clips/s':>13} {'ratio':>7}  largest difference")
+    print(
+        f"RAVDESS sample: {len(paths)} wavs, 8 x 0.5 s windows, {args.rounds} rounds, sides alternating (medians)"
+    )
+    print(
+        f"{'path':<40} {'reference clips/s':>17} {'ours clips/s':>12} {'ratio':>6} {'CPU-time ratio':>14}"
+        "  largest difference"
+    )
     results["rows"] = []
-    for label, reference_rate, ours_rate, difference in rows:
+    for label, rates, difference in rows:
         shown = f"{difference:.2e}" if difference is not None else "(as above)"
         print(
-            f"{label:<48} {reference_rate:>18.1f} {ours_rate:>13.1f} {ours_rate / reference_rate:>6.2f}x  {shown}"
+            f"{label:<40} {rates['reference']:>17.1f} {rates['ours']:>12.1f} {rates['ratio']:>5.2f}x "
+            f"{rates['cpu_ratio']:>13.2f}x  {shown}"
         )
-        results["rows"].append(
-            {
-                "path": label,
-                "reference_clips_per_s": reference_rate,
-                "ours_clips_per_s": ours_rate,
-                "ratio": ours_rate / reference_rate,
-                "largest_difference": difference,
-            }
-        )
+        results["rows"].append({"path": label, **rates, "largest_difference": difference})
     print(f"load average before / after: {results['load_before'][0]:.1f} / {results['load_after'][0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
