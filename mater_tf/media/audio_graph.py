@@ -23,6 +23,7 @@ as one polyphase conv; no recompilation for new lengths or rates).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 import numpy as np
@@ -129,30 +130,27 @@ def compiled_decoder():
 def decoded_audio_dataset(paths: list[str], workers: int, fallback):
     """Yields (waveform float32 numpy [samples], error text, decode seconds) per path, in order.
 
-    The decoding runs in a `Dataset.map` graph, `workers` clips at a time. A clip
+    The decoding runs in a `Dataset.map` graph, `workers` clips at a time, ahead of
+    the consumer; "decode seconds" is how long the consumer waited for the clip. A clip
     whose graph decoding fails (a WAV TensorFlow cannot read, a corrupt file) is
     handed to `fallback(path) -> (waveform, error, seconds)` in Python, which
     reads it with FFmpeg or says why it cannot be used.
     """
     dataset = tf.data.Dataset.from_tensor_slices(list(paths) or [""]).take(len(paths))
 
-    def decode(path):
-        # Data dependencies order the clock readings around the decode (control dependencies around
-        # a function call did not: the readings came out 0.2 ms apart around a 5 ms decode).
-        started = tf.timestamp()
-        path = path + tf.strings.substr(tf.strings.as_string(started), 0, 0)
-        waveform = decode_audio_tensor(path)  # inline: the iterator starts in about half the time of a call
-        with tf.control_dependencies([tf.size(waveform)]):
-            seconds = tf.timestamp() - started
-        return waveform, seconds
-
-    iterator = iter(dataset.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2))
+    # No clock in the graph: tf.timestamp fails while TensorFlow's op determinism is on (training
+    # turns it on for the rest of the process), which would send every clip to `fallback`.
+    decoded = dataset.map(decode_audio_tensor, num_parallel_calls=max(1, workers), deterministic=True)
+    iterator = iter(decoded.prefetch(2))
     for path in paths:
         started = time.perf_counter()
         try:
-            waveform, seconds = next(iterator)
-        except tf.errors.OpError:  # this clip only: the iterator goes on with the next
+            waveform = next(iterator)
+        except tf.errors.OpError as graph_error:  # this clip only: the iterator goes on with the next
+            message = graph_error.message.splitlines()[0]
+            logging.getLogger(__name__).debug("%s: decoded in Python (%s)", path, message)
             waveform, error, seconds = fallback(path)
             yield waveform, error, seconds + time.perf_counter() - started
             continue
+        seconds = time.perf_counter() - started
         yield waveform.numpy(), "", float(seconds)
