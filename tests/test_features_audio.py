@@ -131,3 +131,67 @@ def test_wrong_layouts_are_named(reference_weights, tmp_path):
         load_vggish_weights(build_vggish("conv4_2"), broken)
     with pytest.raises(UserError, match="not a VGGish checkpoint"):
         load_vggish_weights(build_vggish("conv4_2"), tmp_path / "nothing")
+
+
+def write_hub_vggish(weights, folder):
+    """A SavedModel laid out as TF-Hub's VGGish (tensorflow/models vggish_export_tfhub.py): a tf.Module
+    holding its variables under the checkpoint names, called on a 16 kHz waveform. Only the conv
+    variables are written (the fc ones would make it 200 MB; the conv4_2 embedder does not use them)."""
+
+    class VGGish(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self._variables = [
+                tf.Variable(value, name=name) for name, value in weights.items() if "/fc" not in name
+            ]
+
+        @tf.function(input_signature=(tf.TensorSpec(shape=[None], dtype=tf.float32),))
+        def __call__(self, waveform):
+            return tf.reduce_mean(waveform) * tf.reduce_sum(self._variables[1])[None, None]
+
+    tf.saved_model.save(VGGish(), str(folder))
+    return folder
+
+
+@pytest.mark.slow
+def test_vggish_from_a_tf_hub_folder_and_handle(golden, reference_weights, tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import tarfile
+    import threading
+
+    from mater_tf.features.embedders import audio_embedder
+
+    folder = write_hub_vggish(reference_weights, tmp_path / "vggish_1")
+    patches, expected = golden["network/patches_50"], golden["network/conv4_2_50"].mean(axis=(1, 2))
+    from_folder = audio_embedder(f"vggish:{folder}")
+    np.testing.assert_allclose(from_folder.embed(patches), expected, rtol=1e-4, atol=1e-4)
+
+    # A handle (URL) goes through tensorflow_hub: downloaded once into TFHUB_CACHE_DIR, then read from there.
+    with tarfile.open(tmp_path / "vggish.tar.gz", "w:gz") as archive:
+        for item in folder.iterdir():
+            archive.add(item, arcname=item.name)
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(tmp_path))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    handle = f"http://127.0.0.1:{server.server_address[1]}/vggish.tar.gz"
+    try:
+        first = audio_embedder(f"vggish:{handle}")
+        second = audio_embedder(f"vggish:{handle}")
+    finally:
+        server.shutdown()
+    assert len(requests) == 1 and requests[0].startswith("/vggish.tar.gz")  # the second came from the cache
+    assert any((tmp_path / "cache").iterdir())
+    np.testing.assert_allclose(second.embed(patches), expected, rtol=1e-4, atol=1e-4)
+    assert first.checksum == second.checksum == from_folder.checksum  # the same files, wherever they lie
+    with pytest.raises(UserError, match="cannot fetch the TF-Hub model http://127.0.0.1:1/none.tar.gz"):
+        audio_embedder("vggish:http://127.0.0.1:1/none.tar.gz")

@@ -12,8 +12,9 @@ Face (`--face-embedder`), on RGB uint8 face crops:
 
 Audio (`--audio-embedder`), on the log-mel frames of one window:
   * `vggish:PATH`  VGGish conv4_2 spatial mean, 512-d; PATH is a VGGish
-    checkpoint, a TF-Hub VGGish SavedModel folder, or a .weights.h5 made by
-    `mater-tf weights convert-vggish`.
+    checkpoint, a TF-Hub handle (https://tfhub.dev/google/vggish/1, fetched once
+    into tensorflow_hub's cache), a downloaded TF-Hub VGGish folder, or a
+    .weights.h5 made by `mater-tf weights convert-vggish`.
   * `logmel`  no learned weights: per-band mean and standard deviation of the
     window's log-mel frames, 128-d.
 
@@ -161,6 +162,7 @@ class AudioEmbedder:
         self.checksum = checksum
         self.model = model
         self.dim = 512 if model is not None else 128
+        self._compiled = None
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
         patches = np.asarray(patches, np.float32)
@@ -168,8 +170,20 @@ class AudioEmbedder:
             return np.zeros((0, self.dim), np.float32)
         if self.model is None:
             return np.concatenate([patches.mean(axis=1), patches.std(axis=1)], axis=-1)
-        feature_map = np.asarray(self.model(patches, training=False))
-        return feature_map.mean(axis=(1, 2))
+        if self._compiled is None:
+            self._compiled = self._compile()
+        return np.asarray(self._compiled(patches), np.float32)
+
+    def _compile(self):
+        """The conv stack and the spatial mean as one graph, traced once for any window count and
+        length: a clip's windows in one call, without Keras' per-layer eager cost."""
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None, 64), tf.float32)])
+        def embed(patches):
+            return tf.reduce_mean(self.model(patches, training=False), axis=(1, 2))
+
+        return embed
 
 
 def audio_embedder(spec: str) -> AudioEmbedder:
@@ -178,9 +192,14 @@ def audio_embedder(spec: str) -> AudioEmbedder:
         return AudioEmbedder("logmel-mean-std-v1", "")
     kind, _, rest = spec.partition(":")
     if kind == "vggish" and rest:
-        from mater_tf.features.vggish import build_vggish, load_vggish_weights
+        from mater_tf.features.vggish import (
+            build_vggish,
+            is_hub_handle,
+            load_vggish_weights,
+            resolve_hub_handle,
+        )
 
-        path = _require_file(rest, "VGGish")
+        path = Path(resolve_hub_handle(rest)) if is_hub_handle(rest) else _require_file(rest, "VGGish")
         model = build_vggish("conv4_2", trainable=False)
         if str(path).endswith(".weights.h5"):
             model.load_weights(path)
@@ -188,4 +207,4 @@ def audio_embedder(spec: str) -> AudioEmbedder:
             load_vggish_weights(model, path)
         checksum = file_checksum(path if path.exists() else Path(f"{path}.index"))
         return AudioEmbedder(f"vggish-conv4_2-mean:{checksum[:12]}", checksum, model)
-    raise UserError(f"--audio-embedder '{spec}' is not vggish:PATH or logmel")
+    raise UserError(f"--audio-embedder '{spec}' is not vggish:PATH, vggish:TF_HUB_HANDLE or logmel")

@@ -86,30 +86,75 @@ def _variables_from_checkpoint(path: str) -> dict:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def _variables_from_saved_model(path: str) -> dict:
-    """Variables of a TF-Hub VGGish SavedModel (they keep the checkpoint names).
+HUB_HANDLE_PREFIXES = ("https://", "http://", "gs://")
 
-    A TF-Hub TF2 SavedModel lists its variables in `.variables` (the Reusable
-    SavedModel interface); a TF1-style SavedModel stores them under their
-    graph names in variables/variables, which is read directly.
+
+def is_hub_handle(source) -> bool:
+    """Whether `source` is a TF-Hub handle (a URL tensorflow_hub downloads) rather than a local path."""
+    return isinstance(source, str) and source.startswith(HUB_HANDLE_PREFIXES)
+
+
+def _import_hub():
+    try:
+        import tensorflow_hub as hub
+    except ImportError:
+        raise UserError(
+            "loading VGGish from TF-Hub needs tensorflow-hub: pip install 'mater-tf[media]'"
+        ) from None
+    return hub
+
+
+def resolve_hub_handle(handle: str) -> str:
+    """The local folder of a TF-Hub handle: downloaded once into tensorflow_hub's cache
+    (`TFHUB_CACHE_DIR`, default a folder in the system's temp dir), then read from there."""
+    hub = _import_hub()
+    try:
+        return hub.resolve(handle)
+    except Exception as error:  # noqa: BLE001 - urllib, gfile and tarfile each raise their own
+        raise UserError(
+            f"cannot fetch the TF-Hub model {handle} ({error}); download it where there is a network "
+            "and give its folder, or set TFHUB_CACHE_DIR to a cache that holds it"
+        ) from None
+
+
+def _variables_from_hub(path: str) -> dict:
+    """Variables of a TF-Hub VGGish SavedModel, loaded with `hub.load` (they keep the checkpoint names).
+
+    TF-Hub's VGGish (`vggish_export_tfhub.py` in tensorflow/models) is a TF2 SavedModel of a
+    `tf.Module` whose variables are named as the checkpoint's (`vggish/conv1/weights:0`, ...),
+    created from it by name; a TF1-style
+    SavedModel stores them under those names in variables/variables, read directly when
+    `hub.load` lists none.
     """
     import tensorflow as tf
 
+    hub = _import_hub()
+    try:
+        loaded = hub.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise UserError(
+            f"{path}: not a loadable TF-Hub SavedModel ({error}); give a VGGish model folder"
+        ) from None
+    # Every variable the loaded object holds (TF-Hub's VGGish keeps them in a `_variables` list,
+    # Reusable SavedModels in `variables`), found by walking its trackable objects.
+    held = [item for item in tf.train.TrackableView(loaded).descendants() if isinstance(item, tf.Variable)]
+    variables = {variable.name.split(":")[0]: variable.numpy() for variable in held}
+    if any(name.startswith("vggish/") for name in variables):
+        return variables
     reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
-    names = reader.get_variable_to_shape_map()
-    if any(name.startswith("vggish/") for name in names):
-        return {name: reader.get_tensor(name) for name in names}
-    loaded = tf.saved_model.load(path)
-    return {variable.name.split(":")[0]: variable.numpy() for variable in getattr(loaded, "variables", [])}
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
 def read_vggish_variables(source) -> dict:
-    """Checkpoint variable name -> array, from a mapping, a TF1 checkpoint or a SavedModel dir."""
+    """Checkpoint variable name -> array, from a mapping, a TF1 checkpoint, a TF-Hub handle or
+    a TF-Hub (SavedModel) folder."""
     if isinstance(source, Mapping):
         return {name: np.asarray(value) for name, value in source.items()}
+    if is_hub_handle(source):
+        return _variables_from_hub(resolve_hub_handle(source))
     path = os.fspath(source)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return _variables_from_saved_model(path)
+        return _variables_from_hub(path)
     if os.path.isfile(path + ".index") or os.path.isfile(path) and path.endswith(".index"):
         return _variables_from_checkpoint(path[: -len(".index")] if path.endswith(".index") else path)
     if os.path.isdir(path):
@@ -119,8 +164,8 @@ def read_vggish_variables(source) -> dict:
         if latest:
             return _variables_from_checkpoint(latest)
     raise UserError(
-        f"{path}: not a VGGish checkpoint (vggish_model.ckpt with its .index) nor a TF-Hub VGGish "
-        "SavedModel folder; give the path of one of them"
+        f"{path}: not a VGGish checkpoint (vggish_model.ckpt with its .index), a TF-Hub handle nor a "
+        "TF-Hub VGGish SavedModel folder; give one of them"
     )
 
 
@@ -130,8 +175,9 @@ def load_vggish_weights(model: keras.Model, source) -> keras.Model:
     Args:
         model: from `build_vggish` (any output).
         source: a mapping of checkpoint names (`vggish/conv1/weights`, ...) to
-            arrays, a TF1 checkpoint path (`vggish_model.ckpt`), or a TF-Hub
-            VGGish SavedModel directory.
+            arrays, a TF1 checkpoint path (`vggish_model.ckpt`), a TF-Hub handle
+            (`https://tfhub.dev/google/vggish/1`, downloaded once into tensorflow_hub's
+            cache) or a TF-Hub VGGish SavedModel directory (loaded with `hub.load`).
 
     Raises:
         UserError: naming the first missing or misshapen variable.

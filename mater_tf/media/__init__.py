@@ -1,4 +1,4 @@
-"""Decoding media: video frames and audio tracks (PyAV), plain audio files (tensorflow-io).
+"""Decoding media: video frames and audio tracks (PyAV), plain audio files (TensorFlow ops).
 
 Everything comes out as 16 kHz mono float32 audio in [-1, 1] (channels
 averaged) and RGB uint8 frames with their presentation times in seconds.
@@ -209,23 +209,29 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
 
 
 def decode_audio(path: str | Path) -> np.ndarray:
-    """16 kHz mono audio of any clip: TensorFlow / tensorflow-io for audio files, PyAV for containers.
+    """16 kHz mono audio of any clip: TensorFlow ops for audio files, PyAV for containers.
 
-    Some real RAVDESS wavs end in an odd-sized `_PMX` chunk that both
-    TensorFlow readers reject ("Data too short"); FFmpeg reads them, so such a
-    file falls back to PyAV (the same file always takes the same path).
+    Audio files go through `mater_tf.media.audio_graph` (WAV by TensorFlow, mp3/flac/ogg by
+    tensorflow-io, resampled by `mater_tf.media.resample`), the same graph that
+    `mater-tf prepare` maps over its clips. A file that graph cannot read (a WAV that is not
+    16-bit PCM, say) falls back to PyAV (the same file always takes the same path).
     """
     path = check_readable(path)
     if is_video(path):
         return decode_audio_track(path)
+    import tensorflow as tf
+
     from mater_tf.media import tfio_audio
 
     try:
         return tfio_audio.decode_audio_file(str(path))
-    except MediaError as tensorflow_error:
+    except (tf.errors.OpError, RuntimeError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
         try:
             waveform = decode_audio_track(path)
         except MediaError:
-            raise tensorflow_error from None
+            raise MediaError(
+                f"{path}: audio cannot be decoded ({message}); the file may be corrupt"
+            ) from None
         logging.getLogger(__name__).debug("%s: read by FFmpeg (TensorFlow's reader rejected it)", path)
         return waveform

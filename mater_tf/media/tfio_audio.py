@@ -1,10 +1,10 @@
-"""Plain audio files through TensorFlow ops (tensorflow-io): the one module that uses tfio.
+"""mp3, flac and ogg through tensorflow-io: the one module that uses tfio.
 
 Kept alone so that the day tensorflow-io is dropped (its last release only
-loads in TensorFlow <= 2.17) this is a one-file change. WAV is decoded by
-core TensorFlow (it copes with RAVDESS's non-standard FLLR chunk and with
-stereo); mp3, flac and ogg by tfio's AudioIOTensor; resampling to 16 kHz by
-`tfio.audio.resample`. Usable eagerly and inside `tf.data` maps.
+loads in TensorFlow <= 2.17) this is a one-file change. WAV is read by core
+TensorFlow and every file is resampled by `mater_tf.media.resample`, both in
+graph ops (`mater_tf.media.audio_graph`); only tfio's decoders run here, in a
+`tf.py_function`, one at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.media import SAMPLE_RATE, MediaError
+# tensorflow-io's decoders are not safe to run concurrently: two mp3 decodes at
+# once in tf.data workers return wrong lengths and samples (measured on the
+# CREMA-D sample; tests/test_media.py holds it). This lock keeps every tfio
+# decode serial; WAV, resampling and PyAV run in parallel.
+_TFIO_LOCK = threading.Lock()
 
 
 def _import_tfio():
@@ -27,50 +31,27 @@ def _import_tfio():
     return tfio
 
 
-def _decode_other(path: tf.Tensor):
+def decode_other(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Eager (a `tf.py_function` body): mp3/flac/ogg -> (float32 [samples, channels], rate)."""
     tfio = _import_tfio()
-    audio = tfio.audio.AudioIOTensor(path.numpy().decode())
-    samples = audio.to_tensor()
+    with _TFIO_LOCK:
+        audio = tfio.audio.AudioIOTensor(path.numpy().decode())
+        samples = audio.to_tensor()
+        rate = audio.rate
     if samples.dtype == tf.int16:
         samples = tf.cast(samples, tf.float32) / 32768.0
-    return tf.cast(samples, tf.float32), tf.cast(audio.rate, tf.int32)
+    return tf.cast(samples, tf.float32), tf.cast(rate, tf.int32)
 
 
 def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
-    """Graph-friendly: path -> float32 [samples] at 16 kHz, channels averaged."""
-    tfio = _import_tfio()
-    is_wav = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.wav")
+    """Graph-friendly: path -> float32 [samples] at 16 kHz mono (see `mater_tf.media.audio_graph`)."""
+    from mater_tf.media.audio_graph import decode_audio_tensor as decode
 
-    def wav():
-        samples, rate = tf.audio.decode_wav(tf.io.read_file(path))
-        return samples, rate
-
-    def other():
-        samples, rate = tf.py_function(_decode_other, [path], [tf.float32, tf.int32])
-        samples.set_shape([None, None])
-        return samples, rate
-
-    samples, rate = tf.cond(is_wav, wav, other)
-    mono = tf.reduce_mean(samples, axis=1, keepdims=True)
-    resampled = tf.cond(
-        tf.equal(rate, SAMPLE_RATE),
-        lambda: mono,
-        lambda: tfio.audio.resample(mono, tf.cast(rate, tf.int64), SAMPLE_RATE),
-    )
-    return resampled[:, 0]
-
-
-# tensorflow-io's decoders are not safe to run concurrently: two mp3 decodes at
-# once in tf.data workers return wrong lengths and samples (measured on the
-# CREMA-D sample). One lock keeps every tfio call serial; PyAV stays parallel.
-_TFIO_LOCK = threading.Lock()
+    return decode(path)
 
 
 def decode_audio_file(path: str) -> np.ndarray:
-    """Eager: one audio file -> float32 numpy [samples] at 16 kHz mono (thread-safe)."""
-    try:
-        with _TFIO_LOCK:
-            return decode_audio_tensor(tf.constant(path)).numpy()
-    except (tf.errors.OpError, RuntimeError, ValueError) as error:
-        message = getattr(error, "message", str(error)).splitlines()[0]
-        raise MediaError(f"{path}: audio cannot be decoded ({message}); the file may be corrupt") from None
+    """Eager: one audio file -> float32 numpy [samples] at 16 kHz mono (op errors pass through)."""
+    from mater_tf.media.audio_graph import compiled_decoder
+
+    return compiled_decoder()(tf.constant(path)).numpy()
