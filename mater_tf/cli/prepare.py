@@ -40,17 +40,24 @@ def register(subparsers) -> None:
     parser.add_argument("--clips-per-shard", type=int, default=64)
     parser.add_argument("--frame-side", type=int, default=640, help="longest side of decoded frames, px")
     parser.add_argument("--detect-side", type=int, default=320, help="longest side given to MTCNN, px")
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=5,
+        help="run MTCNN on every K-th frame of each window (and its last), interpolating the box "
+        "between where the face is not lost; 1: every frame (default 5)",
+    )
     parser.set_defaults(handler=run)
 
 
 def _check_positive(args) -> None:
     from mater_tf.errors import UserError
 
-    for option in ("clips_per_shard", "workers", "frame_side", "detect_side"):
+    defaults = {"clips_per_shard": 64, "workers": 2, "frame_side": 640, "detect_side": 320, "detect_every": 5}
+    for option, default in defaults.items():
         value = getattr(args, option)
         if value < 1:
             flag = "--" + option.replace("_", "-")
-            default = {"clips_per_shard": 64, "workers": 2, "frame_side": 640, "detect_side": 320}[option]
             raise UserError(f"{flag} {value} must be at least 1 (default {default})")
 
 
@@ -110,6 +117,7 @@ def run(args) -> int:
         args.frame_side,
         args.detect_side,
         args.keep_log_mel,
+        detect_every=args.detect_every,
     )
     names = label_names(args.corpus, clips, labels)
     seen = "rows" if args.corpus == "csv" else "files"

@@ -94,6 +94,12 @@ class Predictor:
             )
         modalities = ["audio", "face"] if face_spec else ["audio"]
         self.learns_audio = self.metadata.get("audio_frontend", "none") != "none"
+        # The face detector's settings of the training records (records made before they were
+        # recorded were detected in every frame at 320 px, the default size then).
+        detection = {
+            key: (recorded.get("face") or {}).get(key, 1 if key == "detect_every" else 320)
+            for key in ("detect_every", "detect_side")
+        }
         self.extractor, info = build_extractor(
             self.metadata["num_windows"],
             self.metadata["window_seconds"],
@@ -101,6 +107,7 @@ class Predictor:
             face_spec,
             audio_spec,
             keep_log_mel=self.learns_audio,
+            **detection,
         )
         for modality, name_key in (("audio", "audio_embedder"), ("face", "face_embedder")):
             expected = self.metadata.get(name_key)
