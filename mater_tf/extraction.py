@@ -36,7 +36,15 @@ from mater_tf.faces import DETECT_EVERY, DETECT_SIDE
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
 from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
-from mater_tf.media import SAMPLE_RATE, MediaError, decode_audio, decode_video, has_video_stream, is_video
+from mater_tf.media import (
+    SAMPLE_RATE,
+    MediaError,
+    Video,
+    decode_audio,
+    decode_video,
+    has_video_stream,
+    is_video,
+)
 
 SILENCE_PEAK = 1e-4
 STAGES = ("decode", "face_detection", "face_embedding", "log_mel", "audio_embedding")
@@ -162,12 +170,30 @@ class ClipExtractor:
         seconds["audio_embedding"] += time.perf_counter() - started
         return embeddings, valid, patches
 
-    def face_windows(self, path, seconds: dict):
+    @property
+    def decodes_frames(self) -> bool:
+        return self.face_embedder is not None
+
+    def decode(self, path) -> tuple[np.ndarray, Video | None]:
+        """(16 kHz waveform, frames or None) of a clip, each video container read once.
+
+        The frames are those `extract` uses (up to the last window's end, at
+        most `frame_side` px); None for an audio file, a container without a
+        video stream, or an extractor without the face modality.
+        """
+        if not (self.decodes_frames and is_video(path)):
+            return decode_audio(path), None
+        from mater_tf.media.clip import decode_clip
+
+        return decode_clip(path, self.frame_side, self.windowing.num_windows * self.windowing.window_seconds)
+
+    def face_windows(self, path, seconds: dict, video: Video | None = None):
         """(embeddings [T, D_v], frames found [T], found rate, frames decoded); no face -> all zero."""
         count = self.windowing.num_windows
-        started = time.perf_counter()
-        video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
-        seconds["decode"] += time.perf_counter() - started
+        if video is None:
+            started = time.perf_counter()
+            video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
+            seconds["decode"] += time.perf_counter() - started
         started = time.perf_counter()
         # Detection frames are placed per window, as a stream is read (`embed_windows`).
         starts = np.arange(count) * self.windowing.window_seconds
@@ -278,9 +304,11 @@ class ClipExtractor:
         return f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
 
     def extract(
-        self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None
+        self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None, video=None
     ) -> Extraction:
-        """Runs every step on one clip (`waveform`: its 16 kHz audio if already decoded).
+        """Runs every step on one clip (`waveform`, `video`: as `decode` gives them, if already decoded).
+
+        Without them a video's audio track and frames are decoded in one pass.
 
         A video in which no face is found is kept: its face windows are all
         masked (`Extraction.face_windows` is 0) and its voice is used.
@@ -292,7 +320,7 @@ class ClipExtractor:
         seconds = dict.fromkeys(STAGES, 0.0)
         if waveform is None:
             started = time.perf_counter()
-            waveform = decode_audio(path)
+            waveform, video = self.decode(path)
             seconds["decode"] += time.perf_counter() - started
         duration = len(waveform) / SAMPLE_RATE
         if duration < self.windowing.window_seconds:
@@ -304,8 +332,10 @@ class ClipExtractor:
         face = np.zeros((count, self.face_dim), np.float32)
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
-        if self.face_embedder is not None and is_video(path) and has_video_stream(path):
-            face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
+        if self.face_embedder is not None and (
+            video is not None or (is_video(path) and has_video_stream(path))
+        ):
+            face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds, video)
         face_valid = self.windowing.present(duration, frames_found)
         face = face * face_valid[:, None]
         record = ClipRecord(

@@ -3,7 +3,8 @@
 Clips are sorted by id and cut into shards of `clips_per_shard`, so shard k
 always holds the same clips. A tf.data pipeline over the pending clips' paths
 decodes them in parallel (audio through tensorflow-io or PyAV, frames through
-PyAV); the per-clip steps of `mater_tf.extraction` then detect, track and embed.
+PyAV, each video read once for its voice and its frames) ahead of the per-clip
+steps of `mater_tf.extraction`, which then detect, track and embed.
 Each shard is written to a temporary file and renamed, then its sidecar
 (`<shard>.json`: per-clip face-found rates, failures, stage times) is written
 the same way; a shard counts as done only when both exist. Killing the run at
@@ -46,31 +47,61 @@ PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def _decode(path):
-    """tf.data stage: decode one clip; errors travel as text, so one bad clip never stops the run."""
+_NO_FRAMES = np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def _decode(path, extractor: ClipExtractor | None = None):
+    """tf.data stage: decode one clip (a video's voice and frames in one pass when the extractor
+    needs frames); errors travel as text, so one bad clip never stops the run.
+
+    Returns (waveform, frames, frame times, [width, height], error, seconds): no frames (shape
+    [0, 0, 0, 3]) for audio, without the face modality, or for a container without video.
+    """
     from mater_tf.media import decode_audio
 
     started = time.perf_counter()
+    frames, times, size = _NO_FRAMES, np.zeros(0), np.zeros(2, np.int64)
     try:
-        waveform, error = decode_audio(path.numpy().decode()), ""
+        if extractor is None:
+            waveform, video = decode_audio(path.numpy().decode()), None
+        else:
+            waveform, video = extractor.decode(path.numpy().decode())
+        error = ""
+        if video is not None:
+            frames, times, size = video.frames, video.times, np.array([video.width, video.height])
     except MediaError as failure:
         waveform, error = np.zeros(0, np.float32), str(failure)
     except Exception as failure:  # noqa: BLE001 - any decoder failure is this clip's failure
         waveform, error = np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({failure})"
-    return waveform, error, time.perf_counter() - started
+    return waveform, frames, times, size, error, time.perf_counter() - started
 
 
-def decoded_clips(clips: list[Clip], workers: int) -> tf.data.Dataset:
-    """(path, waveform, error, decode seconds) for each clip, in order, `workers` at a time."""
+def decoded_clips(clips: list[Clip], workers: int, extractor: ClipExtractor | None = None) -> tf.data.Dataset:
+    """(path, waveform, frames, frame times, size, error, decode seconds) for each clip, in order,
+    `workers` at a time, ahead of the extraction (frames only with an extractor that needs them)."""
     paths = tf.data.Dataset.from_tensor_slices([clip.path for clip in clips] or [""])
     if not clips:
         paths = paths.take(0)
 
     def decode(path):
-        waveform, error, seconds = tf.py_function(_decode, [path], [tf.float32, tf.string, tf.float64])
-        return path, waveform, error, seconds
+        outputs = tf.py_function(
+            lambda clip: _decode(clip, extractor),
+            [path],
+            [tf.float32, tf.uint8, tf.float64, tf.int64, tf.string, tf.float64],
+        )
+        return (path, *outputs)
 
     return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2)
+
+
+def _video(frames, times, size):
+    """The frames `_decode` passed on, as a `mater_tf.media.Video` (None: no frames decoded)."""
+    from mater_tf.media import Video
+
+    if frames.shape[0] == 0:
+        return None
+    width, height = (int(value) for value in size.numpy())
+    return Video(frames.numpy(), times.numpy(), width, height)
 
 
 class Progress:
@@ -243,8 +274,8 @@ def prepare(
     for shard_index in pending:
         shard_clips = shards[shard_index]
         written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
-        for clip, (_, waveform, error, decode_seconds) in zip(
-            shard_clips, decoded_clips(shard_clips, workers)
+        for clip, (_, waveform, frames, times, size, error, decode_seconds) in zip(
+            shard_clips, decoded_clips(shard_clips, workers, extractor)
         ):
             error = error.numpy().decode()
             sidecar["seconds"]["decode"] += float(decode_seconds)
@@ -259,6 +290,7 @@ def prepare(
                     label=clip.label,
                     label_name=clip.label_name,
                     waveform=waveform.numpy(),
+                    video=_video(frames, times, size),
                 )
             except MediaError as failure:
                 sidecar["failed"][clip.clip_id] = str(failure)
