@@ -140,6 +140,7 @@ _PLAN_OPTIONS = {
     "embedders.audio": "--audio-embedder",
     "embedders.face": "--face-embedder / --modalities",
     "embedders.keep_log_mel": "--keep-log-mel",
+    "embedders.face_detection": "--detect-every / --detect-side",
 }
 
 
@@ -150,6 +151,9 @@ def _comparable(plan: dict) -> dict:
         return entry and {"name": entry.get("name"), "sha256": entry.get("sha256")}
 
     embedders = plan.get("embedders") or {}
+    face = embedders.get("face") or {}
+    # Plans written before these were recorded detected in every frame at 320 px.
+    detection = face and f"every {face.get('detect_every', 1)} frames at {face.get('detect_side', 320)} px"
     return {
         "corpus": plan.get("corpus"),
         "clips_per_shard": plan.get("clips_per_shard"),
@@ -158,6 +162,7 @@ def _comparable(plan: dict) -> dict:
         "embedders.audio": embedder(embedders.get("audio")),
         "embedders.face": embedder(embedders.get("face")),
         "embedders.keep_log_mel": embedders.get("keep_log_mel", False),
+        "embedders.face_detection": detection or None,
         "clips": {
             clip["clip_id"]: {**clip, "path": os.path.realpath(clip["path"])}
             for clip in plan.get("clips", [])

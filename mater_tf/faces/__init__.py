@@ -175,21 +175,30 @@ class FaceTracker:
         batch_size: int = 16,
         detect_every: int = DETECT_EVERY,
     ):
-        try:
-            from mtcnn import MTCNN
-        except ImportError as error:  # pragma: no cover - depends on the install
-            raise ImportError("face detection needs mtcnn: pip install 'mater-tf[media]'") from error
-        import tensorflow as tf
+        import importlib.util
 
-        self.detector = MTCNN(stages="face_and_landmarks_detection")
-        # Each network as one graph: eager Keras spent most of MTCNN's time in per-layer Python
-        # (measured 1.75x faster at 320 px, identical boxes). The stages call `_model`.
-        for stage in self.detector.stages:
-            stage._model = tf.function(stage.model, reduce_retracing=True)
+        if importlib.util.find_spec("mtcnn") is None:  # pragma: no cover - depends on the install
+            raise ImportError("face detection needs mtcnn: pip install 'mater-tf[media]'")
+        self._detector = None  # built when first needed: a clip without frames never loads it
         self.detect_side = detect_side
         self.min_confidence = min_confidence
         self.batch_size = batch_size
         self.detect_every = detect_every
+
+    @property
+    def detector(self):
+        """MTCNN, its three networks compiled."""
+        if self._detector is None:
+            import tensorflow as tf
+            from mtcnn import MTCNN
+
+            detector = MTCNN(stages="face_and_landmarks_detection")
+            # Each network as one graph: eager Keras spent most of MTCNN's time in per-layer Python
+            # (measured 1.75x faster at 320 px, identical boxes). The stages call `_model`.
+            for stage in detector.stages:
+                stage._model = tf.function(stage.model, reduce_retracing=True)
+            self._detector = detector
+        return self._detector
 
     def detect(self, frames: np.ndarray) -> list[list]:
         """Candidate boxes [x, y, w, h] per frame, in the frames' own pixels."""
@@ -252,6 +261,7 @@ class FaceTracker:
         candidates: list = [None] * count
         for index, boxes in zip(keys, self.detect(frames[keys])):
             candidates[index] = boxes
+        bridged = np.zeros(count, bool)
         if len(keys) < count:
             key_track = follow_one_face([candidates[index] for index in keys], last=last)
             boxes, bridged = bridge(keys, key_track, count)
@@ -263,9 +273,8 @@ class FaceTracker:
                 candidates[index] = found
             for index in np.flatnonzero(bridged):
                 candidates[index] = [boxes[index]]
-        detected = np.array([not (len(keys) < count and bridged[index]) for index in range(count)])
         track = follow_one_face(candidates, last=last)
-        track.detected = detected
+        track.detected = ~bridged
         return track
 
 

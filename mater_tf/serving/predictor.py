@@ -76,13 +76,19 @@ class Predictor:
     """
 
     def __init__(self, model_dir, audio_embedder: str | None = None, face_embedder: str | None = None):
+        import time
+
         import tensorflow as tf
 
         from mater_tf.extraction import build_extractor
 
+        started = time.perf_counter()
         self.export_dir = resolve_export(model_dir)
         self.metadata = read_export_metadata(self.export_dir)
         self.model = tf.saved_model.load(str(self.export_dir))
+        # Seconds spent loading: the SavedModel, then the embedders and the face detector.
+        self.load_seconds = {"model": time.perf_counter() - started}
+        started = time.perf_counter()
         self.modalities = self.metadata.get("modalities", ["audio", "face"])
         recorded = self.metadata.get("embedders") or {}
         audio_spec = audio_embedder or (recorded.get("audio") or {}).get("spec")
@@ -119,6 +125,7 @@ class Predictor:
                 )
         if self.learns_audio:
             self._check_log_mel_frames()
+        self.load_seconds["embedders"] = time.perf_counter() - started
 
     def _check_log_mel_frames(self) -> None:
         """Refuses a model whose log-mel patches are not the size the extractor cuts now."""
