@@ -90,11 +90,14 @@ def join_videos(paths, out: Path, repeats: int, max_seconds: float | None = None
 
 
 def export_model(shared: Path, out: Path, detect_every: int | None = None) -> Path:
+    import keras
+
     from mater_tf.features.embedders import face_embedder
     from mater_tf.models.mater import MATER
     from mater_tf.serving.export import export_saved_model
 
     face_spec = f"keras:{shared / 'weights' / 'fer2013_mini_xception.hdf5'}"
+    keras.utils.set_random_seed(0)  # every export the same weights: the settings compared give the emotions
     model = MATER(128, face_embedder(face_spec).dim, 6, 8, num_layers=2, d_model=64, num_heads=4, ff_dim=128)
     metadata = {
         "num_windows": 8,
