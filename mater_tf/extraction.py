@@ -170,9 +170,9 @@ class ClipExtractor:
         seconds["audio_embedding"] += time.perf_counter() - started
         return embeddings, valid, patches
 
-    @property
-    def decodes_frames(self) -> bool:
-        return self.face_embedder is not None
+    def reads_frames(self, path) -> bool:
+        """Whether `decode` reads frames of this clip (a video, with the face modality)."""
+        return self.face_embedder is not None and is_video(path)
 
     def decode(self, path) -> tuple[np.ndarray, Video | None]:
         """(16 kHz waveform, frames or None) of a clip, each video container read once.
@@ -181,7 +181,7 @@ class ClipExtractor:
         most `frame_side` px); None for an audio file, a container without a
         video stream, or an extractor without the face modality.
         """
-        if not (self.decodes_frames and is_video(path)):
+        if not self.reads_frames(path):
             return decode_audio(path), None
         from mater_tf.media.clip import decode_clip
 

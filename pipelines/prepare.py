@@ -3,8 +3,11 @@
 Clips are sorted by id and cut into shards of `clips_per_shard`, so shard k
 always holds the same clips. A tf.data pipeline over the pending clips' paths
 decodes them in parallel (audio through tensorflow-io or PyAV, frames through
-PyAV, each video read once for its voice and its frames) ahead of the per-clip
-steps of `mater_tf.extraction`, which then detect, track and embed.
+PyAV) ahead of the per-clip steps of `mater_tf.extraction`, which then detect,
+track and embed. A video whose face is needed is read by the extractor itself,
+voice and frames in one pass: handing its frames over from the tf.data workers
+was measured slower on 2 cores (the workers' decoding then delays the audio
+files behind it, and the frames are copied through `py_function`).
 Each shard is written to a temporary file and renamed, then its sidecar
 (`<shard>.json`: per-clip face-found rates, failures, stage times) is written
 the same way; a shard counts as done only when both exist. Killing the run at
@@ -44,64 +47,44 @@ from mater_tf.media import MediaError
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.json"
+# Clips decoded ahead of the extraction: only waveforms (a video's frames are read by the extractor),
+# so reading far ahead is cheap and lets audio files decode while faces are detected in videos.
+READ_AHEAD = 16
 MANIFEST_FILE = "manifest.json"
 
 
-_NO_FRAMES = np.zeros((0, 0, 0, 3), np.uint8)
-
-
 def _decode(path, extractor: ClipExtractor | None = None):
-    """tf.data stage: decode one clip (a video's voice and frames in one pass when the extractor
-    needs frames); errors travel as text, so one bad clip never stops the run.
-
-    Returns (waveform, frames, frame times, [width, height], error, seconds): no frames (shape
-    [0, 0, 0, 3]) for audio, without the face modality, or for a container without video.
-    """
+    """tf.data stage: decode one clip's audio; errors travel as text, so one bad clip never stops
+    the run. A video whose frames the extractor needs is left to it (`decoded` False): it reads
+    the voice and the frames in one pass."""
     from mater_tf.media import decode_audio
 
     started = time.perf_counter()
-    frames, times, size = _NO_FRAMES, np.zeros(0), np.zeros(2, np.int64)
+    if extractor is not None and extractor.reads_frames(path.numpy().decode()):
+        return np.zeros(0, np.float32), False, "", 0.0
     try:
-        if extractor is None:
-            waveform, video = decode_audio(path.numpy().decode()), None
-        else:
-            waveform, video = extractor.decode(path.numpy().decode())
-        error = ""
-        if video is not None:
-            frames, times, size = video.frames, video.times, np.array([video.width, video.height])
+        waveform, error = decode_audio(path.numpy().decode()), ""
     except MediaError as failure:
         waveform, error = np.zeros(0, np.float32), str(failure)
     except Exception as failure:  # noqa: BLE001 - any decoder failure is this clip's failure
         waveform, error = np.zeros(0, np.float32), f"{path.numpy().decode()}: cannot be decoded ({failure})"
-    return waveform, frames, times, size, error, time.perf_counter() - started
+    return waveform, True, error, time.perf_counter() - started
 
 
 def decoded_clips(clips: list[Clip], workers: int, extractor: ClipExtractor | None = None) -> tf.data.Dataset:
-    """(path, waveform, frames, frame times, size, error, decode seconds) for each clip, in order,
-    `workers` at a time, ahead of the extraction (frames only with an extractor that needs them)."""
+    """(path, waveform, decoded, error, decode seconds) for each clip, in order, `workers` at a time
+    (decoded False: a video left to `extractor`, see `_decode`)."""
     paths = tf.data.Dataset.from_tensor_slices([clip.path for clip in clips] or [""])
     if not clips:
         paths = paths.take(0)
 
     def decode(path):
-        outputs = tf.py_function(
-            lambda clip: _decode(clip, extractor),
-            [path],
-            [tf.float32, tf.uint8, tf.float64, tf.int64, tf.string, tf.float64],
+        waveform, decoded, error, seconds = tf.py_function(
+            lambda clip: _decode(clip, extractor), [path], [tf.float32, tf.bool, tf.string, tf.float64]
         )
-        return (path, *outputs)
+        return path, waveform, decoded, error, seconds
 
-    return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(2)
-
-
-def _video(frames, times, size):
-    """The frames `_decode` passed on, as a `mater_tf.media.Video` (None: no frames decoded)."""
-    from mater_tf.media import Video
-
-    if frames.shape[0] == 0:
-        return None
-    width, height = (int(value) for value in size.numpy())
-    return Video(frames.numpy(), times.numpy(), width, height)
+    return paths.map(decode, num_parallel_calls=max(1, workers), deterministic=True).prefetch(READ_AHEAD)
 
 
 class Progress:
@@ -279,7 +262,7 @@ def prepare(
     for shard_index in pending:
         shard_clips = shards[shard_index]
         written, sidecar = [], {"clips": {}, "failed": {}, "seconds": dict.fromkeys(STAGES, 0.0)}
-        for clip, (_, waveform, frames, times, size, error, decode_seconds) in zip(
+        for clip, (_, waveform, decoded, error, decode_seconds) in zip(
             shard_clips, decoded_clips(shard_clips, workers, extractor)
         ):
             error = error.numpy().decode()
@@ -294,8 +277,7 @@ def prepare(
                     subject=clip.subject,
                     label=clip.label,
                     label_name=clip.label_name,
-                    waveform=waveform.numpy(),
-                    video=_video(frames, times, size),
+                    waveform=waveform.numpy() if decoded else None,
                 )
             except MediaError as failure:
                 sidecar["failed"][clip.clip_id] = str(failure)
