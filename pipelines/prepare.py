@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.json"
 # Clips decoded ahead of the extraction: only waveforms (a video's frames are read by the extractor),
-# so reading far ahead is cheap and lets audio files decode while faces are detected in videos.
+# so reading far ahead is cheap and lets audio files decode while faces are detected in videos
+# (CREMA-D sample, three rounds: 3.4-4.9 s against 4.8-5.2 s reading 2 ahead).
 READ_AHEAD = 16
 MANIFEST_FILE = "manifest.json"
 
