@@ -1,15 +1,26 @@
-"""Speed of `mater-tf prepare` on the real samples in ../shared/data (figures, not tests).
+"""Speed of `mater-tf prepare` on the real CREMA-D sample against the decode-only floor (figures, not tests).
 
-    python benchmarks/bench_prepare.py [--shared ../shared] [--json OUT.json]
+    python benchmarks/bench_prepare.py [--shared ../shared] [--detect-every 1 5] [--detect-side 320]
+                                       [--rounds 1] [--json OUT.json]
 
-Reports, for the CREMA-D sample (6 flv videos + 6 mp3, faces with the real
-FER2013 mini-Xception, 6 x 0.5 s windows) and the RAVDESS sample (17 wavs,
-8 x 0.5 s windows, audio only): clips per second, real-time factor (processing
-seconds per second of media), and the seconds spent in each stage. Audio is
-embedded twice: `logmel` and VGGish (random weights, for its speed only).
-Then the face path (frames downscaled to 320 px, batched MTCNN, tracking)
-against `MTCNN().detect_faces` called on every full-size frame: time per frame
-and face-found rate.
+The CREMA-D sample in ../shared/data (6 flv videos + 6 mp3, 28 s of media) is prepared with
+faces (the real FER2013 mini-Xception) and log-mel audio, 6 x 0.5 s windows, 2 workers, once per
+face-detection setting (`--detect-every` K at `--detect-side` px; K = 1 is the detector on every
+frame, the way prepare worked before detection every K-th frame), in interleaved rounds after a
+warm-up, beside the floor: only decoding every clip's audio and video packets with PyAV (no
+resampling, no pixel conversion). Reported per setting (median round):
+
+* real-time factor: prepare's wall seconds per second of media (goal <= 0.25 on 2 cores);
+* ratio to the decode-only floor (goal within 5x), in wall seconds and in CPU seconds (the
+  process's, all threads: on a shared machine the work itself);
+* seconds per stage (summed over clips; decoding runs in tf.data workers beside the rest);
+* face-found rate: share of the frames with the face found (goal >= 99%);
+* face detector runs: share of the frames the whole detector ran on;
+* accuracy cost: cosine between each face window's embedding and the same window's with
+  detection in every frame (min / mean over the windows present in both), and windows present
+  in one run only.
+
+The RAVDESS sample (17 wavs, audio only) is prepared once for comparison.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -26,8 +38,53 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def decode_floor(paths) -> tuple[float, float]:
+    """Wall and CPU seconds to decode every audio and video packet of the clips with PyAV, nothing else."""
+    import av
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for path in paths:
+        with av.open(str(path)) as container:
+            streams = [*container.streams.video, *container.streams.audio]
+            for _ in container.decode(*streams):
+                pass
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def face_windows(out: Path, face_dim: int) -> dict:
+    """clip id -> (face embeddings [T, D], face valid [T]) from a prepare run's shards."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mater_tf.data import schema
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    windows = {}
+    for shard in manifest["shards"]:
+        for serialized in tf.data.TFRecordDataset(str(out / shard)):
+            parsed = schema.parse_serialized(serialized, 128, face_dim)
+            windows[parsed["clip_id"].numpy().decode()] = (
+                np.asarray(parsed["face_embedding"]),
+                np.asarray(parsed["face_valid"]) > 0,
+            )
+    return windows
+
+
+def cosines(reference: dict, other: dict) -> tuple[list[float], int]:
+    """Cosines of the face windows present in both runs, and the windows present in one only."""
+    import numpy as np
+
+    values, one_only = [], 0
+    for clip_id, (embeddings, valid) in reference.items():
+        other_embeddings, other_valid = other[clip_id]
+        one_only += int((valid != other_valid).sum())
+        for window in np.flatnonzero(valid & other_valid):
+            values.append(float(np.dot(embeddings[window], other_embeddings[window])))  # l2-normalised
+    return values, one_only
+
+
 def run_prepare(
-    shared: Path, corpus: str, root: Path, windows: int, audio_spec: str, face: bool, out: Path
+    shared: Path, corpus: str, root: Path, windows: int, face: bool, out: Path, **detection
 ) -> dict:
     from mater_tf.corpora import label_names, list_corpus
     from mater_tf.extraction import build_extractor
@@ -36,109 +93,119 @@ def run_prepare(
     clips, skipped = list_corpus(corpus, root)
     modalities = ["audio", "face"] if face else ["audio"]
     face_spec = f"keras:{shared / 'weights' / 'fer2013_mini_xception.hdf5'}" if face else None
-    extractor, info = build_extractor(windows, 0.5, modalities, face_spec, audio_spec)
-    started = time.perf_counter()
+    extractor, info = build_extractor(windows, 0.5, modalities, face_spec, "logmel", **detection)
+    frames = {"all": 0, "detected": 0}
+    if extractor.tracker is not None:  # counts the frames the whole detector runs on
+        track = extractor.tracker.track
+
+        def counting_track(video_frames, *args, **kwargs):
+            result = track(video_frames, *args, **kwargs)
+            frames["all"] += len(result.found)
+            frames["detected"] += int(result.detected.sum())
+            return result
+
+        extractor.tracker.track = counting_track
+    started, cpu_started = time.perf_counter(), time.process_time()
     manifest = prepare(clips, skipped, extractor, out, corpus, label_names(corpus, clips), info, workers=2)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     media_seconds = sum(c["duration"] for c in manifest["clips"].values())
+    video = [c for c in manifest["clips"].values() if c["frames"]]
+    found = sum(c["face_found_rate"] * c["frames"] for c in video)
     return {
         "corpus": corpus,
-        "audio_embedder": audio_spec.split(":")[0],
+        **detection,
         "clips": manifest["num_clips"],
         "failed": manifest["num_failed"],
+        "media_seconds": round(media_seconds, 2),
         "seconds": round(elapsed, 2),
-        "clips_per_second": round(manifest["num_clips"] / elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
         "real_time_factor": round(elapsed / media_seconds, 3),
         "seconds_per_stage": manifest["seconds_per_stage"],
-        "mean_face_found_rate": manifest["mean_face_found_rate"],
+        "frames": sum(c["frames"] for c in video),
+        "face_found_rate": round(found / max(1, sum(c["frames"] for c in video)), 4) if video else None,
+        "detector_share": round(frames["detected"] / frames["all"], 3) if frames["all"] else None,
+        "face_dim": extractor.face_dim,
     }
 
 
-def compare_face_paths(shared: Path) -> dict:
-    from mtcnn import MTCNN
-
-    from mater_tf.faces import FaceTracker
-    from mater_tf.media import decode_video
-
-    videos = [
-        decode_video(p, max_side=10_000)
-        for p in sorted((shared / "data" / "CREMA-D" / "VideoFlash").glob("*.flv"))
-    ]
-    frames = sum(len(v.frames) for v in videos)
-    tracker = FaceTracker()
-    tracker.track(videos[0].frames[:2])  # build the graphs once
-    started = time.perf_counter()
-    ours = [tracker.track(v.frames).found for v in videos]
-    ours_seconds = time.perf_counter() - started
-    detector = MTCNN()
-    detector.detect_faces(videos[0].frames[0])
-    started = time.perf_counter()
-    plain = [[bool(detector.detect_faces(frame)) for frame in v.frames] for v in videos]
-    plain_seconds = time.perf_counter() - started
-    return {
-        "frames": frames,
-        "frame_size": list(videos[0].frames.shape[1:3]),
-        "ours_ms_per_frame": round(1000 * ours_seconds / frames, 1),
-        "ours_found_rate": round(sum(f.sum() for f in ours) / frames, 4),
-        "plain_ms_per_frame": round(1000 * plain_seconds / frames, 1),
-        "plain_found_rate": round(sum(sum(f) for f in plain) / frames, 4),
-    }
-
-
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    parser.add_argument("--detect-every", type=int, nargs="+", default=[1, 5], help="K values (1 first)")
+    parser.add_argument("--detect-side", type=int, nargs="+", default=[320], help="MTCNN frame sizes, px")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (median reported)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from mater_tf.features.vggish import build_vggish
-
-    results = {"runs": []}
+    cremad = args.shared / "data" / "CREMA-D"
+    paths = sorted(p for p in cremad.rglob("*") if p.suffix in (".flv", ".mp3"))
+    settings = [(every, side) for side in args.detect_side for every in args.detect_every]
+    reference = (1, args.detect_side[0])
+    if reference not in settings:
+        settings.insert(0, reference)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine)", flush=True)
+    runs = {setting: [] for setting in settings}
+    floors = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        vggish = folder / "random_vggish.weights.h5"
-        build_vggish("conv4_2").save_weights(vggish)  # random weights: for timing only
-        for audio_spec in ("logmel", f"vggish:{vggish}"):
-            tag = audio_spec.split(":")[0]
-            results["runs"].append(
-                run_prepare(
-                    args.shared,
-                    "cremad",
-                    args.shared / "data" / "CREMA-D",
-                    6,
-                    audio_spec,
-                    True,
-                    folder / f"c-{tag}",
+        run_prepare(args.shared, "cremad", cremad, 6, True, folder / "warm-up", detect_every=5)
+        decode_floor(paths)
+        for round_index in range(args.rounds):
+            floors.append(decode_floor(paths))
+            for every, side in settings:
+                out = folder / f"c-{every}-{side}-{round_index}"
+                runs[every, side].append(
+                    run_prepare(
+                        args.shared, "cremad", cremad, 6, True, out, detect_every=every, detect_side=side
+                    )
                 )
-            )
-            results["runs"].append(
-                run_prepare(
-                    args.shared,
-                    "ravdess",
-                    args.shared / "data" / "RAVDESS",
-                    8,
-                    audio_spec,
-                    False,
-                    folder / f"r-{tag}",
-                )
-            )
-    results["face_paths"] = compare_face_paths(args.shared)
-    for run in results["runs"]:
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in run["seconds_per_stage"].items() if v)
-        print(
-            f"{run['corpus']:<8} audio={run['audio_embedder']:<7} {run['clips']:>3} clips  {run['clips_per_second']:>6.2f} clips/s  "
-            f"RTF {run['real_time_factor']:.3f}  stages (s): {stages}"
+                runs[every, side][-1]["out"] = out
+        floor = statistics.median(wall for wall, _ in floors)
+        floor_cpu = statistics.median(cpu for _, cpu in floors)
+        face_dim = runs[reference][0]["face_dim"]
+        reference_windows = face_windows(runs[reference][0]["out"], face_dim)
+        results = {"decode_floor_seconds": round(floor, 3), "decode_floor_cpu_seconds": round(floor_cpu, 3)}
+        results["settings"] = []
+        for setting in settings:
+            median = sorted(runs[setting], key=lambda run: run["seconds"])[len(runs[setting]) // 2]
+            values, one_only = cosines(reference_windows, face_windows(median.pop("out"), face_dim))
+            for run in runs[setting]:
+                run.pop("out", None)
+            median["over_decode_floor"] = round(median["seconds"] / floor, 1)
+            median["cpu_over_decode_floor_cpu"] = round(median["cpu_seconds"] / floor_cpu, 1)
+            median["cosine_min"] = round(min(values), 4)
+            median["cosine_mean"] = round(statistics.fmean(values), 4)
+            median["windows_in_one_run_only"] = one_only
+            median["round_seconds"] = [run["seconds"] for run in runs[setting]]
+            results["settings"].append(median)
+        ravdess = run_prepare(
+            args.shared, "ravdess", args.shared / "data" / "RAVDESS", 8, False, folder / "r"
         )
-    face = results["face_paths"]
+    results["ravdess_audio_only"] = ravdess
+    results["load_average_after"] = round(os.getloadavg()[0], 2)
+    media = results["settings"][0]["media_seconds"]
     print(
-        f"faces on {face['frames']} CREMA-D frames {face['frame_size']}: ours {face['ours_ms_per_frame']} ms/frame, "
-        f"found {face['ours_found_rate']:.1%}; MTCNN().detect_faces per full frame {face['plain_ms_per_frame']} ms/frame, "
-        f"found {face['plain_found_rate']:.1%}"
+        f"CREMA-D sample: {len(paths)} clips, {media} s of media; decode-only floor (PyAV) {floor:.2f} s "
+        f"(RTF {floor / media:.3f}; CPU {floor_cpu:.2f} s)"
     )
+    for run in results["settings"]:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in run["seconds_per_stage"].items() if v >= 0.005)
+        print(
+            f"  detect every {run['detect_every']} at {run['detect_side']} px: {run['seconds']:.2f} s, "
+            f"RTF {run['real_time_factor']:.3f}, {run['over_decode_floor']}x the floor (CPU {run['cpu_seconds']:.1f} s, "
+            f"{run['cpu_over_decode_floor_cpu']}x the floor's); face found in "
+            f"{run['face_found_rate']:.1%} of {run['frames']} frames (detector on {run['detector_share']:.0%}); "
+            f"window cosine to every-frame min {run['cosine_min']:.4f} mean {run['cosine_mean']:.4f}, "
+            f"{run['windows_in_one_run_only']} windows in one run only; stages (s): {stages}"
+        )
+    print(
+        f"RAVDESS sample, audio only (logmel): {ravdess['clips']} clips, RTF {ravdess['real_time_factor']:.3f}"
+    )
+    print(f"load average after: {results['load_average_after']:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -32,10 +32,19 @@ import numpy as np
 
 from mater_tf.data.schema import ClipRecord
 from mater_tf.errors import UserError
+from mater_tf.faces import DETECT_EVERY, DETECT_SIDE
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
 from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
-from mater_tf.media import SAMPLE_RATE, MediaError, decode_audio, decode_video, has_video_stream, is_video
+from mater_tf.media import (
+    SAMPLE_RATE,
+    MediaError,
+    Video,
+    decode_audio,
+    decode_video,
+    has_video_stream,
+    is_video,
+)
 
 SILENCE_PEAK = 1e-4
 STAGES = ("decode", "face_detection", "face_embedding", "log_mel", "audio_embedding")
@@ -161,14 +170,34 @@ class ClipExtractor:
         seconds["audio_embedding"] += time.perf_counter() - started
         return embeddings, valid, patches
 
-    def face_windows(self, path, seconds: dict):
+    def reads_frames(self, path) -> bool:
+        """Whether `decode` reads frames of this clip (a video, with the face modality)."""
+        return self.face_embedder is not None and is_video(path)
+
+    def decode(self, path) -> tuple[np.ndarray, Video | None]:
+        """(16 kHz waveform, frames or None) of a clip, each video container read once.
+
+        The frames are those `extract` uses (up to the last window's end, at
+        most `frame_side` px); None for an audio file, a container without a
+        video stream, or an extractor without the face modality.
+        """
+        if not self.reads_frames(path):
+            return decode_audio(path), None
+        from mater_tf.media.clip import decode_clip
+
+        return decode_clip(path, self.frame_side, self.windowing.num_windows * self.windowing.window_seconds)
+
+    def face_windows(self, path, seconds: dict, video: Video | None = None):
         """(embeddings [T, D_v], frames found [T], found rate, frames decoded); no face -> all zero."""
         count = self.windowing.num_windows
+        if video is None:
+            started = time.perf_counter()
+            video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
+            seconds["decode"] += time.perf_counter() - started
         started = time.perf_counter()
-        video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
-        seconds["decode"] += time.perf_counter() - started
-        started = time.perf_counter()
-        track = self.tracker.track(video.frames)
+        # Detection frames are placed per window, as a stream is read (`embed_windows`).
+        starts = np.arange(count) * self.windowing.window_seconds
+        track = self.tracker.track(video.frames, segments=np.searchsorted(starts, video.times, "right"))
         seconds["face_detection"] += time.perf_counter() - started
         embeddings = np.zeros((count, self.face_embedder.dim), np.float32)
         found = np.zeros(count, np.int64)
@@ -205,10 +234,11 @@ class ClipExtractor:
         window's log-mel frames come from its own audio span (`audio_span`), the
         face is tracked across the windows going on from `track_last` (the track's
         last box after the previous windows; None at the clip start). Faces are
-        detected in batches of one window's frames, whatever the number of
-        windows given, so the result does not depend on how a stream is cut
-        into calls (the face boxes are within a pixel or two of `extract`'s,
-        which batches 16 frames from the clip start).
+        tracked one window at a time (its detection frames in one batch),
+        whatever the number of windows given, so the result does not depend on
+        how a stream is cut into calls (the same detection frames as `extract`,
+        whose boxes are within a pixel or two: it batches the detection frames
+        of all windows, 16 at a time).
 
         Returns:
             The windows' features and the track's last box, for the next call.
@@ -226,18 +256,20 @@ class ClipExtractor:
         if self.face_embedder is not None and decoded.sum():
             frames = np.concatenate([window.frames for window in windows if len(window.frame_times)])
             owner = np.repeat(np.arange(count), decoded)
-            # One detection batch per window: MTCNN's boxes move by a pixel or two with the batch they
-            # run in, so windows scored one at a time (live) and in blocks (a file) must batch alike.
-            from mater_tf.faces import follow_one_face
+            # One window at a time: MTCNN's boxes move by a pixel or two with the batch they run in,
+            # so windows scored one at a time (live) and in blocks (a file) must batch alike.
+            from mater_tf.faces import FaceTrack
 
-            detections = [
-                boxes
-                for window in windows
-                if len(window.frame_times)
-                for boxes in self.tracker.detect(window.frames)
-            ]
-            track = follow_one_face(detections, last=track_last)
-            track_last = track.last
+            pieces = []
+            for window in windows:
+                if len(window.frame_times):
+                    pieces.append(self.tracker.track(window.frames, last=track_last))
+                    track_last = pieces[-1].last
+            track = FaceTrack(
+                np.concatenate([piece.boxes for piece in pieces]),
+                np.concatenate([piece.found for piece in pieces]),
+                track_last,
+            )
             if track.found.any():
                 from mater_tf.faces import crop_faces
 
@@ -272,9 +304,11 @@ class ClipExtractor:
         return f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
 
     def extract(
-        self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None
+        self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None, video=None
     ) -> Extraction:
-        """Runs every step on one clip (`waveform`: its 16 kHz audio if already decoded).
+        """Runs every step on one clip (`waveform`, `video`: as `decode` gives them, if already decoded).
+
+        Without them a video's audio track and frames are decoded in one pass.
 
         A video in which no face is found is kept: its face windows are all
         masked (`Extraction.face_windows` is 0) and its voice is used.
@@ -286,7 +320,7 @@ class ClipExtractor:
         seconds = dict.fromkeys(STAGES, 0.0)
         if waveform is None:
             started = time.perf_counter()
-            waveform = decode_audio(path)
+            waveform, video = self.decode(path)
             seconds["decode"] += time.perf_counter() - started
         duration = len(waveform) / SAMPLE_RATE
         if duration < self.windowing.window_seconds:
@@ -298,8 +332,10 @@ class ClipExtractor:
         face = np.zeros((count, self.face_dim), np.float32)
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
-        if self.face_embedder is not None and is_video(path) and has_video_stream(path):
-            face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds)
+        if self.face_embedder is not None and (
+            video is not None or (is_video(path) and has_video_stream(path))
+        ):
+            face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds, video)
         face_valid = self.windowing.present(duration, frames_found)
         face = face * face_valid[:, None]
         record = ClipRecord(
@@ -329,10 +365,14 @@ def build_extractor(
     face_spec,
     audio_spec,
     frame_side=640,
-    detect_side=320,
+    detect_side=DETECT_SIDE,
     keep_log_mel=False,
+    detect_every=DETECT_EVERY,
 ):
     """The extractor and its embedders' description (names and weights' checksums).
+
+    `detect_side` and `detect_every` are MTCNN's frame size and every how many
+    frames it runs (`mater_tf.faces`); the description records them.
 
     Raises:
         UserError: naming the `mater-tf prepare` option to fix.
@@ -346,6 +386,10 @@ def build_extractor(
             f"--window-seconds {window_seconds} is shorter than one {WINDOW_SAMPLES / SAMPLE_RATE} s "
             "log-mel frame; use longer windows (the paper: 0.5 or 0.25)"
         )
+    for option, value in (("--detect-every", detect_every), ("--detect-side", detect_side)):
+        if not isinstance(value, int) or value < 1:
+            default = DETECT_EVERY if option == "--detect-every" else DETECT_SIDE
+            raise UserError(f"{option} {value} must be a whole number of at least 1 (default {default})")
     unknown = set(modalities) - {"audio", "face"}
     if unknown or "audio" not in modalities:
         raise UserError(f"--modalities '{','.join(modalities)}' must be audio,face or audio")
@@ -359,10 +403,19 @@ def build_extractor(
             )
         from mater_tf.faces import FaceTracker
 
-        face, tracker = face_embedder(face_spec), FaceTracker(detect_side=detect_side)
+        face = face_embedder(face_spec)
+        tracker = FaceTracker(detect_side=detect_side, detect_every=detect_every)
     info = {
         "audio": {"name": audio.name, "spec": audio_spec, "sha256": audio.checksum},
-        "face": {"name": face.name, "spec": face_spec, "sha256": face.checksum} if face else None,
+        "face": {
+            "name": face.name,
+            "spec": face_spec,
+            "sha256": face.checksum,
+            "detect_side": detect_side,
+            "detect_every": detect_every,
+        }
+        if face
+        else None,
     }
     extractor = ClipExtractor(
         Windowing(windows, window_seconds), audio, face, tracker, frame_side, keep_log_mel

@@ -199,7 +199,7 @@ def _dofns():
             from pipelines.prepare import decode_clip, extract_clip
 
             shard_index, position, clip = element
-            waveform, error, seconds = decode_clip(clip.path)
+            waveform, error, seconds = decode_clip(clip.path, self.extractor)
             outcome = extract_clip(self.extractor, clip, waveform, error, seconds)
             beam.metrics.Metrics.counter("mater_tf", "clips_failed" if outcome.failure else "clips").inc()
             yield shard_index, (position, outcome)

@@ -135,6 +135,42 @@ def test_clips_per_shard_zero_is_one_line_and_leaves_nothing_behind(messy_csv, t
     assert not (out / "plan.json").exists()
 
 
+@pytest.mark.parametrize("option", ["--detect-every", "--detect-side"])
+def test_a_detection_setting_below_one_is_one_line(messy_csv, tmp_path, capsys, option):
+    out = tmp_path / "records"
+    assert main(prepare_argv(messy_csv, out, option, "0")) == 2
+    default = {"--detect-every": 5, "--detect-side": 320}[option]
+    assert f"{option} 0 must be at least 1 (default {default})" in error_line(capsys)
+    assert not out.exists()
+
+
+def test_the_extractor_refuses_a_detection_setting_that_is_not_a_whole_number():
+    from mater_tf.errors import UserError
+    from mater_tf.extraction import build_extractor
+
+    with pytest.raises(
+        UserError, match=r"--detect-every 2.5 must be a whole number of at least 1 \(default 5\)"
+    ):
+        build_extractor(4, 0.5, ["audio"], None, "logmel", detect_every=2.5)
+
+
+def test_a_resumed_run_with_another_face_detection_setting_is_refused():
+    from pipelines.prepare import plan_difference
+
+    face = {"name": "keras-mini", "sha256": "ab12", "detect_every": 5, "detect_side": 320}
+    plan = {"corpus": "cremad", "embedders": {"face": face}, "clips": []}
+    # A plan written before the detection settings were recorded: every frame, 320 px.
+    before = {
+        "corpus": "cremad",
+        "embedders": {"face": {"name": "keras-mini", "sha256": "ab12"}},
+        "clips": [],
+    }
+    assert plan_difference(before, plan) == (
+        "--detect-every / --detect-side: every 1 frames at 320 px there, every 5 frames at 320 px now"
+    )
+    assert plan_difference(plan, plan) == ""
+
+
 def test_an_out_folder_that_cannot_be_written(messy_csv, tmp_path, capsys, monkeypatch):
     (tmp_path / "plain").write_text("a file")
     assert main(prepare_argv(messy_csv, tmp_path / "plain" / "records")) == 2

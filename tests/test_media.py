@@ -39,6 +39,19 @@ def test_cremad_flv_frames_and_audio_track(shared_dir):
     assert 0.05 < np.abs(audio).max() <= 1.0
 
 
+@pytest.mark.parametrize("until_seconds", [None, 1.0])
+def test_one_pass_over_a_video_gives_what_the_two_decoders_give(shared_dir, until_seconds):
+    from mater_tf.media.clip import decode_clip
+
+    path = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
+    waveform, video = decode_clip(path, 320, until_seconds)
+    np.testing.assert_array_equal(waveform, decode_audio(path))
+    separately = decode_video(path, 320, until_seconds)
+    np.testing.assert_array_equal(video.frames, separately.frames)
+    np.testing.assert_array_equal(video.times, separately.times)
+    assert (video.width, video.height) == (480, 360) and len(video.frames) == (30 if until_seconds else 67)
+
+
 def test_cremad_mp3_through_tensorflow_io(shared_dir):
     path = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
     audio = decode_audio(path)

@@ -53,17 +53,24 @@ def register(subparsers) -> None:
         help="with --runner beam: Beam pipeline options, after an = sign (they begin with --), e.g. "
         '--beam-options="--runner=DataflowRunner --project=P --region=R --setup_file=./setup.py"',
     )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=5,
+        help="run MTCNN on every K-th frame of each window (and its last), interpolating the box "
+        "between where the face is not lost; 1: every frame (default 5)",
+    )
     parser.set_defaults(handler=run)
 
 
 def _check_positive(args) -> None:
     from mater_tf.errors import UserError
 
-    for option in ("clips_per_shard", "workers", "frame_side", "detect_side"):
+    defaults = {"clips_per_shard": 64, "workers": 2, "frame_side": 640, "detect_side": 320, "detect_every": 5}
+    for option, default in defaults.items():
         value = getattr(args, option)
         if value < 1:
             flag = "--" + option.replace("_", "-")
-            default = {"clips_per_shard": 64, "workers": 2, "frame_side": 640, "detect_side": 320}[option]
             raise UserError(f"{flag} {value} must be at least 1 (default {default})")
 
 
@@ -130,6 +137,7 @@ def run(args) -> int:
         args.frame_side,
         args.detect_side,
         args.keep_log_mel,
+        detect_every=args.detect_every,
     )
     extractor, info = build()
     names = label_names(args.corpus, clips, labels)

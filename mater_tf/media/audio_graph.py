@@ -127,11 +127,11 @@ def compiled_decoder():
     return tf.function(decode_audio_tensor, input_signature=[tf.TensorSpec([], tf.string)])
 
 
-def decoded_audio_dataset(paths: list[str], workers: int, fallback):
+def decoded_audio_dataset(paths: list[str], workers: int, fallback, read_ahead: int = 2):
     """Yields (waveform float32 numpy [samples], error text, decode seconds) per path, in order.
 
     The decoding runs in a `Dataset.map` graph, `workers` clips at a time, ahead of
-    the consumer; "decode seconds" is how long the consumer waited for the clip. A clip
+    the consumer (up to `read_ahead` clips); "decode seconds" is how long the consumer waited for the clip. A clip
     whose graph decoding fails (a WAV TensorFlow cannot read, a corrupt file) is
     handed to `fallback(path) -> (waveform, error, seconds)` in Python, which
     reads it with FFmpeg or says why it cannot be used.
@@ -141,7 +141,12 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback):
     # No clock in the graph: tf.timestamp fails while TensorFlow's op determinism is on (training
     # turns it on for the rest of the process), which would send every clip to `fallback`.
     decoded = dataset.map(decode_audio_tensor, num_parallel_calls=max(1, workers), deterministic=True)
-    iterator = iter(decoded.prefetch(2))
+    # Every buffer and parallelism here is set, so autotuning has nothing to tune; left on, its
+    # background loop held the iterator's end (or teardown) for up to 5-10 s in half of the
+    # prepare runs on the CREMA-D sample.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    iterator = iter(decoded.prefetch(read_ahead).with_options(options))
     for path in paths:
         started = time.perf_counter()
         try:

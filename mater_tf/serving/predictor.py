@@ -76,13 +76,19 @@ class Predictor:
     """
 
     def __init__(self, model_dir, audio_embedder: str | None = None, face_embedder: str | None = None):
+        import time
+
         import tensorflow as tf
 
         from mater_tf.extraction import build_extractor
 
+        started = time.perf_counter()
         self.export_dir = resolve_export(model_dir)
         self.metadata = read_export_metadata(self.export_dir)
         self.model = tf.saved_model.load(str(self.export_dir))
+        # Seconds spent loading: the SavedModel, then the embedders and the face detector.
+        self.load_seconds = {"model": time.perf_counter() - started}
+        started = time.perf_counter()
         self.modalities = self.metadata.get("modalities", ["audio", "face"])
         recorded = self.metadata.get("embedders") or {}
         audio_spec = audio_embedder or (recorded.get("audio") or {}).get("spec")
@@ -94,6 +100,12 @@ class Predictor:
             )
         modalities = ["audio", "face"] if face_spec else ["audio"]
         self.learns_audio = self.metadata.get("audio_frontend", "none") != "none"
+        # The face detector's settings of the training records (records made before they were
+        # recorded were detected in every frame at 320 px, the default size then).
+        detection = {
+            key: (recorded.get("face") or {}).get(key, 1 if key == "detect_every" else 320)
+            for key in ("detect_every", "detect_side")
+        }
         self.extractor, info = build_extractor(
             self.metadata["num_windows"],
             self.metadata["window_seconds"],
@@ -101,6 +113,7 @@ class Predictor:
             face_spec,
             audio_spec,
             keep_log_mel=self.learns_audio,
+            **detection,
         )
         for modality, name_key in (("audio", "audio_embedder"), ("face", "face_embedder")):
             expected = self.metadata.get(name_key)
@@ -112,6 +125,7 @@ class Predictor:
                 )
         if self.learns_audio:
             self._check_log_mel_frames()
+        self.load_seconds["embedders"] = time.perf_counter() - started
 
     def _check_log_mel_frames(self) -> None:
         """Refuses a model whose log-mel patches are not the size the extractor cuts now."""
