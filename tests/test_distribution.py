@@ -88,6 +88,15 @@ def _fit(config, root):
     return trainer.fit_run(config, run, records_path, index, split, export=False), run
 
 
+def _worker_env(addresses, index):
+    """The environment of worker `index` of a loopback cluster: this checkout importable, its TF_CONFIG."""
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        TF_CONFIG=json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}),
+    )
+
+
 @pytest.mark.slow
 def test_mirrored_on_one_cpu_trains_as_without_distribution(tiny_config, tmp_path):
     # No validation split: the cheapest run that still trains, evaluates and saves.
@@ -157,13 +166,7 @@ def test_two_workers_on_loopback_end_with_the_same_weights_and_the_chief_writes_
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     workers = []
     for index in range(2):
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            TF_CONFIG=json.dumps(
-                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
-            ),
-        )
+        env = _worker_env(addresses, index)
         workers.append(
             subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(tmp_path / f"weights{index}.npz"), *command],
@@ -242,13 +245,7 @@ def test_workers_that_see_the_run_at_different_epochs_both_stop_with_one_line(tm
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     workers = []
     for index, start_epoch in enumerate((5, 0)):
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            TF_CONFIG=json.dumps(
-                {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
-            ),
-        )
+        env = _worker_env(addresses, index)
         workers.append(
             subprocess.Popen(
                 [sys.executable, "-c", AGREE, str(start_epoch)], env=env, stdout=subprocess.PIPE, text=True

@@ -199,6 +199,12 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
             if not chunks:
                 raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
         chunks.extend(_mono(out) for out in resampler.resample(None))
+    return _track_waveform(path, chunks, track_start, origin)
+
+
+def _track_waveform(path, chunks: list[np.ndarray], track_start: float, origin: float) -> np.ndarray:
+    """The decoded 16 kHz chunks of an audio track as one waveform whose sample 0 is the
+    container's origin: silence pads a track that starts later, samples before it are dropped."""
     if not chunks:
         raise MediaError(f"{path}: the audio track holds no samples")
     waveform = np.concatenate(chunks).astype(np.float32)

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mater_tf.media import SAMPLE_RATE, MediaError, Video, _mono, _open, _origin, check_readable
+from mater_tf.media import (
+    SAMPLE_RATE,
+    MediaError,
+    Video,
+    _mono,
+    _open,
+    _origin,
+    _track_waveform,
+    check_readable,
+)
 
 
 def decode_clip(
@@ -71,11 +80,7 @@ def decode_clip(
                 raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
         # demux ends with an empty packet per stream, which flushed both decoders above.
         chunks.extend(_mono(out) for out in resampler.resample(None))
-    if not chunks:
-        raise MediaError(f"{path}: the audio track holds no samples")
-    waveform = np.concatenate(chunks).astype(np.float32)
-    offset = round((track_start - origin) * SAMPLE_RATE)
-    waveform = np.concatenate([np.zeros(offset, np.float32), waveform]) if offset > 0 else waveform[-offset:]
+    waveform = _track_waveform(path, chunks, track_start, origin)
     if video_stream is None:
         return waveform, None
     if not frames:
