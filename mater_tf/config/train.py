@@ -42,7 +42,7 @@ class TrainConfig:
     jit_compile: str = setting(
         "auto",
         "XLA-compile the training step: auto (on with a GPU, as Keras chooses; off on a CPU, where it "
-        "measured slower: README, Speed), true or false. With XLA on, TensorFlow's op determinism is "
+        "measured slower: README, Performance), true or false. With XLA on, TensorFlow's op determinism is "
         "left off (Keras refuses XLA under it), so a resumed run matches an uninterrupted one only as "
         "far as XLA is deterministic.",
     )
