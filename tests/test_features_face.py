@@ -84,7 +84,7 @@ def test_bad_embedder_specs(tmp_path):
         face_embedder("resnet")
     with pytest.raises(UserError, match="weights '.*missing.mat' not found"):
         face_embedder(f"vggm:{tmp_path / 'missing.mat'}")
-    with pytest.raises(UserError, match="not vggish:PATH or logmel"):
+    with pytest.raises(UserError, match="not vggish:PATH, vggish:TF_HUB_HANDLE or logmel"):
         audio_embedder("wav2vec")
     logmel = audio_embedder("logmel")
     patches = np.random.default_rng(0).normal(size=(3, 50, 64)).astype(np.float32)
