@@ -291,3 +291,22 @@ def test_a_batch_of_records_parses_at_once_and_pads_shorter_clips_as_absent():
     np.testing.assert_allclose(batch["face_embedding"][1, :2], short.face_embedding)
     np.testing.assert_array_equal(batch["audio_valid"], [[1, 1, 1, 0], [1, 0, 0, 0]])
     np.testing.assert_array_equal(batch["face_valid"], [[0, 1, 1, 1], [0, 1, 0, 0]])
+
+
+def test_records_of_another_windowing_are_refused_with_both_fixes(tmp_path):
+    from mater_tf.config import load_config
+    from mater_tf.training.task import index_for
+
+    path = synthetic.write_corpus(SMALL, tmp_path)
+    index = records.index_records(path)
+    config = load_config("quickstart", [f"data.num_windows={index.num_windows + 4}"])
+    with pytest.raises(UserError) as refused:
+        index_for(config, path)
+    message = str(refused.value)
+    assert f"have {index.num_windows} x" in message and f"--windows {index.num_windows + 4}" in message
+    assert (
+        f"--set data.num_windows={index.num_windows} --set data.window_seconds={index.window_seconds}"
+        in message
+    )
+    same = load_config("quickstart", [f"data.num_windows={index.num_windows}"])
+    assert index_for(same, path).num_windows == index.num_windows

@@ -45,7 +45,9 @@ def index_for(config: ExperimentConfig, records_path) -> records.RecordIndex:
         raise UserError(
             f"the records at {records_path} have {index.num_windows} x {index.window_seconds} s windows but the "
             f"experiment expects {expected[0]} x {expected[1]} s; prepare them with --windows {expected[0]} "
-            f"--window-seconds {expected[1]} or point data.source at the right folder"
+            f"--window-seconds {expected[1]}, point data.source at the right folder, or run the experiment "
+            f"at the records' windowing: --set data.num_windows={index.num_windows} "
+            f"--set data.window_seconds={index.window_seconds}"
         )
     return index
 
