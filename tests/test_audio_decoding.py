@@ -145,3 +145,46 @@ def test_the_tf_data_stage_decodes_in_the_graph_under_op_determinism(ravdess_spe
     assert handed_back == []
     np.testing.assert_array_equal(results[1][0], decode_audio(path))
     assert all(seconds >= 0 for _, _, seconds in results)
+
+
+def test_a_rate_with_no_common_factor_is_refused_by_the_graph_and_read_by_ffmpeg(tmp_path):
+    # 7999 Hz shares no factor with 16 kHz: its filter bank (16000 phases) took 5.4 GB for 1 s of
+    # audio, and at 44101 Hz an allocation of 17 GB failed; now the op refuses it at once.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="filter bank too large"):
+        resample(np.zeros(7999, np.float32), 7999, 16000)
+    from scipy.io import wavfile
+
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(7999) / 7999)).astype(np.int16)
+    wavfile.write(tmp_path / "odd.wav", 7999, tone)
+    waveform = decode_audio(tmp_path / "odd.wav")  # FFmpeg's resampler: 1 s at 16 kHz
+    assert abs(len(waveform) - 16000) <= 16
+    spectrum = np.abs(np.fft.rfft(waveform[2000:14000]))
+    assert abs(np.argmax(spectrum) * 16000 / 12000 - 440) < 3
+
+
+def test_a_suffix_mater_tf_does_not_know_is_not_decoded_in_the_graph(shared_dir, tmp_path):
+    # tensorflow-io reads an mp3 named .mpga; decode_audio (predict, the Beam runner) refuses the
+    # suffix. The tf.data stage must hand it to the fallback so both runners say the same.
+    import shutil
+
+    unknown = tmp_path / "clip.mpga"
+    shutil.copy(shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3", unknown)
+    handed_back = []
+
+    def fallback(path):
+        handed_back.append(path)
+        return np.zeros(0, np.float32), "refused", 0.0
+
+    results = list(decoded_audio_dataset([str(unknown)], 1, fallback))
+    assert handed_back == [str(unknown)] and results[0][1] == "refused"
+
+
+def test_a_failure_in_the_graph_is_reported_by_its_reason_not_its_stack(tmp_path):
+    from mater_tf.media import MediaError
+
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF" + b"\x00" * 40 + b"not audio at all" * 20)
+    with pytest.raises(MediaError) as refused:
+        decode_audio(junk)
+    message = str(refused.value)
+    assert "not a 16-bit PCM WAV" in message and "Graph execution error" not in message

@@ -256,3 +256,32 @@ def test_workers_that_see_the_run_at_different_epochs_both_stop_with_one_line(tm
     assert "this worker sees it at epoch 6" in outputs[0]
     assert "this worker sees it at epoch 1" in outputs[1]
     assert all("shared storage" in output and "--restart" in output for output in outputs)
+
+
+@pytest.mark.slow
+def test_a_worker_whose_port_is_taken_stops_with_one_line(tmp_path):
+    # TensorFlow raises UnknownError ("Could not start gRPC server"), which went up as a traceback.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        addresses = [f"127.0.0.1:{taken.getsockname()[1]}", f"127.0.0.1:{free_ports(1)[0]}"]
+        command = [
+            sys.executable,
+            "-m",
+            "mater_tf.cli.main",
+            "train",
+            "--workdir",
+            str(tmp_path),
+            "--run",
+            "r",
+        ]
+        command += ["--set", "train.distribution=multi_worker"]
+        done = subprocess.run(
+            command, env=_worker_env(addresses, 0), capture_output=True, text=True, timeout=120
+        )
+    finally:
+        taken.close()
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mater-tf")]
+    assert len(lines) == 1 and addresses[0] in lines[0] and "Traceback" not in done.stderr

@@ -214,6 +214,19 @@ def _track_waveform(path, chunks: list[np.ndarray], track_start: float, origin: 
     return waveform[-offset:]
 
 
+def op_error_reason(message: str) -> str:
+    """The line of a TensorFlow op error's message that says what went wrong.
+
+    A failure inside a `tf.function` begins "Graph execution error:" and a stack of the
+    Python lines that built the node; the reason (an assertion's text, say) comes after.
+    """
+    skipped = ("Graph execution error", "Detected at node", "File ", "[[")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(skipped)]
+    reason = (reasons or lines or [message])[-1]
+    return reason.removeprefix("assertion failed: ")
+
+
 def decode_audio(path: str | Path) -> np.ndarray:
     """16 kHz mono audio of any clip: TensorFlow ops for audio files, PyAV for containers.
 
@@ -232,7 +245,7 @@ def decode_audio(path: str | Path) -> np.ndarray:
     try:
         return tfio_audio.decode_audio_file(str(path))
     except (tf.errors.OpError, RuntimeError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        message = op_error_reason(getattr(error, "message", str(error)))
         try:
             waveform = decode_audio_track(path)
         except MediaError:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.media import SAMPLE_RATE, VIDEO_SUFFIXES
+from mater_tf.media import AUDIO_SUFFIXES, SAMPLE_RATE, VIDEO_SUFFIXES, op_error_reason
 from mater_tf.media.resample import resample
 
 _WAV_PCM = 1
@@ -136,7 +137,12 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback, read_ahead: 
     handed to `fallback(path) -> (waveform, error, seconds)` in Python, which
     reads it with FFmpeg or says why it cannot be used.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(list(paths) or [""]).take(len(paths))
+    # A suffix mater-tf does not know goes straight to `fallback`, which refuses it with the
+    # reason (as `decode_audio` does for predict and the Beam runner): the graph would hand it
+    # to tensorflow-io, which reads some of them, and the two runners would then disagree.
+    known = [Path(path).suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES for path in paths]
+    in_graph = [path for path, graph in zip(paths, known) if graph]
+    dataset = tf.data.Dataset.from_tensor_slices(in_graph or [""]).take(len(in_graph))
 
     # No clock in the graph: tf.timestamp fails while TensorFlow's op determinism is on (training
     # turns it on for the rest of the process), which would send every clip to `fallback`.
@@ -147,12 +153,16 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback, read_ahead: 
     options = tf.data.Options()
     options.autotune.enabled = False
     iterator = iter(decoded.prefetch(read_ahead).with_options(options))
-    for path in paths:
+    for path, graph in zip(paths, known):
         started = time.perf_counter()
+        if not graph:
+            waveform, error, seconds = fallback(path)
+            yield waveform, error, seconds + time.perf_counter() - started
+            continue
         try:
             waveform = next(iterator)
         except tf.errors.OpError as graph_error:  # this clip only: the iterator goes on with the next
-            message = graph_error.message.splitlines()[0]
+            message = op_error_reason(graph_error.message)
             logging.getLogger(__name__).debug("%s: decoded in Python (%s)", path, message)
             waveform, error, seconds = fallback(path)
             yield waveform, error, seconds + time.perf_counter() - started

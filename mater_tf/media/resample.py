@@ -57,6 +57,11 @@ def _window(points: tf.Tensor) -> tf.Tensor:
     return sinc * taper
 
 
+# The most output phases L of a filter bank: every common rate has far fewer (11025 Hz -> 640,
+# 22050 -> 320, 44100 -> 160, 8/32/48/96 kHz -> 1 or 2).
+MAX_PHASES = 2000
+
+
 def polyphase_filters(rate_in, rate_out) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """The filter bank of rate_in -> rate_out: (kernel [A, M, L] float32, left pad, L, M).
 
@@ -67,6 +72,14 @@ def polyphase_filters(rate_in, rate_out) -> tuple[tf.Tensor, tf.Tensor, tf.Tenso
     rate_out = tf.cast(rate_out, tf.int64)
     divisor = _gcd(rate_in, rate_out)
     up, down = rate_out // divisor, rate_in // divisor  # L, M
+    # The bank holds about L x (M + taps) entries: a rate sharing almost no factor with 16 kHz
+    # (7999 or 44101 Hz, a slightly-off recorder or a damaged header) would need GBs. Such a rate
+    # is an op error, and the clip's decoder falls back to FFmpeg's resampler.
+    tf.debugging.assert_less_equal(
+        up,
+        tf.constant(MAX_PHASES, tf.int64),
+        message=f"a filter bank too large for this pair of sample rates (over {MAX_PHASES} phases)",
+    )
     # Whole groups of output samples per block, at least OUTPUT_CHANNELS: the same filter bank,
     # repeated, but a conv with one output channel (48 -> 16 kHz has L = 1) runs far below the
     # speed of one with a few dozen.

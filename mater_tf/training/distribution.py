@@ -125,6 +125,13 @@ def read_tf_config(environ: Mapping[str, str] | None = None) -> Worker:
     )
 
 
+def own_address(environ: Mapping[str, str] | None = None) -> str:
+    """This task's "host:port" in a TF_CONFIG that `read_tf_config` accepted."""
+    spec = json.loads((os.environ if environ is None else environ)[TF_CONFIG])
+    task = spec["task"]
+    return spec["cluster"][task["type"]][task.get("index", 0)]
+
+
 def worker(config: ExperimentConfig) -> Worker:
     """This process's role: the only worker unless `train.distribution` is multi_worker."""
     if config.train.distribution == "multi_worker":
@@ -155,6 +162,12 @@ def strategy_for(config: ExperimentConfig):
                 raise UserError(
                     f"train.distribution=multi_worker: TensorFlow could not join the cluster ({error}); "
                     "start each worker in a fresh process"
+                ) from None
+            except tf.errors.OpError as error:  # e.g. this task's port is taken
+                raise UserError(
+                    f"train.distribution=multi_worker: this worker could not start at {own_address()} "
+                    f"({error.message.strip().splitlines()[0]}); free that port (a worker of an earlier run "
+                    "still alive?) or give this task another address in TF_CONFIG"
                 ) from None
         strategy = _strategies[setting]
         log.info("train.distribution=%s: %d replica(s) in sync", setting, strategy.num_replicas_in_sync)
