@@ -418,3 +418,26 @@ def test_front_end_filters_and_time_pooling_set_its_layers_and_survive_a_save(tm
     assert reloaded.get_layer("audio_frontend").pooling == "time"
     x = inputs()
     np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
+
+
+def test_band_stats_pooling_appends_each_bands_mean_and_std_over_time_and_survives_a_save(tmp_path):
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("small", 12, normalization="none", filters=(8, 16), pooling="band_stats")
+    patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
+    out = np.asarray(frontend(patches, valid))
+    assert out.shape == (2, 4, 16 + 2 * 64)
+    last = frontend.frontend.get_layer("pool2").output
+    feature_map = np.asarray(
+        keras.Model(frontend.frontend.inputs, last)([patches.reshape(-1, 12, 64), valid.ravel()])
+    )
+    np.testing.assert_allclose(out[..., :16].reshape(8, 16), feature_map.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[..., 16:80], patches.mean(axis=2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[..., 80:], patches.std(axis=2), rtol=1e-4, atol=1e-5)
+
+    model = MATER(6, 4, 5, num_windows=4, **dict(SMALL, audio_frontend_pooling="band_stats"))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("audio_frontend").pooling == "band_stats"
+    x = inputs()
+    np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)

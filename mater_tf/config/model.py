@@ -15,7 +15,7 @@ LOG_MEL_NORMALIZATIONS = ("band", "patch", "clip", "none")
 # = mater_tf.models.mater.EMBEDDING_SCALES (a test holds them equal).
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
 # = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
-FRONTEND_POOLINGS = ("time_and_frequency", "time")
+FRONTEND_POOLINGS = ("time_and_frequency", "time", "band_stats")
 
 
 @dataclasses.dataclass
@@ -99,7 +99,8 @@ class ModelConfig:
         "time_and_frequency",
         "How the front end's last feature map becomes a window's vector: time_and_frequency (its mean) "
         "or time (mean over time, the mel bands kept side by side: where in the spectrum a pattern sits "
-        "stays in).",
+        "stays in) or band_stats (its mean, then the normalised patch's per-band mean and standard "
+        "deviation over time: 128 more values).",
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")

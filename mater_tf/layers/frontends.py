@@ -73,8 +73,11 @@ SMALL_FILTERS = (16, 32, 64)
 # How the conv stack's last feature map [time, bands, C] becomes the window's vector:
 # "time_and_frequency" = its mean over both (C values); "time" = its mean over time only,
 # the bands kept side by side (bands x C values), so where in the spectrum a pattern sits
-# (the pitch and formant region of the voice) stays in the embedding.
-POOLINGS = ("time_and_frequency", "time")
+# (the pitch and formant region of the voice) stays in the embedding; "band_stats" = the
+# feature map's mean over both (C values) followed by the normalised patch's mean and standard
+# deviation over time in every mel band (2 x 64 values): the learned patterns plus the spectral
+# envelope and its spread, what a linear model on log-mel statistics reads.
+POOLINGS = ("time_and_frequency", "time", "band_stats")
 
 
 def build_frontend(
@@ -86,7 +89,8 @@ def build_frontend(
     pooling: str = "time_and_frequency",
 ) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]
-    (C = the last channels, or bands x channels with `pooling="time"`).
+    (C = the last channels, bands x channels with `pooling="time"`, C + 128 with
+    `pooling="band_stats"`).
 
     The `small` model has a second input, `window_present` [batch] (1 = a present
     window), so that its batch norms' statistics come from present windows only;
@@ -103,6 +107,7 @@ def build_frontend(
         x = patch
     else:
         raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    normalized = x
     x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
     if kind == "vggish":
         x = vggish_layers(x)
@@ -121,11 +126,26 @@ def build_frontend(
         raise ValueError(f"audio front end must be one of {FRONTENDS}, got {kind!r}")
     if pooling == "time_and_frequency":
         x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
+    elif pooling == "band_stats":
+        x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
+        x = keras.layers.Concatenate(name="with_band_stats")([x, BandStatistics(name="band_stats")(normalized)])
     elif pooling == "time":
         x = keras.layers.Flatten(name="bands_side_by_side")(TimeMean(name="time_mean")(x))
     else:
         raise ValueError(f"front end pooling must be one of {POOLINGS}, got {pooling!r}")
     return keras.Model(inputs, x, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BandStatistics(keras.layers.Layer):
+    """Per mel band mean and standard deviation over time of patches [batch, frames, bands] ->
+    [batch, 2 x bands] (the means, then the standard deviations)."""
+
+    def call(self, inputs):
+        return ops.concatenate([ops.mean(inputs, axis=1), ops.std(inputs, axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
