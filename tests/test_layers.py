@@ -9,6 +9,7 @@ import pytest
 from mater_tf.layers import (
     EncoderBlock,
     LateFusion,
+    MaskedConcatPooling,
     MaskedMeanPooling,
     PositionalEncoding,
     sinusoidal_encoding,
@@ -44,6 +45,24 @@ def test_masked_mean_pooling_by_hand(training):
     np.testing.assert_allclose(pooled[1], inputs[1, 0])
     empty = np.asarray(MaskedMeanPooling()(inputs, np.zeros_like(VALID), training=training))
     np.testing.assert_array_equal(empty, 0.0)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_masked_concat_pooling_puts_the_windows_side_by_side_with_absent_ones_zero(training):
+    inputs = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3) + 1.0
+    pooled = np.asarray(MaskedConcatPooling()(inputs, VALID, training=training))
+    assert pooled.shape == (2, 12)
+    np.testing.assert_array_equal(
+        pooled[0], np.concatenate([inputs[0, 0], inputs[0, 1], inputs[0, 2], [0, 0, 0]])
+    )
+    np.testing.assert_array_equal(pooled[1], np.concatenate([inputs[1, 0], np.zeros(9)]))
+
+
+def test_config_and_model_name_the_same_window_poolings():
+    from mater_tf.config.model import WINDOW_POOLINGS as CONFIG_POOLINGS
+    from mater_tf.models.mater import WINDOW_POOLINGS
+
+    assert CONFIG_POOLINGS == tuple(WINDOW_POOLINGS)
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -88,7 +107,7 @@ def _wrap(layer_factory):
     sequence = keras.Input((4, 8), name="sequence")
     valid = keras.Input((4,), name="valid")
     layer = layer_factory()
-    if isinstance(layer, MaskedMeanPooling):
+    if isinstance(layer, (MaskedMeanPooling, MaskedConcatPooling)):
         x = layer(sequence, valid)
     elif isinstance(layer, EncoderBlock):
         x = MaskedMeanPooling()(layer(sequence, valid), valid)
@@ -104,6 +123,7 @@ def _wrap(layer_factory):
 LAYER_FACTORIES = {
     "positional_encoding": PositionalEncoding,
     "pooling": MaskedMeanPooling,
+    "concat_pooling": MaskedConcatPooling,
     "fusion": LateFusion,
     "encoder": lambda: EncoderBlock(8, 2, 16, dropout=0.1),
     "encoder_no_attention": lambda: EncoderBlock(8, 2, 16, use_attention=False),
@@ -143,7 +163,9 @@ def test_config_and_front_end_name_the_same_poolings():
     assert FRONTEND_POOLINGS == POOLINGS
 
 
-@pytest.mark.parametrize("layer", [PositionalEncoding, EncoderBlock, MaskedMeanPooling, LateFusion])
+@pytest.mark.parametrize(
+    "layer", [PositionalEncoding, EncoderBlock, MaskedMeanPooling, MaskedConcatPooling, LateFusion]
+)
 def test_layers_keep_the_registered_names_saved_models_refer_to(layer):
     assert keras.saving.get_registered_name(layer) == f"mater_tf>{layer.__name__}"
     assert keras.saving.get_registered_object(f"mater_tf>{layer.__name__}") is layer

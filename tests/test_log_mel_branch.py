@@ -426,14 +426,18 @@ def test_band_stats_pooling_appends_each_bands_mean_and_std_over_time_and_surviv
     frontend = WindowFrontend("small", 12, normalization="none", filters=(8, 16), pooling="band_stats")
     patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
     out = np.asarray(frontend(patches, valid))
-    assert out.shape == (2, 4, 16 + 2 * 64)
+    assert out.shape == (2, 4, 16 + 3 * 64)
     last = frontend.frontend.get_layer("pool2").output
     feature_map = np.asarray(
         keras.Model(frontend.frontend.inputs, last)([patches.reshape(-1, 12, 64), valid.ravel()])
     )
-    np.testing.assert_allclose(out[..., :16].reshape(8, 16), feature_map.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out[..., :16].reshape(8, 16), feature_map.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(out[..., 16:80], patches.mean(axis=2), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out[..., 80:], patches.std(axis=2), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[..., 80:144], patches.std(axis=2), rtol=1e-4, atol=1e-5)
+    change = np.abs(np.diff(patches, axis=2)).mean(axis=2)
+    np.testing.assert_allclose(out[..., 144:], change, rtol=1e-4, atol=1e-5)
 
     model = MATER(6, 4, 5, num_windows=4, **dict(SMALL, audio_frontend_pooling="band_stats"))
     model.save(tmp_path / "m.keras")
@@ -441,3 +445,46 @@ def test_band_stats_pooling_appends_each_bands_mean_and_std_over_time_and_surviv
     assert reloaded.get_layer("audio_frontend").pooling == "band_stats"
     x = inputs()
     np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
+
+
+def test_stats_front_end_gives_each_windows_band_statistics():
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("stats", 12, normalization="none")
+    patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
+    out = np.asarray(frontend(patches, valid))
+    expected = np.concatenate(
+        [patches.mean(axis=2), patches.std(axis=2), np.abs(np.diff(patches, axis=2)).mean(axis=2)], axis=-1
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    assert not [layer for layer in frontend.frontend.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+@pytest.mark.parametrize("num_layers", [0, 1])
+def test_a_stats_branch_with_windows_side_by_side_ignores_absent_windows_and_survives_a_save(
+    num_layers, tmp_path
+):
+    settings = dict(
+        SMALL, audio_frontend="stats", num_layers=num_layers, window_pooling="concat", dropout=0.0
+    )
+    model = MATER(6, 4, 5, num_windows=4, **settings)
+    assert model.get_layer("audio_pooling").output.shape == (None, 4 * 8)
+    assert bool(model._attention_scores) == bool(num_layers)
+    x = inputs()
+    reference = model(x)
+    changed = {k: v.copy() for k, v in x.items()}
+    changed["audio_log_mel"][0, 3] = 50.0
+    changed["audio_log_mel"][1, 2:] = -9.0
+    np.testing.assert_allclose(
+        np.asarray(model(changed)["logits"]), np.asarray(reference["logits"]), atol=1e-6
+    )
+    # Which window says what matters: swapping two present windows changes the clip's logits.
+    swapped = {k: v.copy() for k, v in x.items()}
+    swapped["audio_log_mel"][0, [0, 1]] = x["audio_log_mel"][0, [1, 0]]
+    assert not np.allclose(
+        np.asarray(model(swapped)["audio_logits"])[0], np.asarray(reference["audio_logits"])[0]
+    )
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.window_pooling == "concat" and reloaded.audio_frontend == "stats"
+    np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(reference["logits"]), atol=1e-5)

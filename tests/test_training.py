@@ -354,3 +354,18 @@ def test_every_model_setting_reaches_the_hparams_dashboard():
     assert logged["model.modalities"] == "audio,face"
     assert {f"model.{name}" for name in dataclasses.asdict(config.model) if name != "augment"} <= set(logged)
     assert {f"model.augment.{name}" for name in dataclasses.asdict(config.model.augment)} <= set(logged)
+
+
+def test_a_model_without_encoder_layers_trains_exports_and_logs_no_attention(tiny_overrides, tmp_path):
+    from mater_tf.config import load_config
+
+    config = load_config("quickstart", [*tiny_overrides, "model.num_layers=0", "model.window_pooling=concat"])
+    run = rundir.RunDir(tmp_path / "run")
+    rundir.write_config(config, run)
+    records_path = task.resolve_records(config, tmp_path / "data")
+    index = task.index_for(config, records_path)
+    metrics = trainer.fit_run(config, run, records_path, index, task.make_split(config, index))
+    assert 0.0 <= metrics["test"]["av"]["accuracy"] <= 1.0
+    assert (run.root / "export" / "saved_model.pb").exists()
+    reloaded = keras.models.load_model(run.model)
+    assert reloaded.num_layers == 0 and not reloaded._attention_scores

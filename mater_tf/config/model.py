@@ -9,13 +9,15 @@ from mater_tf.config.fields import at_least, fraction, one_of, require, setting
 
 MODALITIES = ("audio", "face")
 ENCODERS = ("transformer", "lstm")
-AUDIO_FRONTENDS = ("none", "vggish", "small")
+AUDIO_FRONTENDS = ("none", "vggish", "small", "stats")
 # = mater_tf.layers.frontends.NORMALIZATIONS (a test holds them equal; config imports no TF).
 LOG_MEL_NORMALIZATIONS = ("band", "patch", "clip", "none")
 # = mater_tf.models.mater.EMBEDDING_SCALES (a test holds them equal).
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
 # = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
 FRONTEND_POOLINGS = ("time_and_frequency", "time", "band_stats")
+# = mater_tf.models.mater.WINDOW_POOLINGS (a test holds them equal).
+WINDOW_POOLINGS = ("mean", "concat")
 
 
 @dataclasses.dataclass
@@ -104,6 +106,12 @@ class ModelConfig:
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
+    window_pooling: str = setting(
+        "mean",
+        "How a branch's encoded windows become one vector for its head: mean (over the present "
+        "windows, the paper's eq. 2) or concat (side by side, absent windows zero: the head sees "
+        "which window said what).",
+    )
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     embedding_scale: str = setting(
         "sqrt_d_model",
@@ -129,6 +137,7 @@ class ModelConfig:
         one_of(self, "log_mel_normalization", LOG_MEL_NORMALIZATIONS)
         one_of(self, "embedding_scale", EMBEDDING_SCALES)
         one_of(self, "audio_frontend_pooling", FRONTEND_POOLINGS)
+        one_of(self, "window_pooling", WINDOW_POOLINGS)
         self.augment.validate()
         require(
             not (self.augment.gain_db and self.log_mel_normalization == "clip"),
@@ -141,7 +150,8 @@ class ModelConfig:
             "model.augment needs a learned audio front end (it augments log-mel patches): "
             "--set model.audio_frontend=small, or leave model.augment at its defaults",
         )
-        for name in ("num_layers", "d_model", "num_heads", "ff_dim", "head_hidden_dim"):
+        at_least(self, "num_layers", 0)
+        for name in ("d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
         require(
             self.audio_frontend != "vggish" or list(self.audio_frontend_filters) == [16, 32, 64],

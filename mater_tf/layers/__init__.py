@@ -8,7 +8,7 @@ layer is registered as "mater_tf>ClassName", the name saved models refer to.
 from mater_tf.layers.encoder_block import EncoderBlock
 from mater_tf.layers.fusion import LateFusion
 from mater_tf.layers.package import PACKAGE
-from mater_tf.layers.pooling import MaskedMeanPooling
+from mater_tf.layers.pooling import MaskedConcatPooling, MaskedMeanPooling
 from mater_tf.layers.positional_encoding import PositionalEncoding, sinusoidal_encoding
 from mater_tf.layers.self_attention import SelfAttention
 
@@ -16,6 +16,7 @@ __all__ = [
     "PACKAGE",
     "EncoderBlock",
     "LateFusion",
+    "MaskedConcatPooling",
     "MaskedMeanPooling",
     "PositionalEncoding",
     "SelfAttention",

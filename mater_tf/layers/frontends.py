@@ -1,10 +1,12 @@
-"""Convolutional front ends on log-mel patches [batch, frames, 64] (pure Keras).
+"""Front ends on log-mel patches [batch, frames, 64] (pure Keras): convolutional, or statistics.
 
 `vggish_conv_stack` is VGGish's conv part (its layers carry the checkpoint's
 names, so `mater_tf.features.vggish.load_vggish_weights` fills it);
 the `small` stack (conv 3x3 + batch norm + ReLU + max-pool blocks, 16/32/64
 channels by default) is a light variant for training on a CPU. Both end in a
 pooling of the last feature map (see `POOLINGS`), giving one vector per patch.
+The `stats` front end has no convolution: each normalised patch becomes its
+per-band mean, standard deviation and mean frame-to-frame change (`BandStatistics`).
 
 Padded (absent) windows are patches too; in training mode the `small` stack's
 batch norms take their batch statistics from the present windows only, so an
@@ -19,7 +21,7 @@ from keras import ops
 from mater_tf.layers.package import PACKAGE
 
 NUM_BANDS = 64
-FRONTENDS = ("vggish", "small")
+FRONTENDS = ("vggish", "small", "stats")
 # How a patch is normalised before the convolutions: "band" = per mel band with the
 # training split's mean and variance (keras Normalization, set by `WindowFrontend.adapt`),
 # so the level of the voice, an emotion cue, stays in; "patch" = zero mean, unit
@@ -74,9 +76,9 @@ SMALL_FILTERS = (16, 32, 64)
 # "time_and_frequency" = its mean over both (C values); "time" = its mean over time only,
 # the bands kept side by side (bands x C values), so where in the spectrum a pattern sits
 # (the pitch and formant region of the voice) stays in the embedding; "band_stats" = the
-# feature map's mean over both (C values) followed by the normalised patch's mean and standard
-# deviation over time in every mel band (2 x 64 values): the learned patterns plus the spectral
-# envelope and its spread, what a linear model on log-mel statistics reads.
+# feature map's mean over both (C values) followed by the normalised patch's `BandStatistics`
+# (3 x 64 values): the learned patterns plus the spectral envelope, its spread and how fast it
+# moves, what a linear model on log-mel statistics reads.
 POOLINGS = ("time_and_frequency", "time", "band_stats")
 
 
@@ -89,8 +91,9 @@ def build_frontend(
     pooling: str = "time_and_frequency",
 ) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]
-    (C = the last channels, bands x channels with `pooling="time"`, C + 128 with
-    `pooling="band_stats"`).
+    (C = the last channels, bands x channels with `pooling="time"`, C + 192 with
+    `pooling="band_stats"`; 3 x 64 band statistics for the `stats` kind, which has no
+    convolutions and ignores `filters` and `pooling`).
 
     The `small` model has a second input, `window_present` [batch] (1 = a present
     window), so that its batch norms' statistics come from present windows only;
@@ -108,6 +111,8 @@ def build_frontend(
     else:
         raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     normalized = x
+    if kind == "stats":  # no convolution: the window is its band statistics
+        return keras.Model(inputs, BandStatistics(name="band_stats")(normalized), name=name)
     x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
     if kind == "vggish":
         x = vggish_layers(x)
@@ -128,7 +133,9 @@ def build_frontend(
         x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
     elif pooling == "band_stats":
         x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
-        x = keras.layers.Concatenate(name="with_band_stats")([x, BandStatistics(name="band_stats")(normalized)])
+        x = keras.layers.Concatenate(name="with_band_stats")(
+            [x, BandStatistics(name="band_stats")(normalized)]
+        )
     elif pooling == "time":
         x = keras.layers.Flatten(name="bands_side_by_side")(TimeMean(name="time_mean")(x))
     else:
@@ -138,14 +145,16 @@ def build_frontend(
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BandStatistics(keras.layers.Layer):
-    """Per mel band mean and standard deviation over time of patches [batch, frames, bands] ->
-    [batch, 2 x bands] (the means, then the standard deviations)."""
+    """Per mel band statistics over time of patches [batch, frames, bands] -> [batch, 3 x bands]:
+    the means (the spectral envelope), the standard deviations (its spread) and the mean
+    absolute difference between consecutive frames (how fast each band moves), in that order."""
 
     def call(self, inputs):
-        return ops.concatenate([ops.mean(inputs, axis=1), ops.std(inputs, axis=1)], axis=-1)
+        change = ops.mean(ops.abs(inputs[:, 1:] - inputs[:, :-1]), axis=1)
+        return ops.concatenate([ops.mean(inputs, axis=1), ops.std(inputs, axis=1), change], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2 * input_shape[2])
+        return (input_shape[0], 3 * input_shape[2])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -39,5 +39,6 @@ def build_model(
         log_mel_augment=dataclasses.asdict(config.augment) if config.augment.active else None,
         audio_frontend_filters=tuple(config.audio_frontend_filters),
         audio_frontend_pooling=config.audio_frontend_pooling,
+        window_pooling=config.window_pooling,
         name="mater",
     )

@@ -7,13 +7,21 @@ import math
 import keras
 from keras import ops
 
-from mater_tf.layers import PACKAGE, EncoderBlock, LateFusion, MaskedMeanPooling, PositionalEncoding
+from mater_tf.layers import (
+    PACKAGE,
+    EncoderBlock,
+    LateFusion,
+    MaskedConcatPooling,
+    MaskedMeanPooling,
+    PositionalEncoding,
+)
 from mater_tf.layers.augment import LogMelAugment
 from mater_tf.layers.frontends import SMALL_FILTERS, WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 # How the projected embeddings are scaled before the PE is added (see `MATER`).
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
+WINDOW_POOLINGS = {"mean": MaskedMeanPooling, "concat": MaskedConcatPooling}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -55,6 +63,10 @@ class MATER(keras.Model):
         audio_frontend_filters: the `small` front end's channels per conv block.
         audio_frontend_pooling: how the front end pools its last feature map
             (see `mater_tf.layers.frontends.POOLINGS`).
+        window_pooling: how each branch's encoded windows become one vector:
+            "mean" over the present windows (the paper, eq. 2) or "concat", the
+            windows side by side (absent ones zero), so the head sees which
+            window said what (`WINDOW_POOLINGS`).
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
@@ -99,8 +111,15 @@ class MATER(keras.Model):
         log_mel_augment=None,
         audio_frontend_filters=SMALL_FILTERS,
         audio_frontend_pooling="time_and_frequency",
+        window_pooling="mean",
         **kwargs,
     ):
+        if window_pooling not in WINDOW_POOLINGS:
+            raise ValueError(
+                f"window_pooling must be one of {tuple(WINDOW_POOLINGS)}, got {window_pooling!r}"
+            )
+        if window_pooling == "concat" and not num_windows:
+            raise ValueError("window_pooling='concat' needs num_windows")
         if embedding_scale not in EMBEDDING_SCALES:
             raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {embedding_scale!r}")
         modalities = tuple(modalities)
@@ -113,7 +132,7 @@ class MATER(keras.Model):
             branch = {
                 "projection": keras.layers.Dense(d_model, name=f"{modality}_projection"),
                 "input_dropout": keras.layers.Dropout(dropout, name=f"{modality}_input_dropout"),
-                "pooling": MaskedMeanPooling(name=f"{modality}_pooling"),
+                "pooling": WINDOW_POOLINGS[window_pooling](name=f"{modality}_pooling"),
                 "fc1": keras.layers.Dense(head_hidden_dim, activation="relu", name=f"{modality}_fc1"),
                 "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout"),
                 "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits"),
@@ -214,6 +233,7 @@ class MATER(keras.Model):
         self.log_mel_augment = dict(log_mel_augment) if log_mel_augment else None
         self.audio_frontend_filters = tuple(audio_frontend_filters)
         self.audio_frontend_pooling = audio_frontend_pooling
+        self.window_pooling = window_pooling
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -250,6 +270,7 @@ class MATER(keras.Model):
             "log_mel_augment": self.log_mel_augment,
             "audio_frontend_filters": list(self.audio_frontend_filters),
             "audio_frontend_pooling": self.audio_frontend_pooling,
+            "window_pooling": self.window_pooling,
             "name": self.name,
             "trainable": self.trainable,
         }

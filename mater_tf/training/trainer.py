@@ -73,7 +73,7 @@ def build_callbacks(task: Task, run: RunDir, split: folds.FoldSplit, state: dict
                 validation, index.label_names, run.logs, every, title_prefix=data_prefix(index)
             ),
         ]
-        if config.model.attention and config.model.encoder == "transformer":
+        if config.model.attention and config.model.encoder == "transformer" and config.model.num_layers:
             sample_inputs, _, sample_context = next(iter(validation.unbatch().batch(3)))
             clip_ids = [c.decode() for c in sample_context["clip_id"].numpy()]
             callbacks.append(
