@@ -8,13 +8,9 @@ from keras import ops
 from mater_tf.layers.package import PACKAGE
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class MaskedMeanPooling(keras.layers.Layer):
-    """Mean over the present windows (paper eq. 2); absent windows count for nothing.
-
-    A clip with no present window pools to zeros. A Keras mask arriving from
-    an LSTM says the same as `valid` and ends here.
-    """
+class _WindowPooling(keras.layers.Layer):
+    """A pooling of windows [batch, T, d] with `valid` [batch, T]; a Keras mask arriving
+    from an LSTM says the same as `valid` and ends here."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -22,6 +18,14 @@ class MaskedMeanPooling(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMeanPooling(_WindowPooling):
+    """Mean over the present windows (paper eq. 2); absent windows count for nothing.
+
+    A clip with no present window pools to zeros.
+    """
 
     def call(self, inputs, valid):
         weights = ops.cast(valid, inputs.dtype)[:, :, None]
@@ -31,7 +35,7 @@ class MaskedMeanPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class MaskedConcatPooling(keras.layers.Layer):
+class MaskedConcatPooling(_WindowPooling):
     """The windows side by side [batch, T, d] -> [batch, T x d], absent windows as zeros.
 
     Unlike the mean, the result keeps which window said what: a head on it can
@@ -39,13 +43,6 @@ class MaskedConcatPooling(keras.layers.Layer):
     are one fixed sentence, where a stretch of the sentence sits matters).
     It needs a fixed T, which MATER's inputs have.
     """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
     def call(self, inputs, valid):
         present = inputs * ops.cast(valid, inputs.dtype)[:, :, None]
