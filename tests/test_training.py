@@ -369,3 +369,19 @@ def test_a_model_without_encoder_layers_trains_exports_and_logs_no_attention(tin
     assert (run.root / "export" / "saved_model.pb").exists()
     reloaded = keras.models.load_model(run.model)
     assert reloaded.num_layers == 0 and not reloaded._attention_scores
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5])
+def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay_each_step(
+    tiny_config, tmp_path, weight_decay
+):
+    config = dataclasses.replace(
+        tiny_config,
+        train=dataclasses.replace(tiny_config.train, learning_rate=0.01, weight_decay=weight_decay),
+    )
+    records_path = task.resolve_records(config, tmp_path / "data")
+    optimizer = task.Task(config, task.index_for(config, records_path)).build_optimizer(1, 10)
+    weight = keras.Variable(np.full((3,), 2.0, np.float32))
+    optimizer.apply_gradients([(np.zeros(3, np.float32), weight)])
+    # A zero gradient moves Adam nowhere; decoupled decay takes lr x decay of the weight.
+    np.testing.assert_allclose(weight.numpy(), 2.0 * (1 - 0.01 * weight_decay), rtol=1e-6)

@@ -38,6 +38,11 @@ class TrainConfig:
         "another of the batch, inputs and one-hot labels alike, with a weight drawn from "
         "Beta(alpha, alpha); 0 = off.",
     )
+    weight_decay: float = setting(
+        0.0,
+        "Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step every weight shrinks by "
+        "learning rate x weight_decay; 0 = plain Adam (the paper).",
+    )
     seed: int = setting(0, "Seed of weights, dropout, shuffling and mixup.")
     jit_compile: str = setting(
         "auto",
@@ -69,6 +74,7 @@ class TrainConfig:
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "modality_loss_weight", 0.0)
         at_least(self, "mixup_alpha", 0.0)
+        at_least(self, "weight_decay", 0.0)
         self.jit_compile = str(self.jit_compile).lower()  # a YAML `true` arrives as the bool
         one_of(self, "jit_compile", JIT_COMPILE)
         one_of(self, "distribution", DISTRIBUTIONS)

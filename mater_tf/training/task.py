@@ -172,7 +172,7 @@ class Task:
         return {key: [accuracy(name="accuracy")] for key in self.output_keys()}
 
     def build_optimizer(self, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-        """Adam; with `train.lr_schedule: cosine` its learning rate follows a cosine decay to 0
+        """Adam (AdamW with `train.weight_decay` > 0); with `train.lr_schedule: cosine` its learning rate follows a cosine decay to 0
         over `epochs` x `steps_per_epoch` steps (a function of the optimizer's step count, which
         the backup keeps, so a resumed run stays on it). The plateau schedule is a callback."""
         train = self.config.train
@@ -181,6 +181,8 @@ class Task:
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 train.learning_rate, decay_steps=epochs * steps_per_epoch, alpha=0.0
             )
+        if train.weight_decay:
+            return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=train.weight_decay)
         return keras.optimizers.Adam(learning_rate=learning_rate)
 
     @property
