@@ -71,6 +71,18 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
             "model.audio_frontend=vggish model.audio_frontend_filters=8,16",
             "the vggish front end has VGGish's own",
         ),
+        (
+            "model.audio_frontend=stats model.audio_frontend_filters=8,16",
+            "the stats front end has no convolution",
+        ),
+        (
+            "model.audio_frontend=stats model.audio_frontend_pooling=band_stats",
+            "the stats front end has no convolution",
+        ),
+        ("model.window_pooling=cat", "window_pooling"),
+        ("model.num_layers=-1", "num_layers"),
+        ("train.weight_decay=-0.1", "weight_decay"),
+        ("tune.num_layers=[-1,2]", r"tune.num_layers=\[-1, 2\] must hold values >= 0"),
         ("train.jit_compile=xla", "train.jit_compile='xla' must be one of auto, true, false"),
         ("cv.validation=false", "early_stopping_patience needs validation subjects"),
     ],
@@ -126,6 +138,7 @@ def test_pretrained_vggish_front_end_needs_the_raw_log_mel():
         ("model.modalities=audio,face", ["audio", "face"]),
         ("model.modalities=[face]", ["face"]),
         ("tune.num_heads=2,4", [2, 4]),
+        ("tune.num_layers=0,2", [0, 2]),  # 0 layers: the no-encoder ablation
         ("tune.learning_rate=[1e-4, 1e-2]", [1e-4, 1e-2]),
         ("tune.dropout=", []),
     ],

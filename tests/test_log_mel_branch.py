@@ -211,7 +211,8 @@ def test_log_mel_patches_round_trip_through_records(tmp_path):
         )
 
 
-def test_band_normalization_takes_the_training_windows_statistics(tmp_path):
+@pytest.mark.parametrize("frontend", ["small", "stats"])
+def test_band_normalization_takes_the_training_windows_statistics(tmp_path, frontend):
     windows = RNG.normal(loc=3.0, scale=2.0, size=(4, 3, 12, 64)).astype(np.float32)
     valid = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 1, 1]])
     windows[valid == 0] = 1000.0  # absent windows must not move the statistics
@@ -227,7 +228,7 @@ def test_band_normalization_takes_the_training_windows_statistics(tmp_path):
     index = records.index_records(tmp_path / "records")
     config = load_config(
         "quickstart",
-        ["model.modalities=audio", "model.audio_frontend=small", "model.log_mel_normalization=band"],
+        ["model.modalities=audio", f"model.audio_frontend={frontend}", "model.log_mel_normalization=band"],
     )
     train = records.make_dataset(index, ["s"], ["audio"], 2, training=True, audio_log_mel=True)
     model = task.Task(config, index).build_model(train)
@@ -488,3 +489,23 @@ def test_a_stats_branch_with_windows_side_by_side_ignores_absent_windows_and_sur
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     assert reloaded.window_pooling == "concat" and reloaded.audio_frontend == "stats"
     np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(reference["logits"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("window_pooling", ["mean", "concat"])
+def test_an_export_takes_any_window_count_unless_its_head_reads_the_windows_side_by_side(
+    window_pooling, tmp_path
+):
+    from mater_tf.serving.export import export_saved_model
+
+    settings = dict(SMALL, audio_frontend="stats", window_pooling=window_pooling)
+    model = MATER(6, 4, 5, num_windows=4, modalities=("audio",), **settings)
+    export_saved_model(model, tmp_path / "export", list("abcde"), {"num_windows": 4})
+    serving = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    specs = serving.structured_input_signature[1]
+    windows = 4 if window_pooling == "concat" else None
+    assert specs["audio_log_mel"].shape.as_list() == [None, windows, 12, 64]
+    assert specs["audio_valid"].shape.as_list() == [None, windows]
+    x = inputs()
+    served = serving(audio_log_mel=tf.constant(x["audio_log_mel"]), audio_valid=tf.constant(x["audio_valid"]))
+    expected = tf.nn.softmax(model({k: x[k] for k in ("audio_log_mel", "audio_valid")})["logits"])
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected.numpy(), atol=1e-5)

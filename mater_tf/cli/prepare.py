@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--keep-log-mel",
         action="store_true",
-        help="also store each window's log-mel patch (for model.audio_frontend=small|vggish)",
+        help="also store each window's log-mel patch (for model.audio_frontend=small|vggish|stats)",
     )
     parser.add_argument(
         "--labels",

@@ -84,7 +84,8 @@ class ModelConfig:
     head_hidden_dim: int = setting(256, "Width of the first of the two FC layers.")
     audio_frontend: str = setting(
         "none",
-        "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the model.",
+        "none (audio embeddings from prepare), or vggish / small: a conv front end on the log-mel, in the "
+        "model, or stats: each window's per-band log-mel statistics (no convolution).",
     )
     log_mel_normalization: str = setting(
         "band",
@@ -101,8 +102,8 @@ class ModelConfig:
         "time_and_frequency",
         "How the front end's last feature map becomes a window's vector: time_and_frequency (its mean) "
         "or time (mean over time, the mel bands kept side by side: where in the spectrum a pattern sits "
-        "stays in) or band_stats (its mean, then the normalised patch's per-band mean and standard "
-        "deviation over time: 128 more values).",
+        "stays in) or band_stats (its mean, then the normalised patch's per-band mean, standard "
+        "deviation and mean frame-to-frame change: 192 more values).",
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
@@ -153,6 +154,16 @@ class ModelConfig:
         at_least(self, "num_layers", 0)
         for name in ("d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
+        require(
+            self.audio_frontend != "stats"
+            or (
+                list(self.audio_frontend_filters) == [16, 32, 64]
+                and self.audio_frontend_pooling == "time_and_frequency"
+            ),
+            f"model.audio_frontend_filters={list(self.audio_frontend_filters)} / audio_frontend_pooling="
+            f"{self.audio_frontend_pooling} shape a conv front end; the stats front end has no convolution: "
+            "--set model.audio_frontend=small, or leave them at 16,32,64 / time_and_frequency",
+        )
         require(
             self.audio_frontend != "vggish" or list(self.audio_frontend_filters) == [16, 32, 64],
             f"model.audio_frontend_filters={list(self.audio_frontend_filters)} sets the small front end's "

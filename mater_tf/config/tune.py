@@ -45,10 +45,10 @@ class TuneConfig:
             "e.g. --set 'tune.learning_rate=[1e-5,1e-2]' (or [] to keep train.learning_rate)",
         )
         for name in ("num_heads", "num_layers", "d_model", "ff_dim"):
-            values = getattr(self, name)
+            values, least = getattr(self, name), 0 if name == "num_layers" else 1  # 0 layers: no encoder
             require(
-                all(v >= 1 for v in values),
-                f"tune.{name}={values} must hold values >= 1: e.g. --set 'tune.{name}=[]' to keep model.{name}",
+                all(v >= least for v in values),
+                f"tune.{name}={values} must hold values >= {least}: e.g. --set 'tune.{name}=[]' to keep model.{name}",
             )
         require(
             all(0.0 <= v < 1.0 for v in self.dropout),

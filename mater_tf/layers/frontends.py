@@ -202,7 +202,7 @@ def clip_standardize(patches, valid=None, epsilon=1e-3):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class WindowFrontend(keras.layers.Layer):
-    """Runs a conv front end on every window's patch: [batch, T, F, 64] -> [batch, T, C].
+    """Runs a front end (conv or statistics) on every window's patch: [batch, T, F, 64] -> [batch, T, C].
 
     All windows of the batch go through the front end as one flat batch; `valid`
     [batch, T] (1 = window present; None = all present) keeps the absent ones out
@@ -210,7 +210,7 @@ class WindowFrontend(keras.layers.Layer):
     caller masks them.
 
     Args:
-        kind: "vggish" or "small" (see `build_frontend`).
+        kind: "vggish", "small" or "stats" (see `build_frontend`).
         frames: log-mel frames per window (F).
         normalization: one of `NORMALIZATIONS`.
         filters: the `small` stack's channels per conv block.

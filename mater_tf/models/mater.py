@@ -54,9 +54,9 @@ class MATER(keras.Model):
         dropout: dropout rate.
         head_hidden_dim: width of the first FC layer.
         audio_frontend: "none" (the audio input is window embeddings), or
-            "vggish" / "small": the audio input is each window's log-mel patch
-            (`audio_log_mel` [batch, T, log_mel_frames, 64]) and this conv
-            front end, inside the network, embeds it (trained end to end).
+            "vggish" / "small" / "stats": the audio input is each window's log-mel
+            patch (`audio_log_mel` [batch, T, log_mel_frames, 64]) and this front
+            end (conv, or band statistics), inside the network, embeds it.
         log_mel_frames: log-mel frames per window (with a front end).
         log_mel_normalization: how the front end normalises each patch: "band",
             "patch", "clip" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
@@ -244,7 +244,7 @@ class MATER(keras.Model):
         the encoder is an LSTM.
         """
         if not self._attention_scores:
-            raise ValueError("this model has no attention (attention=False or encoder='lstm')")
+            raise ValueError("this model has no attention (attention=False, encoder='lstm' or num_layers=0)")
         return keras.Model(self.inputs, dict(self._attention_scores), name="mater_attention")
 
     def get_config(self):

@@ -95,6 +95,11 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             if config["model"].get("audio_frontend", "none") != "none"
             else ""
         )
+        + (
+            ", windows side by side (window_pooling concat)"
+            if config["model"].get("window_pooling", "mean") == "concat"
+            else ""
+        )
         + ".",
         *protocol_lines(cv_dir),
         "Validation subjects: "

@@ -48,16 +48,19 @@ def _learns_audio(model) -> bool:
 
 
 def _input_specs(model) -> dict:
+    """The serving inputs. The window count is free unless the head reads the windows side
+    by side (`window_pooling="concat"`): that head takes exactly the trained count."""
     specs = {}
+    windows = model.num_windows if getattr(model, "window_pooling", "mean") == "concat" else None
     for modality in model.modalities:
         dim = model.audio_dim if modality == "audio" else model.face_dim
         embedding_name, valid_name = schema.MODEL_INPUTS[modality]
         if modality == "audio" and _learns_audio(model):
-            shape = [None, None, model.log_mel_frames, schema.LOG_MEL_BANDS]
+            shape = [None, windows, model.log_mel_frames, schema.LOG_MEL_BANDS]
             specs[schema.LOG_MEL_INPUT] = tf.TensorSpec(shape, tf.float32, name=schema.LOG_MEL_INPUT)
         else:
-            specs[embedding_name] = tf.TensorSpec([None, None, dim], tf.float32, name=embedding_name)
-        specs[valid_name] = tf.TensorSpec([None, None], tf.float32, name=valid_name)
+            specs[embedding_name] = tf.TensorSpec([None, windows, dim], tf.float32, name=embedding_name)
+        specs[valid_name] = tf.TensorSpec([None, windows], tf.float32, name=valid_name)
     return specs
 
 
