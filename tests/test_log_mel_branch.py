@@ -459,6 +459,11 @@ def test_stats_front_end_gives_each_windows_band_statistics():
     )
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
     assert not [layer for layer in frontend.frontend.layers if isinstance(layer, keras.layers.Conv2D)]
+    # A window of one log-mel frame (prepare allows 0.025 s windows) has no change: 0, not NaN.
+    single = np.asarray(WindowFrontend("stats", 1, normalization="none")(patches[:, :, :1], valid))
+    np.testing.assert_allclose(
+        single, np.concatenate([patches[:, :, 0], 0 * patches[:, :, 0], 0 * patches[:, :, 0]], -1)
+    )
 
 
 @pytest.mark.parametrize("num_layers", [0, 1])

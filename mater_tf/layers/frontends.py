@@ -147,10 +147,14 @@ def build_frontend(
 class BandStatistics(keras.layers.Layer):
     """Per mel band statistics over time of patches [batch, frames, bands] -> [batch, 3 x bands]:
     the means (the spectral envelope), the standard deviations (its spread) and the mean
-    absolute difference between consecutive frames (how fast each band moves), in that order."""
+    absolute difference between consecutive frames (how fast each band moves; 0 for a window
+    of one frame), in that order."""
 
     def call(self, inputs):
-        change = ops.mean(ops.abs(inputs[:, 1:] - inputs[:, :-1]), axis=1)
+        if inputs.shape[1] is not None and inputs.shape[1] < 2:
+            change = ops.zeros_like(inputs[:, 0])
+        else:
+            change = ops.mean(ops.abs(inputs[:, 1:] - inputs[:, :-1]), axis=1)
         return ops.concatenate([ops.mean(inputs, axis=1), ops.std(inputs, axis=1), change], axis=-1)
 
     def compute_output_shape(self, input_shape):
