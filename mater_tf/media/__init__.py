@@ -182,36 +182,51 @@ def decode_audio_track(path: str | Path) -> np.ndarray:
     import av
 
     path = check_readable(path)
-    chunks, track_start = [], None
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
-        origin = _origin(container)
-        # Planar float at 16 kHz in the track's own layout; the channels are averaged here, as
-        # for audio files (FFmpeg's own downmix weights them: a stereo tone came out 1.41x louder).
-        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+        track = _AudioTrack(path, _origin(container))
         try:
             for frame in container.decode(container.streams.audio[0]):
-                if track_start is None:
-                    track_start = frame.time if frame.time is not None else origin
-                chunks.extend(_mono(out) for out in resampler.resample(frame))
+                track.add(frame)
         except av.error.FFmpegError as error:
-            if not chunks:
-                raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
-        chunks.extend(_mono(out) for out in resampler.resample(None))
-    return _track_waveform(path, chunks, track_start, origin)
+            track.failed(error)
+        return track.waveform()
 
 
-def _track_waveform(path, chunks: list[np.ndarray], track_start: float, origin: float) -> np.ndarray:
-    """The decoded 16 kHz chunks of an audio track as one waveform whose sample 0 is the
-    container's origin: silence pads a track that starts later, samples before it are dropped."""
-    if not chunks:
-        raise MediaError(f"{path}: the audio track holds no samples")
-    waveform = np.concatenate(chunks).astype(np.float32)
-    offset = round((track_start - origin) * SAMPLE_RATE)
-    if offset > 0:
-        return np.concatenate([np.zeros(offset, np.float32), waveform])
-    return waveform[-offset:]
+class _AudioTrack:
+    """An audio track decoded frame by frame into 16 kHz mono chunks (`add`), then one
+    waveform whose sample 0 is the container's origin (`waveform`): silence pads a track
+    that starts later, samples before it are dropped."""
+
+    def __init__(self, path, origin: float):
+        import av
+
+        self.path, self.origin = path, origin
+        self.chunks, self.start = [], None
+        # Planar float at 16 kHz in the track's own layout; the channels are averaged here, as
+        # for audio files (FFmpeg's own downmix weights them: a stereo tone came out 1.41x louder).
+        self.resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+
+    def add(self, frame) -> None:
+        if self.start is None:
+            self.start = frame.time if frame.time is not None else self.origin
+        self.chunks.extend(_mono(out) for out in self.resampler.resample(frame))
+
+    def failed(self, error) -> None:
+        """A decoding error ends the track where it is; before any sample it is the clip's end."""
+        if not self.chunks:
+            raise MediaError(f"{self.path}: audio cannot be decoded ({error})") from None
+
+    def waveform(self) -> np.ndarray:
+        self.chunks.extend(_mono(out) for out in self.resampler.resample(None))  # flush
+        if not self.chunks:
+            raise MediaError(f"{self.path}: the audio track holds no samples")
+        waveform = np.concatenate(self.chunks).astype(np.float32)
+        offset = round((self.start - self.origin) * SAMPLE_RATE)
+        if offset > 0:
+            return np.concatenate([np.zeros(offset, np.float32), waveform])
+        return waveform[-offset:]
 
 
 def op_error_reason(message: str) -> str:

@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from mater_tf.media import (
-    SAMPLE_RATE,
     MediaError,
     Video,
-    _mono,
+    _AudioTrack,
     _open,
     _origin,
-    _track_waveform,
     check_readable,
 )
 
@@ -35,14 +33,14 @@ def decode_clip(
     import av
 
     path = check_readable(path)
-    chunks, track_start, frames, times = [], None, [], []
+    frames, times = [], []
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
         audio_stream = container.streams.audio[0]
         video_stream = container.streams.video[0] if container.streams.video else None
         origin = _origin(container)
-        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+        track = _AudioTrack(path, origin)
         if video_stream is not None:
             width, height = video_stream.codec_context.width, video_stream.codec_context.height
             scale = min(1.0, max_side / max(width, height)) if width and height else 1.0
@@ -72,15 +70,11 @@ def decode_clip(
                         times.append(time)
                     continue
                 for frame in packet.decode():
-                    if track_start is None:
-                        track_start = frame.time if frame.time is not None else origin
-                    chunks.extend(_mono(out) for out in resampler.resample(frame))
+                    track.add(frame)
         except av.error.FFmpegError as error:
-            if not chunks:
-                raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
+            track.failed(error)
         # demux ends with an empty packet per stream, which flushed both decoders above.
-        chunks.extend(_mono(out) for out in resampler.resample(None))
-    waveform = _track_waveform(path, chunks, track_start, origin)
+        waveform = track.waveform()
     if video_stream is None:
         return waveform, None
     if not frames:
