@@ -113,6 +113,11 @@ class ModelConfig:
         "windows, the paper's eq. 2) or concat (side by side, absent windows zero: the head sees "
         "which window said what).",
     )
+    ensemble: int = setting(
+        1,
+        "Members of a deep ensemble trained side by side (each its own initial weights, dropout and "
+        "loss, on the same batches); the outputs average their probabilities. 1 = one network.",
+    )
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     embedding_scale: str = setting(
         "sqrt_d_model",
@@ -152,6 +157,7 @@ class ModelConfig:
             "--set model.audio_frontend=small, or leave model.augment at its defaults",
         )
         at_least(self, "num_layers", 0)
+        at_least(self, "ensemble", 1)
         for name in ("d_model", "num_heads", "ff_dim", "head_hidden_dim"):
             at_least(self, name, 1)
         require(

@@ -238,11 +238,14 @@ def check_complete(source: str | Path) -> None:
             )
 
 
-def model_targets(label: tf.Tensor, modalities: Sequence[str]) -> dict:
-    """The same label for the fused and every per-modality output."""
+def model_targets(label: tf.Tensor, modalities: Sequence[str], ensemble: bool = False) -> dict:
+    """The same label for the fused and every per-modality output (and, for an ensemble,
+    for every member's: `schema.member_key`)."""
     targets = {"logits": label}
     for modality in modalities:
         targets[f"{modality}_logits"] = label
+    if ensemble:
+        targets.update({schema.member_key(key): label for key in list(targets)})
     return targets
 
 
@@ -307,6 +310,7 @@ def make_dataset(
     audio_log_mel: bool = False,
     epochs: tuple[int, int] = (0, 1),
     mixup_alpha: float = 0.0,
+    ensemble: bool = False,
 ) -> tf.data.Dataset:
     """The input pipeline of one split: the clips of `subjects`, batched.
 
@@ -319,7 +323,8 @@ def make_dataset(
     is mixed (`mixup`, seeded by (`seed`, e, batch)) and the targets of every
     split are one-hot rows (mixed ones in training). The training dataset yields
     `last - first` epochs of `ceil(clips / batch_size)` batches (pass that
-    as Keras' `steps_per_epoch`).
+    as Keras' `steps_per_epoch`). With `ensemble`, the targets also name every
+    output of the ensemble's members (`model_targets`).
 
     Yields:
         (inputs, targets) for Keras, or (inputs, targets, context) when
@@ -379,7 +384,7 @@ def make_dataset(
             target = features.get("target", tf.one_hot(features["label"], index.num_classes))
         else:
             target = features["label"]
-        targets = model_targets(target, modalities)
+        targets = model_targets(target, modalities, ensemble)
         if with_context:
             context = {k: features[k] for k in ("label", "subject", "clip_id")}
             for modality in modalities:

@@ -54,6 +54,12 @@ MODEL_INPUTS = {
 LOG_MEL_INPUT = "audio_log_mel"
 
 
+def member_key(output: str) -> str:
+    """The model output holding every ensemble member's version of `output` ("logits" ->
+    "member_logits", "audio_logits" -> "audio_member_logits"): [batch, members, classes]."""
+    return "member_logits" if output == "logits" else output.replace("_logits", "_member_logits")
+
+
 def input_names(modalities, audio_log_mel: bool = False) -> list[str]:
     """The model's input names: embeddings and masks, or log-mel patches for the audio branch."""
     names = []

@@ -6,7 +6,7 @@ layer is registered as "mater_tf>ClassName", the name saved models refer to.
 """
 
 from mater_tf.layers.encoder_block import EncoderBlock
-from mater_tf.layers.fusion import LateFusion
+from mater_tf.layers.fusion import EnsembleAverage, LateFusion, MemberCrossEntropy, StackMembers
 from mater_tf.layers.package import PACKAGE
 from mater_tf.layers.pooling import MaskedConcatPooling, MaskedMeanPooling
 from mater_tf.layers.positional_encoding import PositionalEncoding, sinusoidal_encoding
@@ -15,10 +15,13 @@ from mater_tf.layers.self_attention import SelfAttention
 __all__ = [
     "PACKAGE",
     "EncoderBlock",
+    "EnsembleAverage",
     "LateFusion",
     "MaskedConcatPooling",
     "MaskedMeanPooling",
+    "MemberCrossEntropy",
     "PositionalEncoding",
     "SelfAttention",
+    "StackMembers",
     "sinusoidal_encoding",
 ]

@@ -40,5 +40,6 @@ def build_model(
         audio_frontend_filters=tuple(config.audio_frontend_filters),
         audio_frontend_pooling=config.audio_frontend_pooling,
         window_pooling=config.window_pooling,
+        ensemble=config.ensemble,
         name="mater",
     )

@@ -7,13 +7,16 @@ import math
 import keras
 from keras import ops
 
+from mater_tf.data.schema import member_key
 from mater_tf.layers import (
     PACKAGE,
     EncoderBlock,
+    EnsembleAverage,
     LateFusion,
     MaskedConcatPooling,
     MaskedMeanPooling,
     PositionalEncoding,
+    StackMembers,
 )
 from mater_tf.layers.augment import LogMelAugment
 from mater_tf.layers.frontends import SMALL_FILTERS, WindowFrontend
@@ -36,7 +39,9 @@ class MATER(keras.Model):
 
     Inputs (by name): `{m}_embedding` [batch, T, D_m] and `{m}_valid`
     [batch, T] (1 = window present) for each modality m in `modalities`.
-    Outputs: `logits` (fused) and `{m}_logits` per modality.
+    Outputs: `logits` (fused) and `{m}_logits` per modality. An ensemble
+    (`ensemble` > 1) adds `member_logits` and `{m}_member_logits`, every
+    member's logits [batch, members, classes], for the members' losses.
 
     Args:
         audio_dim: D_a, size of the audio embeddings.
@@ -67,6 +72,13 @@ class MATER(keras.Model):
             "mean" over the present windows (the paper, eq. 2) or "concat", the
             windows side by side (absent ones zero), so the head sees which
             window said what (`WINDOW_POOLINGS`).
+        ensemble: members of a deep ensemble (1 = the single network). Every
+            member is a whole set of branches with its own initial weights and
+            dropout, trained on its own loss (`MemberCrossEntropy`) side by side
+            on the same batches; `logits` and `{m}_logits` average the members'
+            probabilities (`EnsembleAverage`). The audio front end (its
+            normalisation statistics, and a conv front end's weights) is shared.
+            The attention views show member 0.
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
@@ -112,6 +124,7 @@ class MATER(keras.Model):
         audio_frontend_filters=SMALL_FILTERS,
         audio_frontend_pooling="time_and_frequency",
         window_pooling="mean",
+        ensemble=1,
         **kwargs,
     ):
         if window_pooling not in WINDOW_POOLINGS:
@@ -120,6 +133,8 @@ class MATER(keras.Model):
             )
         if window_pooling == "concat" and not num_windows:
             raise ValueError("window_pooling='concat' needs num_windows")
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1, got {ensemble}")
         if embedding_scale not in EMBEDDING_SCALES:
             raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {embedding_scale!r}")
         modalities = tuple(modalities)
@@ -127,39 +142,50 @@ class MATER(keras.Model):
         dims = {"audio": audio_dim, "face": face_dim}
 
         # === Layers ===
-        branches = {}
-        for modality in modalities:
-            branch = {
-                "projection": keras.layers.Dense(d_model, name=f"{modality}_projection"),
-                "input_dropout": keras.layers.Dropout(dropout, name=f"{modality}_input_dropout"),
-                "pooling": WINDOW_POOLINGS[window_pooling](name=f"{modality}_pooling"),
-                "fc1": keras.layers.Dense(head_hidden_dim, activation="relu", name=f"{modality}_fc1"),
-                "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout"),
-                "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits"),
-            }
-            if positional_encoding:
-                branch["positional_encoding"] = PositionalEncoding(name=f"{modality}_positional_encoding")
-            if encoder == "transformer":
-                branch["encoders"] = [
-                    EncoderBlock(
-                        d_model,
-                        num_heads,
-                        ff_dim,
-                        dropout=dropout,
-                        use_attention=attention,
-                        name=f"{modality}_encoder_{layer}",
+        # One set of branches per ensemble member; member 0 keeps the single model's layer names.
+        members = []
+        for member in range(ensemble):
+            suffix = f"_member{member}" if member else ""
+            branches = {}
+            for modality in modalities:
+                branch = {
+                    "projection": keras.layers.Dense(d_model, name=f"{modality}_projection{suffix}"),
+                    "input_dropout": keras.layers.Dropout(dropout, name=f"{modality}_input_dropout{suffix}"),
+                    "pooling": WINDOW_POOLINGS[window_pooling](name=f"{modality}_pooling{suffix}"),
+                    "fc1": keras.layers.Dense(
+                        head_hidden_dim, activation="relu", name=f"{modality}_fc1{suffix}"
+                    ),
+                    "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout{suffix}"),
+                    "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits{suffix}"),
+                }
+                if positional_encoding:
+                    branch["positional_encoding"] = PositionalEncoding(
+                        name=f"{modality}_positional_encoding{suffix}"
                     )
-                    for layer in range(num_layers)
-                ]
-            elif encoder == "lstm":
-                branch["encoders"] = [
-                    keras.layers.LSTM(d_model, return_sequences=True, name=f"{modality}_lstm_{layer}")
-                    for layer in range(num_layers)
-                ]
-            else:
-                raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
-            branches[modality] = branch
-        fusion = LateFusion(name="logits")
+                if encoder == "transformer":
+                    branch["encoders"] = [
+                        EncoderBlock(
+                            d_model,
+                            num_heads,
+                            ff_dim,
+                            dropout=dropout,
+                            use_attention=attention,
+                            name=f"{modality}_encoder_{layer}{suffix}",
+                        )
+                        for layer in range(num_layers)
+                    ]
+                elif encoder == "lstm":
+                    branch["encoders"] = [
+                        keras.layers.LSTM(
+                            d_model, return_sequences=True, name=f"{modality}_lstm_{layer}{suffix}"
+                        )
+                        for layer in range(num_layers)
+                    ]
+                else:
+                    raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
+                branches[modality] = branch
+            fusion = LateFusion(name="logits" if ensemble == 1 else f"fused{suffix or '_member0'}")
+            members.append((branches, fusion))
         if learns_audio:
             if not log_mel_frames:
                 raise ValueError("an audio front end needs log_mel_frames (frames per window)")
@@ -174,41 +200,62 @@ class MATER(keras.Model):
             augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
 
         # === Functional model ===
-        inputs, outputs, attention_scores = {}, {}, {}
-        valids, modality_logits = [], []
+        inputs, embeddings, valids, attention_scores = {}, {}, {}, {}
         for modality in modalities:
-            branch = branches[modality]
-            valid = keras.Input((num_windows,), name=f"{modality}_valid")
+            valids[modality] = keras.Input((num_windows,), name=f"{modality}_valid")
             if modality == "audio" and learns_audio:
                 log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
                 inputs["audio_log_mel"] = log_mel
-                embeddings = frontend(augment(log_mel) if augment else log_mel, valid)
+                embeddings[modality] = frontend(augment(log_mel) if augment else log_mel, valids[modality])
             else:
-                embeddings = keras.Input((num_windows, dims[modality]), name=f"{modality}_embedding")
-                inputs[f"{modality}_embedding"] = embeddings
-            inputs[f"{modality}_valid"] = valid
-            # Absent windows are zeroed first, so their contents cannot reach any output.
-            x = embeddings * ops.expand_dims(ops.cast(valid, embeddings.dtype), -1)
-            x = branch["projection"](x)
-            if embedding_scale == "sqrt_d_model" and not (modality == "audio" and learns_audio):
-                x = x * math.sqrt(d_model)
-            if positional_encoding:
-                x = branch["positional_encoding"](x)
-            x = branch["input_dropout"](x)
-            for layer, block in enumerate(branch["encoders"]):
-                if encoder == "lstm":
-                    x = block(x, mask=ops.cast(valid, "bool"))
-                elif attention:
-                    x, scores = block(x, valid, return_attention_scores=True)
-                    attention_scores[f"{modality}_attention_{layer}"] = scores
-                else:
-                    x = block(x, valid)
-            pooled = branch["pooling"](x, valid)
-            logits = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
-            outputs[f"{modality}_logits"] = logits
-            valids.append(valid)
-            modality_logits.append(logits)
-        outputs = {"logits": fusion(modality_logits, valids), **outputs}
+                embeddings[modality] = keras.Input(
+                    (num_windows, dims[modality]), name=f"{modality}_embedding"
+                )
+                inputs[f"{modality}_embedding"] = embeddings[modality]
+            inputs[f"{modality}_valid"] = valids[modality]
+        member_outputs = []  # per member: {"logits": fused, "{m}_logits": ...}
+        for member, (branches, fusion) in enumerate(members):
+            outputs = {}
+            for modality in modalities:
+                branch, valid = branches[modality], valids[modality]
+                # Absent windows are zeroed first, so their contents cannot reach any output.
+                x = embeddings[modality] * ops.expand_dims(ops.cast(valid, embeddings[modality].dtype), -1)
+                x = branch["projection"](x)
+                if embedding_scale == "sqrt_d_model" and not (modality == "audio" and learns_audio):
+                    x = x * math.sqrt(d_model)
+                if positional_encoding:
+                    x = branch["positional_encoding"](x)
+                x = branch["input_dropout"](x)
+                for layer, block in enumerate(branch["encoders"]):
+                    if encoder == "lstm":
+                        x = block(x, mask=ops.cast(valid, "bool"))
+                    elif attention and member == 0:  # the attention views show member 0
+                        x, scores = block(x, valid, return_attention_scores=True)
+                        attention_scores[f"{modality}_attention_{layer}"] = scores
+                    else:
+                        x = block(x, valid)
+                pooled = branch["pooling"](x, valid)
+                outputs[f"{modality}_logits"] = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
+            outputs = {
+                "logits": fusion(
+                    [outputs[f"{m}_logits"] for m in modalities], [valids[m] for m in modalities]
+                ),
+                **outputs,
+            }
+            member_outputs.append(outputs)
+        if ensemble == 1:
+            outputs = member_outputs[0]
+        else:
+            # The ensemble's outputs average the members' probabilities; the members' own logits,
+            # side by side, are what training reads (each member on its own loss).
+            outputs = {}
+            for key in member_outputs[0]:
+                name = key if key == "logits" else f"{key.removesuffix('_logits')}_ensemble"
+                outputs[key] = EnsembleAverage(name=name)([member[key] for member in member_outputs])
+            for key in member_outputs[0]:
+                outputs[member_key(key)] = StackMembers(name=member_key(key))(
+                    [member[key] for member in member_outputs]
+                )
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -234,6 +281,7 @@ class MATER(keras.Model):
         self.audio_frontend_filters = tuple(audio_frontend_filters)
         self.audio_frontend_pooling = audio_frontend_pooling
         self.window_pooling = window_pooling
+        self.ensemble = ensemble
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -271,6 +319,7 @@ class MATER(keras.Model):
             "audio_frontend_filters": list(self.audio_frontend_filters),
             "audio_frontend_pooling": self.audio_frontend_pooling,
             "window_pooling": self.window_pooling,
+            "ensemble": self.ensemble,
             "name": self.name,
             "trainable": self.trainable,
         }

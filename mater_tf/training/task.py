@@ -20,6 +20,7 @@ import tensorflow as tf
 from mater_tf.config import ExperimentConfig
 from mater_tf.data import folds, records, schema, synthetic
 from mater_tf.errors import UserError
+from mater_tf.layers import MemberCrossEntropy
 from mater_tf.models import build_model
 
 
@@ -110,6 +111,7 @@ class Task:
             audio_log_mel=self.learns_audio,
             epochs=epochs,
             mixup_alpha=self.config.train.mixup_alpha,
+            ensemble=self.config.model.ensemble > 1,
         )
 
     def build_model(self, train_data: tf.data.Dataset | None = None) -> keras.Model:
@@ -150,18 +152,24 @@ class Task:
 
     def build_losses(self) -> tuple[dict, dict]:
         """Cross-entropy on the fused logits (paper section 3.1); `train.modality_loss_weight` > 0
-        adds each modality's own loss. Returns (losses, loss weights)."""
+        adds each modality's own loss. An ensemble (`model.ensemble` > 1) puts these losses on
+        its members' outputs instead, each member on its own (`MemberCrossEntropy`); its
+        averaged outputs carry the metrics only. Returns (losses, loss weights)."""
+        weights = {
+            key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
+            for key in self.output_keys()
+        }
+        if self.config.model.ensemble > 1:
+            return (
+                {schema.member_key(key): MemberCrossEntropy(one_hot=self.one_hot_targets) for key in weights},
+                {schema.member_key(key): weight for key, weight in weights.items()},
+            )
         loss = (
             keras.losses.CategoricalCrossentropy
             if self.one_hot_targets
             else keras.losses.SparseCategoricalCrossentropy
         )
-        losses = {key: loss(from_logits=True) for key in self.output_keys()}
-        weights = {
-            key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
-            for key in self.output_keys()
-        }
-        return losses, weights
+        return {key: loss(from_logits=True) for key in weights}, weights
 
     def build_metrics(self) -> dict:
         accuracy = (
