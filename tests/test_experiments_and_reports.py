@@ -143,6 +143,7 @@ def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):
         "model.audio_frontend=small",
         "model.log_mel_normalization=band",
         "model.window_pooling=concat",
+        "model.ensemble=3",
         "cv.validation=false",
         "train.early_stopping_patience=0",
     ]
@@ -154,7 +155,10 @@ def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):
     assert "| AV (fused) | 40.0 +- 10.0 | 40.0 +- 10.0 |" in text  # hand-made: mean 0.4, sample std 0.1
     assert "| 1 | 30.0 (n=10) |" in text  # every figure with its n
     assert "| AV (fused) | 40.0 +- 10.0 | 40.0 +- 10.0 | 30 |" in text
-    assert "audio front end small on band-normalised log-mel, windows side by side" in text
+    assert (
+        "audio front end small on band-normalised log-mel, windows side by side (window_pooling concat), "
+        "a deep ensemble of 3 members (their probabilities averaged)." in text
+    )
     assert "Validation subjects: none; every other fold trains for 40 epochs" in text
     assert (cv_dir / "fold_accuracy.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -100,6 +100,11 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             if config["model"].get("window_pooling", "mean") == "concat"
             else ""
         )
+        + (
+            f", a deep ensemble of {config['model']['ensemble']} members (their probabilities averaged)"
+            if config["model"].get("ensemble", 1) > 1
+            else ""
+        )
         + ".",
         *protocol_lines(cv_dir),
         "Validation subjects: "
