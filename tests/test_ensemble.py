@@ -33,6 +33,11 @@ def test_an_ensembles_outputs_average_its_members_probabilities():
     model = MATER(6, 4, 5, num_windows=4, ensemble=3, **TINY)
     out = {k: np.asarray(v) for k, v in model(inputs()).items()}
     assert out["member_logits"].shape == (3, 3, 5) and out["face_member_logits"].shape == (3, 3, 5)
+    assert set(model.output_names) == {"logits", "audio_logits", "face_logits"} | {
+        "member_logits",
+        "audio_member_logits",
+        "face_member_logits",
+    }
     # Independently initialised members disagree ...
     assert not np.allclose(out["member_logits"][:, 0], out["member_logits"][:, 1], atol=1e-3)
     # ... and the ensemble's probabilities are their mean, for the fused and each modality's output.
@@ -78,7 +83,7 @@ def test_a_members_gradient_does_not_depend_on_the_other_members():
 
     before = member1_gradient()
     assert np.abs(before).max() > 0
-    member0 = model.get_layer("audio_logits")
+    member0 = model.get_layer("audio_logits_member0")
     member0.kernel.assign(member0.kernel.numpy() + RNG.normal(size=member0.kernel.shape).astype(np.float32))
     np.testing.assert_allclose(member1_gradient(), before, atol=1e-7)
 

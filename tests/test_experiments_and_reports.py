@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from mater_tf.config import load_config
+from mater_tf.data import schema
 from mater_tf.errors import UserError
 from mater_tf.models import build_model
 from mater_tf.reporting.paper import TABLE1, TABLE3
@@ -47,7 +48,10 @@ def test_experiment_loads_and_builds(path):
     assert ("audio_log_mel" in inputs) == (
         config.model.audio_frontend != "none" and "audio" in config.model.modalities
     )
-    assert set(model.output_names) == {"logits"} | {f"{m}_logits" for m in config.model.modalities}
+    outputs = {"logits"} | {f"{m}_logits" for m in config.model.modalities}
+    if config.model.ensemble > 1:  # and every member's, for their losses
+        outputs |= {schema.member_key(key) for key in outputs}
+    assert set(model.output_names) == outputs
     assert model.modalities == tuple(config.model.modalities)
 
 

@@ -142,10 +142,11 @@ class MATER(keras.Model):
         dims = {"audio": audio_dim, "face": face_dim}
 
         # === Layers ===
-        # One set of branches per ensemble member; member 0 keeps the single model's layer names.
+        # One set of branches per ensemble member (layer names end in _member{k}; a single model's
+        # have no suffix, and an ensemble's averaged outputs take the output names).
         members = []
         for member in range(ensemble):
-            suffix = f"_member{member}" if member else ""
+            suffix = f"_member{member}" if ensemble > 1 else ""
             branches = {}
             for modality in modalities:
                 branch = {
@@ -184,7 +185,7 @@ class MATER(keras.Model):
                 else:
                     raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
                 branches[modality] = branch
-            fusion = LateFusion(name="logits" if ensemble == 1 else f"fused{suffix or '_member0'}")
+            fusion = LateFusion(name=f"logits{suffix}")
             members.append((branches, fusion))
         if learns_audio:
             if not log_mel_frames:
@@ -250,8 +251,7 @@ class MATER(keras.Model):
             # side by side, are what training reads (each member on its own loss).
             outputs = {}
             for key in member_outputs[0]:
-                name = key if key == "logits" else f"{key.removesuffix('_logits')}_ensemble"
-                outputs[key] = EnsembleAverage(name=name)([member[key] for member in member_outputs])
+                outputs[key] = EnsembleAverage(name=key)([member[key] for member in member_outputs])
             for key in member_outputs[0]:
                 outputs[member_key(key)] = StackMembers(name=member_key(key))(
                     [member[key] for member in member_outputs]
