@@ -43,6 +43,14 @@ def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
     assert (tmp_path / "logs").is_dir()
 
 
+def test_an_ensemble_is_searched_like_one_network(tiny_overrides, tmp_path):
+    """The tuner's datasets carry every member's targets, as training's do."""
+    config = load_config("quickstart", [*tiny_overrides, *TUNE, "tune.max_trials=1", "model.ensemble=2"])
+    summary = tuning.run_search(config, tmp_path)
+    assert len(summary["trials"]) == 1 and 0.0 <= summary["best"][tuning.OBJECTIVE] <= 1.0
+    assert load_config(tmp_path / "best_experiment.yaml").model.ensemble == 2
+
+
 @pytest.mark.slow
 def test_a_bayesian_search_fits_its_gaussian_process(tiny_overrides, tmp_path, monkeypatch):
     import keras_tuner

@@ -55,8 +55,9 @@ class MemberCrossEntropy(keras.losses.Loss):
 
     `y_pred` is [batch, members, classes] logits (`StackMembers`); `y_true` class
     indices [batch] or, with `one_hot=True` (mixup), probability rows [batch, classes].
-    The members share no weights, so each member's gradient is that of its own loss:
-    they train independently, side by side on the same batches.
+    Members that share no weights train independently, side by side on the same batches:
+    each member's gradient is that of its own loss. Weights they share (`MATER`'s audio
+    front end, when it has trainable weights) learn from the mean of their losses.
     """
 
     def __init__(self, one_hot=False, name="member_cross_entropy", **kwargs):

@@ -101,15 +101,22 @@ class Task:
     ) -> tf.data.Dataset:
         """The input pipeline of a split; training splits yield epochs [first, last) (see records)."""
         return records.make_dataset(
-            index=self.index,
             subjects=subjects,
+            training=training,
+            with_context=with_context,
+            epochs=epochs,
+            **self.input_options(),
+        )
+
+    def input_options(self) -> dict:
+        """`records.make_dataset`'s settings that every split of this task shares (all but the
+        subjects, training, epochs and context): the tuner builds its datasets from them too."""
+        return dict(
+            index=self.index,
             modalities=self.config.model.modalities,
             batch_size=self.config.train.batch_size,
-            training=training,
             seed=self.config.train.seed,
-            with_context=with_context,
             audio_log_mel=self.learns_audio,
-            epochs=epochs,
             mixup_alpha=self.config.train.mixup_alpha,
             ensemble=self.config.model.ensemble > 1,
         )

@@ -105,14 +105,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_
     keras_tuner = _import_keras_tuner()
     task = Task(config, index)
     steps = task.steps_per_epoch(split.train)
-    common = dict(
-        index=index,
-        modalities=config.model.modalities,
-        batch_size=config.train.batch_size,
-        seed=config.train.seed,
-        audio_log_mel=task.learns_audio,
-        mixup_alpha=config.train.mixup_alpha,
-    )
+    common = task.input_options()  # as training builds them
     train_data = make_dataset(subjects=split.train, training=True, epochs=(0, config.tune.epochs), **common)
     train_statistics = make_dataset(subjects=split.train, training=False, **common)
     validation_data = make_dataset(subjects=split.validation, training=False, **common)
