@@ -214,14 +214,16 @@ class MATER(keras.Model):
                 )
                 inputs[f"{modality}_embedding"] = embeddings[modality]
             inputs[f"{modality}_valid"] = valids[modality]
+            # Absent windows are zeroed first, so their contents cannot reach any output.
+            embeddings[modality] = embeddings[modality] * ops.expand_dims(
+                ops.cast(valids[modality], embeddings[modality].dtype), -1
+            )
         member_outputs = []  # per member: {"logits": fused, "{m}_logits": ...}
         for member, (branches, fusion) in enumerate(members):
             outputs = {}
             for modality in modalities:
                 branch, valid = branches[modality], valids[modality]
-                # Absent windows are zeroed first, so their contents cannot reach any output.
-                x = embeddings[modality] * ops.expand_dims(ops.cast(valid, embeddings[modality].dtype), -1)
-                x = branch["projection"](x)
+                x = branch["projection"](embeddings[modality])
                 if embedding_scale == "sqrt_d_model" and not (modality == "audio" and learns_audio):
                     x = x * math.sqrt(d_model)
                 if positional_encoding:
@@ -251,11 +253,9 @@ class MATER(keras.Model):
             # side by side, are what training reads (each member on its own loss).
             outputs = {}
             for key in member_outputs[0]:
-                outputs[key] = EnsembleAverage(name=key)([member[key] for member in member_outputs])
-            for key in member_outputs[0]:
-                outputs[member_key(key)] = StackMembers(name=member_key(key))(
-                    [member[key] for member in member_outputs]
-                )
+                per_member = [member[key] for member in member_outputs]
+                outputs[key] = EnsembleAverage(name=key)(per_member)
+                outputs[member_key(key)] = StackMembers(name=member_key(key))(per_member)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
