@@ -79,6 +79,12 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
             "model.audio_frontend=stats model.audio_frontend_pooling=band_stats",
             "the stats front end has no convolution",
         ),
+        (
+            "model.audio_frontend=stats model.band_statistics=mean,pitch",
+            "band_statistics=\\['mean', 'pitch'\\]",
+        ),
+        ("model.audio_frontend=stats model.band_statistics=mean,mean", "must be distinct names"),
+        ("model.audio_frontend=small model.band_statistics=mean", "shapes the stats front end"),
         ("model.window_pooling=cat", "window_pooling"),
         ("model.num_layers=-1", "num_layers"),
         ("train.weight_decay=-0.1", "weight_decay"),

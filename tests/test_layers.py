@@ -156,6 +156,14 @@ def test_config_and_front_end_name_the_same_normalizations():
     assert LOG_MEL_NORMALIZATIONS == NORMALIZATIONS
 
 
+def test_config_and_front_end_name_the_same_band_statistics():
+    from mater_tf.config import model as config_model
+    from mater_tf.layers import frontends
+
+    assert config_model.BAND_STATISTICS == frontends.BAND_STATISTICS
+    assert config_model.DEFAULT_BAND_STATISTICS == frontends.DEFAULT_BAND_STATISTICS
+
+
 def test_config_and_front_end_name_the_same_poolings():
     from mater_tf.config.model import FRONTEND_POOLINGS
     from mater_tf.layers.frontends import POOLINGS

@@ -466,6 +466,47 @@ def test_stats_front_end_gives_each_windows_band_statistics():
     )
 
 
+def test_band_statistics_are_computed_in_the_order_asked_and_survive_a_save(tmp_path):
+    from mater_tf.layers.frontends import WindowFrontend
+
+    patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
+    frontend = WindowFrontend("stats", 12, normalization="none", statistics=("change_std", "mean"))
+    out = np.asarray(frontend(patches, valid))
+    assert out.shape == (2, 4, 2 * 64)
+    np.testing.assert_allclose(out[..., :64], np.diff(patches, axis=2).std(axis=2), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[..., 64:], patches.mean(axis=2), rtol=1e-5, atol=1e-5)
+    # A band that rises steadily has a change spread of 0, one that moves in bursts does not.
+    ramp = np.broadcast_to(np.arange(12, dtype=np.float32)[:, None], (1, 1, 12, 64)).copy()
+    burst = np.zeros_like(ramp)
+    burst[..., 6:, :] = 11.0
+    spread = np.asarray(frontend(np.concatenate([ramp, burst]), np.ones((2, 1), np.float32)))[:, 0, :64]
+    np.testing.assert_allclose(spread[0], 0.0, atol=1e-5)
+    assert (spread[1] > 3.0).all()
+    with pytest.raises(ValueError, match="distinct names from"):
+        WindowFrontend("stats", 12, statistics=("mean", "mean"))
+
+    settings = dict(SMALL, audio_frontend="stats", band_statistics=("mean", "std", "change", "change_std"))
+    model = MATER(6, 4, 5, num_windows=4, **settings)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("audio_frontend").statistics == ("mean", "std", "change", "change_std")
+    x = inputs()
+    np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
+
+
+def test_the_config_builds_the_band_statistics_it_names():
+    config = load_config(
+        "quickstart",
+        ["model.audio_frontend=stats", "model.modalities=audio", "model.band_statistics=mean,change_std"],
+    )
+    from mater_tf.models import build_model
+
+    model = build_model(
+        config.model, audio_dim=6, face_dim=4, num_classes=5, num_windows=4, log_mel_frames=12
+    )
+    assert model.get_layer("audio_frontend").statistics == ("mean", "change_std")
+
+
 @pytest.mark.parametrize("num_layers", [0, 1])
 def test_a_stats_branch_with_windows_side_by_side_ignores_absent_windows_and_survives_a_save(
     num_layers, tmp_path

@@ -16,6 +16,9 @@ LOG_MEL_NORMALIZATIONS = ("band", "patch", "clip", "none")
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
 # = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
 FRONTEND_POOLINGS = ("time_and_frequency", "time", "band_stats")
+# = mater_tf.layers.frontends.BAND_STATISTICS / DEFAULT_BAND_STATISTICS (a test holds them equal).
+BAND_STATISTICS = ("mean", "std", "change", "change_std")
+DEFAULT_BAND_STATISTICS = ("mean", "std", "change")
 # = mater_tf.models.mater.WINDOW_POOLINGS (a test holds them equal).
 WINDOW_POOLINGS = ("mean", "concat")
 
@@ -105,6 +108,13 @@ class ModelConfig:
         "stays in) or band_stats (its mean, then the normalised patch's per-band mean, standard "
         "deviation and mean frame-to-frame change: 192 more values).",
     )
+    band_statistics: list[str] = setting(
+        list(DEFAULT_BAND_STATISTICS),
+        "What the stats front end (and the band_stats pooling) computes per mel band over each "
+        "window, in this order: mean (the spectral envelope), std (its spread), change (mean absolute "
+        "frame-to-frame difference: how fast the band moves), change_std (the spread of those "
+        "differences: how unevenly it moves).",
+    )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
     window_pooling: str = setting(
@@ -144,6 +154,21 @@ class ModelConfig:
         one_of(self, "embedding_scale", EMBEDDING_SCALES)
         one_of(self, "audio_frontend_pooling", FRONTEND_POOLINGS)
         one_of(self, "window_pooling", WINDOW_POOLINGS)
+        require(
+            bool(self.band_statistics)
+            and set(self.band_statistics) <= set(BAND_STATISTICS)
+            and len(set(self.band_statistics)) == len(self.band_statistics),
+            f"model.band_statistics={list(self.band_statistics)} must be distinct names from "
+            f"{list(BAND_STATISTICS)}: e.g. --set model.band_statistics={','.join(DEFAULT_BAND_STATISTICS)}",
+        )
+        require(
+            tuple(self.band_statistics) == DEFAULT_BAND_STATISTICS
+            or self.audio_frontend == "stats"
+            or self.audio_frontend_pooling == "band_stats",
+            f"model.band_statistics={list(self.band_statistics)} shapes the stats front end (or the "
+            "band_stats pooling), which this model does not have: --set model.audio_frontend=stats, or "
+            f"leave model.band_statistics at {','.join(DEFAULT_BAND_STATISTICS)}",
+        )
         self.augment.validate()
         require(
             not (self.augment.gain_db and self.log_mel_normalization == "clip"),

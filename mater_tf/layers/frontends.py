@@ -6,7 +6,8 @@ the `small` stack (conv 3x3 + batch norm + ReLU + max-pool blocks, 16/32/64
 channels by default) is a light variant for training on a CPU. Both end in a
 pooling of the last feature map (see `POOLINGS`), giving one vector per patch.
 The `stats` front end has no convolution: each normalised patch becomes its
-per-band mean, standard deviation and mean frame-to-frame change (`BandStatistics`).
+per-band statistics over time (`BandStatistics`: by default the mean, standard
+deviation and mean frame-to-frame change; `BAND_STATISTICS` lists them all).
 
 Padded (absent) windows are patches too; in training mode the `small` stack's
 batch norms take their batch statistics from the present windows only, so an
@@ -77,9 +78,15 @@ SMALL_FILTERS = (16, 32, 64)
 # the bands kept side by side (bands x C values), so where in the spectrum a pattern sits
 # (the pitch and formant region of the voice) stays in the embedding; "band_stats" = the
 # feature map's mean over both (C values) followed by the normalised patch's `BandStatistics`
-# (3 x 64 values): the learned patterns plus the spectral envelope, its spread and how fast it
-# moves, what a linear model on log-mel statistics reads.
+# (by default 3 x 64 values): the learned patterns plus the spectral envelope, its spread and
+# how fast it moves, what a linear model on log-mel statistics reads.
 POOLINGS = ("time_and_frequency", "time", "band_stats")
+# What `BandStatistics` computes per mel band over a patch's frames, in the order given:
+# "mean" (the spectral envelope), "std" (its spread), "change" (the mean absolute difference
+# between consecutive frames: how fast the band moves) and "change_std" (the standard deviation
+# of those differences: how unevenly it moves, rising and falling in bursts or steadily).
+BAND_STATISTICS = ("mean", "std", "change", "change_std")
+DEFAULT_BAND_STATISTICS = ("mean", "std", "change")
 
 
 def build_frontend(
@@ -89,11 +96,13 @@ def build_frontend(
     normalization: str = "band",
     filters: tuple[int, ...] = SMALL_FILTERS,
     pooling: str = "time_and_frequency",
+    statistics: tuple[str, ...] = DEFAULT_BAND_STATISTICS,
 ) -> keras.Model:
     """A model from one window's log-mel patch [batch, frames, 64] to a vector [batch, C]
-    (C = the last channels, bands x channels with `pooling="time"`, C + 192 with
-    `pooling="band_stats"`; 3 x 64 band statistics for the `stats` kind, which has no
-    convolutions and ignores `filters` and `pooling`).
+    (C = the last channels, bands x channels with `pooling="time"`, C + S x 64 with
+    `pooling="band_stats"`; S x 64 band statistics for the `stats` kind, which has no
+    convolutions and ignores `filters` and `pooling`; S = len(statistics), names from
+    `BAND_STATISTICS`).
 
     The `small` model has a second input, `window_present` [batch] (1 = a present
     window), so that its batch norms' statistics come from present windows only;
@@ -112,7 +121,7 @@ def build_frontend(
         raise ValueError(f"log-mel normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     normalized = x
     if kind == "stats":  # no convolution: the window is its band statistics
-        return keras.Model(inputs, BandStatistics(name="band_stats")(normalized), name=name)
+        return keras.Model(inputs, BandStatistics(statistics, name="band_stats")(normalized), name=name)
     x = keras.layers.Reshape((frames, NUM_BANDS, 1), name="add_channel")(x)
     if kind == "vggish":
         x = vggish_layers(x)
@@ -134,7 +143,7 @@ def build_frontend(
     elif pooling == "band_stats":
         x = keras.layers.GlobalAveragePooling2D(name="spatial_mean")(x)
         x = keras.layers.Concatenate(name="with_band_stats")(
-            [x, BandStatistics(name="band_stats")(normalized)]
+            [x, BandStatistics(statistics, name="band_stats")(normalized)]
         )
     elif pooling == "time":
         x = keras.layers.Flatten(name="bands_side_by_side")(TimeMean(name="time_mean")(x))
@@ -145,20 +154,39 @@ def build_frontend(
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BandStatistics(keras.layers.Layer):
-    """Per mel band statistics over time of patches [batch, frames, bands] -> [batch, 3 x bands]:
-    the means (the spectral envelope), the standard deviations (its spread) and the mean
-    absolute difference between consecutive frames (how fast each band moves; 0 for a window
-    of one frame), in that order."""
+    """Per mel band statistics over time of patches [batch, frames, bands] ->
+    [batch, len(statistics) x bands], the statistics (names from `BAND_STATISTICS`) one
+    after the other in the order given. The frame-to-frame ones are 0 for a window of
+    one frame."""
+
+    def __init__(self, statistics=DEFAULT_BAND_STATISTICS, **kwargs):
+        super().__init__(**kwargs)
+        statistics = tuple(statistics)
+        unknown = [name for name in statistics if name not in BAND_STATISTICS]
+        if not statistics or unknown or len(set(statistics)) != len(statistics):
+            raise ValueError(
+                f"band statistics must be distinct names from {BAND_STATISTICS}, got {list(statistics)}"
+            )
+        self.statistics = statistics
 
     def call(self, inputs):
         if inputs.shape[1] is not None and inputs.shape[1] < 2:
-            change = ops.zeros_like(inputs[:, 0])
+            change = ops.zeros_like(inputs[:, :1])
         else:
-            change = ops.mean(ops.abs(inputs[:, 1:] - inputs[:, :-1]), axis=1)
-        return ops.concatenate([ops.mean(inputs, axis=1), ops.std(inputs, axis=1), change], axis=-1)
+            change = inputs[:, 1:] - inputs[:, :-1]
+        compute = {
+            "mean": lambda: ops.mean(inputs, axis=1),
+            "std": lambda: ops.std(inputs, axis=1),
+            "change": lambda: ops.mean(ops.abs(change), axis=1),
+            "change_std": lambda: ops.std(change, axis=1),
+        }
+        return ops.concatenate([compute[name]() for name in self.statistics], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 3 * input_shape[2])
+        return (input_shape[0], len(self.statistics) * input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "statistics": list(self.statistics)}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -219,6 +247,8 @@ class WindowFrontend(keras.layers.Layer):
         normalization: one of `NORMALIZATIONS`.
         filters: the `small` stack's channels per conv block.
         pooling: one of `POOLINGS`.
+        statistics: the band statistics of the `stats` kind and the `band_stats`
+            pooling (names from `BAND_STATISTICS`).
     """
 
     def __init__(
@@ -228,6 +258,7 @@ class WindowFrontend(keras.layers.Layer):
         normalization="band",
         filters=SMALL_FILTERS,
         pooling="time_and_frequency",
+        statistics=DEFAULT_BAND_STATISTICS,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -236,6 +267,7 @@ class WindowFrontend(keras.layers.Layer):
         self.normalization = normalization
         self.filters = tuple(filters)
         self.pooling = pooling
+        self.statistics = tuple(statistics)
         self.frontend = build_frontend(
             kind,
             frames,
@@ -243,6 +275,7 @@ class WindowFrontend(keras.layers.Layer):
             normalization=normalization,
             filters=self.filters,
             pooling=pooling,
+            statistics=self.statistics,
         )
 
     def build(self, patches_shape, valid_shape=None):
@@ -272,6 +305,7 @@ class WindowFrontend(keras.layers.Layer):
             normalization=self.normalization,
             filters=list(self.filters),
             pooling=self.pooling,
+            statistics=list(self.statistics),
         )
         return config
 

@@ -41,5 +41,6 @@ def build_model(
         audio_frontend_pooling=config.audio_frontend_pooling,
         window_pooling=config.window_pooling,
         ensemble=config.ensemble,
+        band_statistics=tuple(config.band_statistics),
         name="mater",
     )

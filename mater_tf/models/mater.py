@@ -19,7 +19,7 @@ from mater_tf.layers import (
     StackMembers,
 )
 from mater_tf.layers.augment import LogMelAugment
-from mater_tf.layers.frontends import SMALL_FILTERS, WindowFrontend
+from mater_tf.layers.frontends import DEFAULT_BAND_STATISTICS, SMALL_FILTERS, WindowFrontend
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 # How the projected embeddings are scaled before the PE is added (see `MATER`).
@@ -68,6 +68,9 @@ class MATER(keras.Model):
         audio_frontend_filters: the `small` front end's channels per conv block.
         audio_frontend_pooling: how the front end pools its last feature map
             (see `mater_tf.layers.frontends.POOLINGS`).
+        band_statistics: what the `stats` front end (and the `band_stats`
+            pooling) computes per mel band over each window
+            (`mater_tf.layers.frontends.BAND_STATISTICS`).
         window_pooling: how each branch's encoded windows become one vector:
             "mean" over the present windows (the paper, eq. 2) or "concat", the
             windows side by side (absent ones zero), so the head sees which
@@ -125,6 +128,7 @@ class MATER(keras.Model):
         audio_frontend_pooling="time_and_frequency",
         window_pooling="mean",
         ensemble=1,
+        band_statistics=DEFAULT_BAND_STATISTICS,
         **kwargs,
     ):
         if window_pooling not in WINDOW_POOLINGS:
@@ -196,6 +200,7 @@ class MATER(keras.Model):
                 normalization=log_mel_normalization,
                 filters=audio_frontend_filters,
                 pooling=audio_frontend_pooling,
+                statistics=band_statistics,
                 name="audio_frontend",
             )
             augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
@@ -282,6 +287,7 @@ class MATER(keras.Model):
         self.audio_frontend_pooling = audio_frontend_pooling
         self.window_pooling = window_pooling
         self.ensemble = ensemble
+        self.band_statistics = tuple(band_statistics)
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -320,6 +326,7 @@ class MATER(keras.Model):
             "audio_frontend_pooling": self.audio_frontend_pooling,
             "window_pooling": self.window_pooling,
             "ensemble": self.ensemble,
+            "band_statistics": list(self.band_statistics),
             "name": self.name,
             "trainable": self.trainable,
         }
