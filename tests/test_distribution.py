@@ -17,7 +17,7 @@ import pytest
 
 from mater_tf.cli.main import main
 from mater_tf.errors import UserError
-from mater_tf.training import distribution, rundir, task, trainer
+from mater_tf.training import distribution, rundir
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -79,15 +79,6 @@ def test_bad_distribution_settings_are_one_line(tmp_path, capsys, cli_command, t
     assert not (tmp_path / "quickstart").exists()  # refused before anything was written
 
 
-def _fit(config, root):
-    run = rundir.RunDir(root)
-    rundir.write_config(config, run)
-    records_path = task.resolve_records(config, root / "data")
-    index = task.index_for(config, records_path)
-    split = task.make_split(config, index)
-    return trainer.fit_run(config, run, records_path, index, split, export=False), run
-
-
 def _worker_env(addresses, index):
     """The environment of worker `index` of a loopback cluster: this checkout importable, its TF_CONFIG."""
     return dict(
@@ -98,7 +89,7 @@ def _worker_env(addresses, index):
 
 
 @pytest.mark.slow
-def test_mirrored_on_one_cpu_trains_as_without_distribution(tiny_config, tmp_path):
+def test_mirrored_on_one_cpu_trains_as_without_distribution(tiny_config, tmp_path, fit_in):
     # No validation split: the cheapest run that still trains, evaluates and saves.
     plain = dataclasses.replace(
         tiny_config,
@@ -106,8 +97,8 @@ def test_mirrored_on_one_cpu_trains_as_without_distribution(tiny_config, tmp_pat
         train=dataclasses.replace(tiny_config.train, early_stopping_patience=0),
     )
     mirrored = dataclasses.replace(plain, train=dataclasses.replace(plain.train, distribution="mirrored"))
-    plain_metrics, plain_run = _fit(plain, tmp_path / "none")
-    mirrored_metrics, mirrored_run = _fit(mirrored, tmp_path / "mirrored")
+    plain_metrics, plain_run = fit_in(plain, tmp_path / "none")
+    mirrored_metrics, mirrored_run = fit_in(mirrored, tmp_path / "mirrored")
     assert distribution.strategy_for(mirrored).num_replicas_in_sync == 1  # this machine has no GPU
     plain_weights = keras.models.load_model(plain_run.model).get_weights()
     mirrored_weights = keras.models.load_model(mirrored_run.model).get_weights()

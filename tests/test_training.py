@@ -30,19 +30,10 @@ def test_classification_metrics_by_hand():
     assert metrics["confusion_matrix"][2] == [1, 0, 1, 0]
 
 
-def _fit(config, root):
-    run = rundir.RunDir(root)
-    rundir.write_config(config, run)
-    records_path = task.resolve_records(config, root / "data")
-    index = task.index_for(config, records_path)
-    split = task.make_split(config, index)
-    return trainer.fit_run(config, run, records_path, index, split, export=False), run
-
-
 @pytest.mark.slow
-def test_training_is_deterministic_given_a_seed(tiny_config, tmp_path):
-    first, first_run = _fit(tiny_config, tmp_path / "a")
-    second, second_run = _fit(tiny_config, tmp_path / "b")
+def test_training_is_deterministic_given_a_seed(tiny_config, tmp_path, fit_in):
+    first, first_run = fit_in(tiny_config, tmp_path / "a")
+    second, second_run = fit_in(tiny_config, tmp_path / "b")
     assert first["test"] == second["test"]
     weights_a = keras.models.load_model(first_run.model).get_weights()
     weights_b = keras.models.load_model(second_run.model).get_weights()
@@ -52,8 +43,8 @@ def test_training_is_deterministic_given_a_seed(tiny_config, tmp_path):
     assert {"val_logits_accuracy", "val_audio_logits_accuracy", "val_face_logits_accuracy"} <= set(history[0])
 
 
-def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path):
-    metrics, run = _fit(tiny_config, tmp_path / "run")
+def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path, fit_in):
+    metrics, run = fit_in(tiny_config, tmp_path / "run")
     split = json.loads(run.split.read_text())
     assert split["test"] == ["s000", "s001"]  # fold 0 of 6 subjects in 3 folds
     assert split["validation"] == ["s002", "s003"]
@@ -66,7 +57,7 @@ def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path):
         assert (run.root / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_config, tmp_path):
+def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_config, tmp_path, fit_in):
     config = dataclasses.replace(
         tiny_config,
         cv=dataclasses.replace(tiny_config.cv, validation=False),
@@ -74,7 +65,7 @@ def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_co
             tiny_config.train, epochs=4, lr_schedule="cosine", early_stopping_patience=0
         ),
     )
-    metrics, run = _fit(config, tmp_path / "run")
+    metrics, run = fit_in(config, tmp_path / "run")
     split = json.loads(run.split.read_text())
     assert split["test"] == ["s000", "s001"] and split["validation"] == []
     assert split["train"] == ["s002", "s003", "s004", "s005"]  # the validation fold trains too
@@ -87,10 +78,10 @@ def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_co
     np.testing.assert_allclose([float(row["learning_rate"]) for row in history], expected, rtol=1e-5)
 
 
-def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path):
-    metrics, run = _fit(tiny_config, tmp_path / "run")
+def test_a_finished_run_is_not_trained_again(tiny_config, tmp_path, fit_in):
+    metrics, run = fit_in(tiny_config, tmp_path / "run")
     stamp = run.model.stat().st_mtime_ns
-    again, _ = _fit(tiny_config, tmp_path / "run")
+    again, _ = fit_in(tiny_config, tmp_path / "run")
     assert again == metrics
     assert run.model.stat().st_mtime_ns == stamp
 
@@ -228,10 +219,10 @@ def test_a_non_finite_loss_stops_training_with_no_export(
     assert not (run_dir / "backup" / "state.json").exists()  # a non-finite epoch is never committed
 
 
-def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_config, tmp_path):
+def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_config, tmp_path, fit_in):
     import tensorflow as tf
 
-    metrics, run = _fit(tiny_config, tmp_path / "run")
+    metrics, run = fit_in(tiny_config, tmp_path / "run")
     protocol = metrics["protocol"]
     assert protocol["test_subjects"] == ["s000", "s001"] and protocol["validation_subjects"] == [
         "s002",
@@ -249,7 +240,7 @@ def test_metrics_state_the_protocol_and_tensorboard_holds_no_test_scalar(tiny_co
 
 
 def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
-    tiny_config, tmp_path, monkeypatch, capsys
+    tiny_config, tmp_path, fit_in, monkeypatch, capsys
 ):
     config = dataclasses.replace(
         tiny_config,
@@ -257,7 +248,7 @@ def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
             tiny_config.train, epochs=12, early_stopping_patience=1, learning_rate=0.05
         ),
     )
-    whole, _ = _fit(config, tmp_path / "whole")
+    whole, _ = fit_in(config, tmp_path / "whole")
     assert whole["training"]["stopped_early"], "make it stop early"
 
     original = trainer.evaluation.evaluate
@@ -267,10 +258,10 @@ def test_a_run_killed_after_early_stopping_ended_it_does_not_train_on(
 
     monkeypatch.setattr(trainer.evaluation, "evaluate", killed)
     with pytest.raises(KeyboardInterrupt):
-        _fit(config, tmp_path / "killed")
+        fit_in(config, tmp_path / "killed")
     monkeypatch.setattr(trainer.evaluation, "evaluate", original)
     capsys.readouterr()
-    resumed, run = _fit(config, tmp_path / "killed")
+    resumed, run = fit_in(config, tmp_path / "killed")
     assert f"training ended after epoch {whole['training']['epochs']}; evaluating" in capsys.readouterr().out
     assert resumed == whole
     assert run.history.read_text() == (tmp_path / "whole" / "history.csv").read_text()
@@ -320,7 +311,7 @@ def test_a_model_with_a_face_branch_on_records_without_faces_reports_no_face_acc
     assert face_row.split()[1:4] == ["-", "-", "0"] and "4 clips without face" in face_row
 
 
-def test_train_jit_compile_true_trains_with_xla_even_after_a_deterministic_run(tiny_config, tmp_path):
+def test_train_jit_compile_true_trains_with_xla_even_after_a_deterministic_run(tiny_config, tmp_path, fit_in):
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # as an earlier fit_run in this process leaves it
@@ -335,7 +326,7 @@ def test_train_jit_compile_true_trains_with_xla_even_after_a_deterministic_run(t
         tiny_config, train=dataclasses.replace(tiny_config.train, jit_compile="true", epochs=1)
     )
     with mock.patch.object(task.Task, "compile", compile_and_keep):
-        _, run = _fit(config, tmp_path / "run")
+        _, run = fit_in(config, tmp_path / "run")
     assert compiled and compiled[0].jit_compile is True  # Keras would have dropped XLA silently
     history = list(csv.DictReader(run.history.open()))
     assert len(history) == 1 and np.isfinite(float(history[0]["loss"]))
@@ -348,9 +339,13 @@ def test_every_model_setting_reaches_the_hparams_dashboard():
     from mater_tf.config import load_config
     from mater_tf.training.trainer import hyperparameters
 
-    config = load_config("quickstart", ["model.audio_frontend=small", "model.audio_frontend_filters=8,16"])
+    config = load_config(
+        "quickstart",
+        ["model.audio_frontend=stats", "model.band_statistics=mean,change_std", "model.modalities=audio,face"],
+    )
     logged = hyperparameters(config, types.SimpleNamespace(num_windows=8, window_seconds=0.5))
-    assert logged["model.audio_frontend_filters"] == "8,16"
+    assert logged["model.band_statistics"] == "mean,change_std"
+    assert logged["model.audio_frontend_filters"] == "16,32,64"
     assert logged["model.modalities"] == "audio,face"
     assert {f"model.{name}" for name in dataclasses.asdict(config.model) if name != "augment"} <= set(logged)
     assert {f"model.augment.{name}" for name in dataclasses.asdict(config.model.augment)} <= set(logged)

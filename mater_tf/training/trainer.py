@@ -45,8 +45,8 @@ def data_prefix(index: records.RecordIndex) -> str:
 def hyperparameters(config: ExperimentConfig, index: records.RecordIndex) -> dict:
     """The run's knobs for TensorBoard's HParams dashboard (scalars and strings only)."""
     values = {f"model.{k}": v for k, v in dataclasses.asdict(config.model).items()}
-    values["model.modalities"] = ",".join(config.model.modalities)
-    values["model.audio_frontend_filters"] = ",".join(map(str, config.model.audio_frontend_filters))
+    # Lists as comma-separated strings: runs that differ only in one must not look alike.
+    values.update({k: ",".join(map(str, v)) for k, v in values.items() if isinstance(v, list)})
     values.update({f"model.augment.{k}": v for k, v in dataclasses.asdict(config.model.augment).items()})
     values.update({f"train.{k}": v for k, v in dataclasses.asdict(config.train).items()})
     values.update(experiment=config.name, windows=index.num_windows, window_seconds=index.window_seconds)
