@@ -63,6 +63,7 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ("model.audio_frontend_filters=16,0", r"audio_frontend_filters=\[16, 0\] must be one or more"),
         ("model.audio_frontend_pooling=max", "audio_frontend_pooling"),
         ("train.mixup_alpha=-0.2", "mixup_alpha"),
+        ("train.label_smoothing=1", r"train.label_smoothing=1.0 must be in \[0, 1\)"),
         (
             "model.audio_frontend=small model.log_mel_normalization=clip model.augment.gain_db=6",
             "gain_db=6.0 does nothing with model.log_mel_normalization=clip",

@@ -67,6 +67,18 @@ def test_member_cross_entropy_is_the_mean_of_every_members_own_cross_entropy(one
     np.testing.assert_allclose(float(loss), per_member.mean(), rtol=1e-5)
 
 
+def test_member_cross_entropy_smooths_the_targets_of_every_member():
+    logits = RNG.normal(size=(4, 3, 5)).astype(np.float32)
+    targets = np.eye(5, dtype=np.float32)[[0, 4, 2, 2]]
+    smoothed = 0.8 * targets + 0.2 / 5  # e = 0.2 spread over the 5 classes
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -(smoothed[:, None, :] * log_p).sum(-1).mean()
+    loss = MemberCrossEntropy(one_hot=True, label_smoothing=0.2)(targets, logits)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="one-hot targets"):
+        MemberCrossEntropy(label_smoothing=0.2)
+
+
 def test_a_members_gradient_does_not_depend_on_the_other_members():
     """Each member learns from its own loss: changing member 0 leaves member 1's gradient as it
     was (training on the averaged output would couple them)."""

@@ -1,4 +1,5 @@
-"""Mixup of training clips (train.mixup_alpha): the batches, their determinism, the losses."""
+"""Mixup of training clips (train.mixup_alpha) and label smoothing (train.label_smoothing):
+the batches, their determinism, the losses."""
 
 import dataclasses
 
@@ -113,3 +114,33 @@ def test_a_run_trained_with_mixup_evaluates_and_exports(tiny_overrides, tmp_path
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run)]) == 0
     assert "accuracy" in capsys.readouterr().out.lower()
+
+
+def test_label_smoothing_trains_on_smoothed_targets_and_scores_on_the_clips_labels(mixup_task):
+    """The loss is the cross-entropy against 1 - e on the clip's class plus e / classes on
+    every class; the accuracy is read against the clip's own label; nothing is mixed."""
+    config, index, split = mixup_task
+    train = dataclasses.replace(config.train, mixup_alpha=0.0, label_smoothing=0.3)
+    smooth_config = dataclasses.replace(config, train=train)
+    plain_config = dataclasses.replace(config, train=dataclasses.replace(train, label_smoothing=0.0))
+    keras.utils.set_random_seed(0)
+    smooth_task, plain_task = Task(smooth_config, index), Task(plain_config, index)
+    model = smooth_task.build_model()
+    batch = next(iter(smooth_task.build_inputs(split.train, training=True)))
+    np.testing.assert_array_equal(np.sort(batch[1]["logits"].numpy(), axis=1)[:, -1], 1.0)  # plain one-hot
+    validation = smooth_task.build_inputs(split.validation)
+    smooth_task.compile(model, 1, 1)
+    smoothed = model.evaluate(validation, return_dict=True, verbose=0)
+    plain_task.compile(model, 1, 1)
+    plain = model.evaluate(plain_task.build_inputs(split.validation), return_dict=True, verbose=0)
+    assert smoothed["logits_accuracy"] == pytest.approx(plain["logits_accuracy"])
+
+    inputs, targets = [], []
+    for x, y in plain_task.build_inputs(split.validation):
+        inputs.append(model(x)["logits"].numpy())
+        targets.append(y["logits"].numpy())
+    logits, labels = np.concatenate(inputs), np.concatenate(targets)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    rows = 0.7 * np.eye(index.num_classes)[labels] + 0.3 / index.num_classes
+    assert smoothed["loss"] == pytest.approx(-(rows * log_p).sum(-1).mean(), rel=1e-4)
+    assert plain["loss"] == pytest.approx(-log_p[np.arange(len(labels)), labels].mean(), rel=1e-4)

@@ -341,7 +341,11 @@ def test_every_model_setting_reaches_the_hparams_dashboard():
 
     config = load_config(
         "quickstart",
-        ["model.audio_frontend=stats", "model.band_statistics=mean,change_std", "model.modalities=audio,face"],
+        [
+            "model.audio_frontend=stats",
+            "model.band_statistics=mean,change_std",
+            "model.modalities=audio,face",
+        ],
     )
     logged = hyperparameters(config, types.SimpleNamespace(num_windows=8, window_seconds=0.5))
     assert logged["model.band_statistics"] == "mean,change_std"

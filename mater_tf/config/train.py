@@ -38,6 +38,13 @@ class TrainConfig:
         "another of the batch, inputs and one-hot labels alike, with a weight drawn from "
         "Beta(alpha, alpha); 0 = off.",
     )
+    label_smoothing: float = setting(
+        0.0,
+        "Label smoothing (Szegedy et al., 2016): the training targets give 1 - e to the clip's class "
+        "and spread e evenly over all classes, so the network is not pushed to certainty on the "
+        "training speakers; the losses (validation too) use them, the accuracies the clips' own "
+        "labels; 0 = off (the paper).",
+    )
     weight_decay: float = setting(
         0.0,
         "Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step every weight shrinks by "
@@ -74,6 +81,10 @@ class TrainConfig:
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "modality_loss_weight", 0.0)
         at_least(self, "mixup_alpha", 0.0)
+        require(
+            0.0 <= self.label_smoothing < 1.0,
+            f"train.label_smoothing={self.label_smoothing} must be in [0, 1): e.g. --set train.label_smoothing=0.1",
+        )
         at_least(self, "weight_decay", 0.0)
         self.jit_compile = str(self.jit_compile).lower()  # a YAML `true` arrives as the bool
         one_of(self, "jit_compile", JIT_COMPILE)

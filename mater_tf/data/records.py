@@ -311,6 +311,7 @@ def make_dataset(
     epochs: tuple[int, int] = (0, 1),
     mixup_alpha: float = 0.0,
     ensemble: bool = False,
+    one_hot: bool = False,
 ) -> tf.data.Dataset:
     """The input pipeline of one split: the clips of `subjects`, batched.
 
@@ -321,7 +322,8 @@ def make_dataset(
     a run gets there uninterrupted or resumes at e, so a resumed run sees the
     batches the uninterrupted one saw. With `mixup_alpha` > 0 each training batch
     is mixed (`mixup`, seeded by (`seed`, e, batch)) and the targets of every
-    split are one-hot rows (mixed ones in training). The training dataset yields
+    split are one-hot rows (mixed ones in training); `one_hot` makes them one-hot
+    rows without mixing (for label smoothing). The training dataset yields
     `last - first` epochs of `ceil(clips / batch_size)` batches (pass that
     as Keras' `steps_per_epoch`). With `ensemble`, the targets also name every
     output of the ensemble's members (`model_targets`).
@@ -380,7 +382,7 @@ def make_dataset(
 
     def split(features):
         inputs = model_inputs(features, modalities, audio_log_mel)
-        if mixup_alpha > 0:
+        if mixup_alpha > 0 or one_hot:
             target = features.get("target", tf.one_hot(features["label"], index.num_classes))
         else:
             target = features["label"]

@@ -119,6 +119,7 @@ class Task:
             audio_log_mel=self.learns_audio,
             mixup_alpha=self.config.train.mixup_alpha,
             ensemble=self.config.model.ensemble > 1,
+            one_hot=self.one_hot_targets,
         )
 
     def build_model(self, train_data: tf.data.Dataset | None = None) -> keras.Model:
@@ -154,23 +155,31 @@ class Task:
 
     @property
     def one_hot_targets(self) -> bool:
-        """Mixup makes the targets (mixed) one-hot rows instead of class indices."""
-        return self.config.train.mixup_alpha > 0
+        """Mixup and label smoothing make the targets (mixed) one-hot rows instead of class indices."""
+        return self.config.train.mixup_alpha > 0 or self.config.train.label_smoothing > 0
 
     def build_losses(self) -> tuple[dict, dict]:
         """Cross-entropy on the fused logits (paper section 3.1); `train.modality_loss_weight` > 0
         adds each modality's own loss. An ensemble (`model.ensemble` > 1) puts these losses on
         its members' outputs instead, each member on its own (`MemberCrossEntropy`); its
-        averaged outputs carry the metrics only. Returns (losses, loss weights)."""
+        averaged outputs carry the metrics only. `train.label_smoothing` smooths the targets of
+        every loss. Returns (losses, loss weights)."""
         weights = {
             key: 1.0 if key == "logits" else self.config.train.modality_loss_weight
             for key in self.output_keys()
         }
+        smoothing = self.config.train.label_smoothing
         if self.config.model.ensemble > 1:
+            member_loss = dict(one_hot=self.one_hot_targets, label_smoothing=smoothing)
             return (
-                {schema.member_key(key): MemberCrossEntropy(one_hot=self.one_hot_targets) for key in weights},
+                {schema.member_key(key): MemberCrossEntropy(**member_loss) for key in weights},
                 {schema.member_key(key): weight for key, weight in weights.items()},
             )
+        if smoothing:
+            return {
+                key: keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+                for key in weights
+            }, weights
         loss = (
             keras.losses.CategoricalCrossentropy
             if self.one_hot_targets
