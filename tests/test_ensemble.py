@@ -141,6 +141,23 @@ def test_an_ensemble_trains_on_mixed_targets(tiny_overrides, tmp_path):
     assert np.isfinite(history.history["loss"][0]) and history.history["loss"][0] > 0
 
 
+def test_an_ensembles_members_train_on_smoothed_targets(tiny_overrides, tmp_path):
+    config = load_config("quickstart", [*tiny_overrides, "model.ensemble=2", "train.label_smoothing=0.2"])
+    index = task.index_for(config, task.resolve_records(config, tmp_path / "data"))
+    split = task.make_split(config, index)
+    the_task = task.Task(config, index)
+    model = the_task.build_model()
+    the_task.compile(model, 1, 1)
+    data = the_task.build_inputs(split.validation, with_context=True)
+    predictions = trainer.evaluation.predict_split(model, data)
+    logits, labels = predictions["member_logits"], predictions["label"]  # [clips, members, classes]
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    rows = 0.8 * np.eye(index.num_classes)[labels] + 0.2 / index.num_classes
+    expected = -(rows[:, None, :] * log_p).sum(-1).mean()
+    evaluated = model.evaluate(the_task.build_inputs(split.validation), return_dict=True, verbose=0)
+    assert evaluated["loss"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_an_ensemble_needs_at_least_one_member():
     with pytest.raises(UserError, match=r"model.ensemble=0 must be >= 1"):
         load_config("quickstart", ["model.ensemble=0"])

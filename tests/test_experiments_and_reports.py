@@ -167,6 +167,16 @@ def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):
     assert (cv_dir / "fold_accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cv_report_names_band_statistics_other_than_the_default(tmp_path):
+    overrides = ["model.audio_frontend=stats", "model.band_statistics=mean,change_std"]
+    cv_dir = make_cv_dir(
+        tmp_path, "dev", "ravdess", {"av": [0.5, 0.3, 0.4]}, ("audio",), "", "ravdess-attention", overrides
+    )
+    cv_report(cv_dir, summarize(cv_dir))
+    text = (cv_dir / "report.md").read_text()
+    assert "audio front end stats (band statistics mean, change_std) on band-normalised log-mel" in text
+
+
 def test_report_refuses_mixed_corpora_and_unfinished_runs(tmp_path, capsys):
     from mater_tf.cli.main import main
 

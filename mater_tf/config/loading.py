@@ -60,7 +60,26 @@ def load_config(experiment: str | Path | None = None, overrides: list[str] | Non
         merged = _merge(merged, values, str(source))
     for assignment in overrides or []:
         _apply_assignment(merged, assignment)
-    return validate(_to_config(merged, "the resolved config"))
+    config = _to_config(merged, "the resolved config")
+    _check_list_items(config)
+    return validate(config)
+
+
+def _check_list_items(section: Any, prefix: str = "") -> None:
+    """Refuses a list field holding an item of another type (OmegaConf lets a nested list
+    through a list of str), in one line, before the sections' checks hash or compare them."""
+    hints = typing.get_type_hints(type(section))
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if dataclasses.is_dataclass(value):
+            _check_list_items(value, f"{prefix}{field.name}.")
+        elif typing.get_origin(hints[field.name]) is list:
+            item = typing.get_args(hints[field.name])[0]
+            if not all(isinstance(v, item) and not isinstance(v, bool) for v in value):
+                raise UserError(
+                    f"the resolved config: config value {prefix}{field.name}={value!r} must be "
+                    f"{_describe(hints[field.name])}; fix it in the YAML or --set"
+                )
 
 
 # Keys that older versions wrote into run folders and that no longer mean anything

@@ -105,8 +105,9 @@ class ModelConfig:
         "time_and_frequency",
         "How the front end's last feature map becomes a window's vector: time_and_frequency (its mean) "
         "or time (mean over time, the mel bands kept side by side: where in the spectrum a pattern sits "
-        "stays in) or band_stats (its mean, then the normalised patch's per-band mean, standard "
-        "deviation and mean frame-to-frame change: 192 more values).",
+        "stays in) or band_stats (its mean, then the normalised patch's per-band statistics of "
+        "model.band_statistics: by default mean, standard deviation and mean frame-to-frame change, "
+        "192 more values).",
     )
     band_statistics: list[str] = setting(
         list(DEFAULT_BAND_STATISTICS),
@@ -165,9 +166,9 @@ class ModelConfig:
             tuple(self.band_statistics) == DEFAULT_BAND_STATISTICS
             or self.audio_frontend == "stats"
             or self.audio_frontend_pooling == "band_stats",
-            f"model.band_statistics={list(self.band_statistics)} shapes the stats front end (or the "
-            "band_stats pooling), which this model does not have: --set model.audio_frontend=stats, or "
-            f"leave model.band_statistics at {','.join(DEFAULT_BAND_STATISTICS)}",
+            f"model.band_statistics={list(self.band_statistics)} shapes the stats front end or the "
+            "band_stats pooling, which this model does not have: --set model.audio_frontend_pooling=band_stats "
+            f"(a conv front end), or --set model.band_statistics={','.join(DEFAULT_BAND_STATISTICS)}",
         )
         self.augment.validate()
         require(

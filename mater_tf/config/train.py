@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from mater_tf.config.fields import above_zero, at_least, one_of, require, setting
+from mater_tf.config.fields import above_zero, at_least, fraction, one_of, require, setting
 
 LR_SCHEDULES = ("plateau", "cosine")
 JIT_COMPILE = ("auto", "true", "false")
@@ -81,10 +81,7 @@ class TrainConfig:
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "modality_loss_weight", 0.0)
         at_least(self, "mixup_alpha", 0.0)
-        require(
-            0.0 <= self.label_smoothing < 1.0,
-            f"train.label_smoothing={self.label_smoothing} must be in [0, 1): e.g. --set train.label_smoothing=0.1",
-        )
+        fraction(self, "label_smoothing")
         at_least(self, "weight_decay", 0.0)
         self.jit_compile = str(self.jit_compile).lower()  # a YAML `true` arrives as the bool
         one_of(self, "jit_compile", JIT_COMPILE)

@@ -90,8 +90,14 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
         f"MHSA {'on' if config['model']['attention'] else 'off'}, modalities {', '.join(config['model']['modalities'])}, "
         f"{config['model']['num_layers']} layers, d_model {config['model']['d_model']}"
         + (
-            f", audio front end {config['model']['audio_frontend']} on "
-            f"{config['model'].get('log_mel_normalization', 'patch')}-normalised log-mel"
+            f", audio front end {config['model']['audio_frontend']}"
+            + (
+                f" (band statistics {', '.join(config['model']['band_statistics'])})"
+                if config["model"].get("band_statistics", ["mean", "std", "change"])
+                != ["mean", "std", "change"]
+                else ""
+            )
+            + f" on {config['model'].get('log_mel_normalization', 'patch')}-normalised log-mel"
             if config["model"].get("audio_frontend", "none") != "none"
             else ""
         )
