@@ -52,17 +52,17 @@ def cli_command():
 
 @pytest.fixture(scope="session")
 def fit_in():
-    """`fit_in(config, root)` -> (metrics, run): trains one run into the folder `root` as `mater-tf
-    train` does (config written, records resolved, the config's split), without the export."""
+    """`fit_in(config, root, export=False)` -> (metrics, run): trains one run into the folder `root`
+    as `mater-tf train` does (config written, records resolved, the config's split)."""
     from mater_tf.training import rundir, task, trainer
 
-    def fit(config, root):
+    def fit(config, root, export=False):
         run = rundir.RunDir(root)
         rundir.write_config(config, run)
         records_path = task.resolve_records(config, root / "data")
         index = task.index_for(config, records_path)
         split = task.make_split(config, index)
-        return trainer.fit_run(config, run, records_path, index, split, export=False), run
+        return trainer.fit_run(config, run, records_path, index, split, export=export), run
 
     return fit
 

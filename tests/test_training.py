@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mater_tf.cli.main import main
-from mater_tf.training import cv, rundir, task, trainer
+from mater_tf.training import cv, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
 
@@ -355,15 +355,13 @@ def test_every_model_setting_reaches_the_hparams_dashboard():
     assert {f"model.augment.{name}" for name in dataclasses.asdict(config.model.augment)} <= set(logged)
 
 
-def test_a_model_without_encoder_layers_trains_exports_and_logs_no_attention(tiny_overrides, tmp_path):
+def test_a_model_without_encoder_layers_trains_exports_and_logs_no_attention(
+    tiny_overrides, tmp_path, fit_in
+):
     from mater_tf.config import load_config
 
     config = load_config("quickstart", [*tiny_overrides, "model.num_layers=0", "model.window_pooling=concat"])
-    run = rundir.RunDir(tmp_path / "run")
-    rundir.write_config(config, run)
-    records_path = task.resolve_records(config, tmp_path / "data")
-    index = task.index_for(config, records_path)
-    metrics = trainer.fit_run(config, run, records_path, index, task.make_split(config, index))
+    metrics, run = fit_in(config, tmp_path / "run", export=True)
     assert 0.0 <= metrics["test"]["av"]["accuracy"] <= 1.0
     assert (run.root / "export" / "saved_model.pb").exists()
     reloaded = keras.models.load_model(run.model)

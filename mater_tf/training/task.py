@@ -175,17 +175,12 @@ class Task:
                 {schema.member_key(key): MemberCrossEntropy(**member_loss) for key in weights},
                 {schema.member_key(key): weight for key, weight in weights.items()},
             )
-        if smoothing:
-            return {
-                key: keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
-                for key in weights
-            }, weights
-        loss = (
-            keras.losses.CategoricalCrossentropy
-            if self.one_hot_targets
-            else keras.losses.SparseCategoricalCrossentropy
+        loss, options = (
+            (keras.losses.CategoricalCrossentropy, {"label_smoothing": smoothing})
+            if self.one_hot_targets  # mixup or label smoothing
+            else (keras.losses.SparseCategoricalCrossentropy, {})
         )
-        return {key: loss(from_logits=True) for key in weights}, weights
+        return {key: loss(from_logits=True, **options) for key in weights}, weights
 
     def build_metrics(self) -> dict:
         accuracy = (
