@@ -164,6 +164,13 @@ def test_config_and_front_end_name_the_same_band_statistics():
     assert config_model.DEFAULT_BAND_STATISTICS == frontends.DEFAULT_BAND_STATISTICS
 
 
+def test_the_modulation_statistic_reads_the_log_mels_frame_rate():
+    from mater_tf.features.log_mel import FRAMES_PER_SECOND
+    from mater_tf.layers import frontends
+
+    assert frontends.FRAMES_PER_SECOND == FRAMES_PER_SECOND
+
+
 def test_config_and_front_end_name_the_same_poolings():
     from mater_tf.config.model import FRONTEND_POOLINGS
     from mater_tf.layers.frontends import POOLINGS

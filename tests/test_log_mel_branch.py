@@ -494,6 +494,37 @@ def test_band_statistics_are_computed_in_the_order_asked_and_survive_a_save(tmp_
     np.testing.assert_allclose(np.asarray(reloaded(x)["logits"]), np.asarray(model(x)["logits"]), atol=1e-5)
 
 
+def test_modulation_is_each_band_groups_contour_spectrum_over_four_rate_ranges():
+    from mater_tf.layers.frontends import WindowFrontend
+
+    frontend = WindowFrontend("stats", 48, normalization="none", statistics=("modulation",))
+    patches = RNG.normal(size=(2, 3, 48, 64)).astype(np.float32)
+    out = np.asarray(frontend(patches, np.ones((2, 3), np.float32)))
+    assert out.shape == (2, 3, 64)
+    # By hand: 16 groups of 4 bands; at 100 frames/s over 48 frames the rfft bins are 2.08 Hz
+    # apart, so 1.5-5 Hz is bins 1-2, 5-9 Hz 3-4, 9-18 Hz 5-8 and 18-50 Hz 9-23.
+    contour = patches.reshape(2, 3, 48, 16, 4).mean(-1)
+    spectrum = np.abs(np.fft.rfft(contour - contour.mean(2, keepdims=True), axis=2))
+    ranges = [spectrum[:, :, a:b].mean(2) for a, b in ((1, 3), (3, 5), (5, 9), (9, 24))]
+    expected = np.log(np.stack(ranges, -1) + 1e-3).reshape(2, 3, 64)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # A group whose loudness rises and falls 4 times a second has its rhythm in the first range
+    # only; a steady group has none anywhere.
+    t = np.arange(48) / 100.0
+    beat = np.zeros((1, 1, 48, 64), np.float32)
+    beat[..., 8:12] = np.sin(2 * np.pi * (100 / 48 * 2) * t)[:, None]
+    rhythm = np.asarray(frontend(beat, np.ones((1, 1), np.float32)))[0, 0].reshape(16, 4)
+    assert rhythm[2, 0] > np.log(1.0) and (rhythm[2, 1:] < np.log(0.01)).all()
+    np.testing.assert_allclose(np.delete(rhythm, 2, axis=0), np.log(1e-3), atol=1e-3)
+    # Too short a window for a range (one frame: no rate at all) gives the floor, not NaN.
+    single = np.asarray(
+        WindowFrontend("stats", 1, normalization="none", statistics=("modulation",))(
+            patches[:, :, :1], np.ones((2, 3), np.float32)
+        )
+    )
+    np.testing.assert_allclose(single, np.log(1e-3), atol=1e-6)
+
+
 def test_the_config_builds_the_band_statistics_it_names():
     config = load_config(
         "quickstart",

@@ -17,7 +17,7 @@ EMBEDDING_SCALES = ("sqrt_d_model", "none")
 # = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
 FRONTEND_POOLINGS = ("time_and_frequency", "time", "band_stats")
 # = mater_tf.layers.frontends.BAND_STATISTICS / DEFAULT_BAND_STATISTICS (a test holds them equal).
-BAND_STATISTICS = ("mean", "std", "change", "change_std")
+BAND_STATISTICS = ("mean", "std", "change", "change_std", "modulation")
 DEFAULT_BAND_STATISTICS = ("mean", "std", "change")
 # = mater_tf.models.mater.WINDOW_POOLINGS (a test holds them equal).
 WINDOW_POOLINGS = ("mean", "concat")
@@ -114,7 +114,9 @@ class ModelConfig:
         "What the stats front end (and the band_stats pooling) computes per mel band over each "
         "window, in this order: mean (the spectral envelope), std (its spread), change (mean absolute "
         "frame-to-frame difference: how fast the band moves), change_std (the spread of those "
-        "differences: how unevenly it moves).",
+        "differences: how unevenly it moves), modulation (64 values: for 16 groups of 4 adjacent bands, "
+        "the loudness contour's modulation spectrum averaged over 1.5-5, 5-9, 9-18 and 18-50 Hz, "
+        "logged: the voice's rhythm).",
     )
     audio_frontend_trainable: bool = setting(True, "Train the audio front end (false freezes it).")
     audio_frontend_weights: str = setting("", "VGGish weights for the vggish front end ('' = random init).")
