@@ -203,6 +203,46 @@ def test_prepare_resumes_after_a_kill_with_identical_records(shared_dir, prepare
     assert main(args[:-1] + ["3"]) == 2  # other settings into the same folder are refused
 
 
+@pytest.mark.slow
+def test_clips_extracted_side_by_side_give_the_same_records_as_one_at_a_time(shared_dir, prepared, tmp_path):
+    # `prepared` ran with the default 2 workers: two clips' faces detected, tracked and embedded
+    # at once in threads. One worker does one clip at a time.
+    out = tmp_path / "one-worker"
+    assert main([*prepare_args(shared_dir, out), "--workers", "1"]) == 0
+    names = sorted(p.name for p in prepared.glob("*.tfrecord"))
+    assert names and sorted(p.name for p in out.glob("*.tfrecord")) == names
+    for name in names:
+        assert (out / name).read_bytes() == (prepared / name).read_bytes(), name
+
+
+def test_extraction_keeps_the_clips_order_with_at_most_workers_at_once():
+    import threading
+
+    from mater_tf.corpora import Clip
+    from pipelines.prepare import extracted_clips
+
+    class SlowFirstExtractor:  # earlier clips take longer, so they finish after later ones
+        def __init__(self):
+            self.lock, self.running, self.most = threading.Lock(), 0, 0
+
+        def extract(self, path, clip_id, **_):
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            time.sleep(0.02 * (6 - int(clip_id)))
+            with self.lock:
+                self.running -= 1
+            raise MediaError(f"{path}: clip {clip_id} done")  # an outcome without a record
+
+    clips = [Clip(f"/media/{i}.wav", str(i), "csv", "s", 0, "x") for i in range(6)]
+    decoded = iter([(np.zeros(16000, np.float32), "", 0.0)] * 6)
+    extractor = SlowFirstExtractor()
+    outcomes = list(extracted_clips(extractor, clips, decoded, workers=2))
+    assert [outcome.clip_id for outcome in outcomes] == [str(i) for i in range(6)]
+    assert [outcome.failure for outcome in outcomes] == [f"/media/{i}.wav: clip {i} done" for i in range(6)]
+    assert extractor.most == 2
+
+
 def test_prepare_bad_input_gets_one_line(shared_dir, tmp_path, capsys):
     assert (
         main(

@@ -36,7 +36,12 @@ def register(subparsers) -> None:
         "--labels",
         help="csv only: the label list in order, e.g. anger,happy,sad (rows with another label are refused)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="clips decoded in parallel (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="clips decoded, and clips extracted (faces detected, tracked, embedded), in parallel (default 2)",
+    )
     parser.add_argument("--clips-per-shard", type=int, default=64)
     parser.add_argument("--frame-side", type=int, default=640, help="longest side of decoded frames, px")
     parser.add_argument("--detect-side", type=int, default=320, help="longest side given to MTCNN, px")

@@ -35,6 +35,7 @@ Crops are square around the box, slightly enlarged, resized with
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -181,6 +182,7 @@ class FaceTracker:
         if importlib.util.find_spec("mtcnn") is None:  # pragma: no cover - depends on the install
             raise ImportError("face detection needs mtcnn: pip install 'mater-tf[media]'")
         self._detector = None  # built when first needed: a clip without frames never loads it
+        self._building = threading.Lock()  # prepare tracks several clips at once in threads
         self.detect_side = detect_side
         self.min_confidence = min_confidence
         self.batch_size = batch_size
@@ -189,19 +191,20 @@ class FaceTracker:
     @property
     def detector(self):
         """MTCNN, its three networks compiled."""
-        if self._detector is None:
-            import tensorflow as tf
-            from mtcnn import MTCNN
+        with self._building:
+            if self._detector is None:
+                import tensorflow as tf
+                from mtcnn import MTCNN
 
-            detector = MTCNN(stages="face_and_landmarks_detection")
-            # Each network as one graph: eager Keras spent most of MTCNN's time in per-layer Python
-            # (measured 1.75x faster at 320 px, identical boxes). The stages call `_model`. One
-            # signature for every image size and batch: traced once (tracking a clip's first five
-            # windows took 0.8 instead of 1.2 CPU seconds).
-            images = tf.TensorSpec([None, None, None, 3], tf.float32)
-            for stage in detector.stages:
-                stage._model = tf.function(stage.model, input_signature=[images])
-            self._detector = detector
+                detector = MTCNN(stages="face_and_landmarks_detection")
+                # Each network as one graph: eager Keras spent most of MTCNN's time in per-layer
+                # Python (measured 1.75x faster at 320 px, identical boxes). The stages call
+                # `_model`. One signature for every image size and batch: traced once (tracking a
+                # clip's first five windows took 0.8 instead of 1.2 CPU seconds).
+                images = tf.TensorSpec([None, None, None, 3], tf.float32)
+                for stage in detector.stages:
+                    stage._model = tf.function(stage.model, input_signature=[images])
+                self._detector = detector
         return self._detector
 
     def detect(self, frames: np.ndarray) -> list[list]:

@@ -25,6 +25,7 @@ the manifest and the export say exactly what was used.
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,24 @@ def _require_file(path: str, what: str) -> Path:
     return Path(path)
 
 
-class FaceEmbedder:
+class _CompiledOnFirstUse:
+    """`compiled()`: the subclass's `_compile()` result, built on first use, once even when
+    several threads (prepare's extraction) ask at the same moment."""
+
+    _compiled = None
+
+    def compiled(self):
+        if self._compiled is None:
+            with _COMPILING:
+                if self._compiled is None:
+                    self._compiled = self._compile()
+        return self._compiled
+
+
+_COMPILING = threading.Lock()
+
+
+class FaceEmbedder(_CompiledOnFirstUse):
     """Embeds face crops: `embed(crops uint8 [n, H, W, 3]) -> float32 [n, D]` (not normalised)."""
 
     def __init__(self, model, name: str, checksum: str, grey: bool = False, scale: str = "raw"):
@@ -70,14 +88,11 @@ class FaceEmbedder:
         self.scale = scale
         self.input_size = tuple(model.input_shape[1:3]) if model.input_shape[1] else (VGGM_INPUT, VGGM_INPUT)
         self.dim = int(model.output_shape[-1])
-        self._compiled = None
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        if self._compiled is None:
-            self._compiled = self._compile()
-        return np.asarray(self._compiled(np.asarray(crops, np.uint8)), np.float32)
+        return np.asarray(self.compiled()(np.asarray(crops, np.uint8)), np.float32)
 
     def _compile(self):
         """Preprocessing and model as one graph (one trace for any number and size of crops):
@@ -154,7 +169,7 @@ def face_embedder(spec: str) -> FaceEmbedder:
     raise UserError(f"--face-embedder '{spec}' is not vggm:PATH or keras:PATH[:LAYER]")
 
 
-class AudioEmbedder:
+class AudioEmbedder(_CompiledOnFirstUse):
     """Embeds windows of log-mel frames: `embed(patches [n, frames, 64]) -> [n, D]` (not normalised)."""
 
     def __init__(self, name: str, checksum: str, model=None):
@@ -162,7 +177,6 @@ class AudioEmbedder:
         self.checksum = checksum
         self.model = model
         self.dim = 512 if model is not None else 128
-        self._compiled = None
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
         patches = np.asarray(patches, np.float32)
@@ -170,9 +184,7 @@ class AudioEmbedder:
             return np.zeros((0, self.dim), np.float32)
         if self.model is None:
             return np.concatenate([patches.mean(axis=1), patches.std(axis=1)], axis=-1)
-        if self._compiled is None:
-            self._compiled = self._compile()
-        return np.asarray(self._compiled(patches), np.float32)
+        return np.asarray(self.compiled()(patches), np.float32)
 
     def _compile(self):
         """The conv stack and the spatial mean as one graph, traced once for any window count and
