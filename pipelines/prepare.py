@@ -4,7 +4,9 @@ Clips are sorted by id and cut into shards of `clips_per_shard`, so shard k
 always holds the same clips. A tf.data pipeline over the pending clips' paths
 decodes them in parallel (audio through tensorflow-io or PyAV, frames through
 PyAV) ahead of the per-clip steps of `mater_tf.extraction`, which then detect,
-track and embed. A video whose face is needed is read by the extractor itself,
+track and embed, `workers` clips at a time in threads (`extracted_clips`; the
+outcomes come back in the clips' order). A video whose face is needed is read by
+the extractor itself,
 voice and frames in one pass: decoding its frames in the tf.data workers and
 handing them over through `py_function` was measured about as fast on 2 cores
 (3.1-4.3 against 3.7-4.4 s over three rounds on the CREMA-D sample) for more
