@@ -12,7 +12,8 @@ handing them over through `py_function` was measured about as fast on 2 cores
 (3.1-4.3 against 3.7-4.4 s over three rounds on the CREMA-D sample) for more
 CPU (a copy of every frame) and the frames of every clip read ahead in memory.
 Each shard is written to a temporary file and renamed, then its sidecar
-(`<shard>.json`: per-clip face-found rates, failures, stage times) is written
+(`<shard>.json`: per-clip face-found rates, failures, stage times: each clip's
+own, so with clips extracted side by side their sum exceeds the run's wall time) is written
 the same way; a shard counts as done only when both exist. Killing the run at
 any moment and running it again finishes the rest with no clip missing or
 duplicated, and the same records as an uninterrupted run.

@@ -235,9 +235,18 @@ def test_extraction_keeps_the_clips_order_with_at_most_workers_at_once():
             raise MediaError(f"{path}: clip {clip_id} done")  # an outcome without a record
 
     clips = [Clip(f"/media/{i}.wav", str(i), "csv", "s", 0, "x") for i in range(6)]
-    decoded = iter([(np.zeros(16000, np.float32), "", 0.0)] * 6)
+    pulled = []
+
+    def decoded():  # counts how far ahead of the outcomes the decoded clips are taken
+        for index in range(6):
+            pulled.append(index)
+            yield np.zeros(16000, np.float32), "", 0.0
+
     extractor = SlowFirstExtractor()
-    outcomes = list(extracted_clips(extractor, clips, decoded, workers=2))
+    outcomes_in_order = extracted_clips(extractor, clips, decoded(), workers=2)
+    first = next(outcomes_in_order)
+    assert len(pulled) <= 3  # workers + 1 in hand: a long corpus is not read ahead whole
+    outcomes = [first, *outcomes_in_order]
     assert [outcome.clip_id for outcome in outcomes] == [str(i) for i in range(6)]
     assert [outcome.failure for outcome in outcomes] == [f"/media/{i}.wav: clip {i} done" for i in range(6)]
     assert extractor.most == 2
