@@ -6,15 +6,14 @@ decodes them in parallel (audio through tensorflow-io or PyAV, frames through
 PyAV) ahead of the per-clip steps of `mater_tf.extraction`, which then detect,
 track and embed, `workers` clips at a time in threads (`extracted_clips`; the
 outcomes come back in the clips' order). A video whose face is needed is read by
-the extractor itself,
-voice and frames in one pass: decoding its frames in the tf.data workers and
-handing them over through `py_function` was measured about as fast on 2 cores
-(3.1-4.3 against 3.7-4.4 s over three rounds on the CREMA-D sample) for more
-CPU (a copy of every frame) and the frames of every clip read ahead in memory.
-Each shard is written to a temporary file and renamed, then its sidecar
-(`<shard>.json`: per-clip face-found rates, failures, stage times: each clip's
-own, so with clips extracted side by side their sum exceeds the run's wall time) is written
-the same way; a shard counts as done only when both exist. Killing the run at
+the extractor itself, voice and frames in one pass: decoding its frames in the
+tf.data workers and handing them over through `py_function` was measured about
+as fast on 2 cores (3.1-4.3 against 3.7-4.4 s over three rounds on the CREMA-D
+sample) for more CPU (a copy of every frame) and the frames of every clip read
+ahead in memory. Each shard is written to a temporary file and renamed, then its
+sidecar (`<shard>.json`: per-clip face-found rates, failures, stage times: each
+clip's own, so with clips extracted side by side their sum exceeds the run's
+wall time) is written the same way; a shard counts as done only when both exist. Killing the run at
 any moment and running it again finishes the rest with no clip missing or
 duplicated, and the same records as an uninterrupted run.
 
