@@ -60,6 +60,9 @@ def _require_file(path: str, what: str) -> Path:
     return Path(path)
 
 
+_COMPILING = threading.Lock()
+
+
 class _CompiledOnFirstUse:
     """`compiled()`: the subclass's `_compile()` result, built on first use, once even when
     several threads (prepare's extraction) ask at the same moment."""
@@ -72,9 +75,6 @@ class _CompiledOnFirstUse:
                 if self._compiled is None:
                     self._compiled = self._compile()
         return self._compiled
-
-
-_COMPILING = threading.Lock()
 
 
 class FaceEmbedder(_CompiledOnFirstUse):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mater_tf.config.model import DEFAULT_BAND_STATISTICS
 from mater_tf.errors import UserError
 from mater_tf.reporting.paper import TABLE1, TABLE3
 from mater_tf.reporting.plots import confusion_matrix_png
@@ -93,8 +94,8 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             f", audio front end {config['model']['audio_frontend']}"
             + (
                 f" (band statistics {', '.join(config['model']['band_statistics'])})"
-                if config["model"].get("band_statistics", ["mean", "std", "change"])
-                != ["mean", "std", "change"]
+                if config["model"].get("band_statistics", list(DEFAULT_BAND_STATISTICS))
+                != list(DEFAULT_BAND_STATISTICS)
                 else ""
             )
             + f" on {config['model'].get('log_mel_normalization', 'patch')}-normalised log-mel"
