@@ -268,11 +268,38 @@ def test_a_worker_whose_port_is_taken_stops_with_one_line(tmp_path):
             "r",
         ]
         command += ["--set", "train.distribution=multi_worker"]
-        done = subprocess.run(
-            command, env=_worker_env(addresses, 0), capture_output=True, text=True, timeout=120
-        )
+        # As in a user's terminal: without TF_CPP_MIN_LOG_LEVEL (tox sets 2, which keeps the C++ ERROR lines).
+        env = {k: v for k, v in _worker_env(addresses, 0).items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     finally:
         taken.close()
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("mater-tf")]
     assert len(lines) == 1 and addresses[0] in lines[0] and "Traceback" not in done.stderr
+    # Nothing else: no line of TensorFlow's C++ runtime ("Could not start gRPC server", the
+    # cuFFT/cuDNN/cuBLAS import banner) around it.
+    assert done.stderr.strip().splitlines() == lines, done.stderr
+
+
+def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_wait():
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's server sets it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    environ = {distribution.TF_CONFIG: _worker_env([f"127.0.0.1:{port}"], 0)["TF_CONFIG"]}
+    with pytest.raises(UserError, match=f"127.0.0.1:{port} \\(its port is in use\\)"):
+        distribution.check_own_port(environ)
+    # A connection closed from the listening side first leaves that side's port in TIME_WAIT,
+    # as an earlier run's worker does; TensorFlow's server (SO_REUSEADDR) can bind it, so must the check.
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()
+    listener.close()
+    client.recv(1)
+    client.close()
+    plain = socket.socket()
+    with pytest.raises(OSError):  # the port is really in TIME_WAIT: a bind without SO_REUSEADDR fails
+        plain.bind(("", port))
+    plain.close()
+    distribution.check_own_port(environ)

@@ -132,6 +132,39 @@ def own_address(environ: Mapping[str, str] | None = None) -> str:
     return spec["cluster"][task["type"]][task.get("index", 0)]
 
 
+def _port_taken_message(address: str, reason: str) -> str:
+    return (
+        f"train.distribution=multi_worker: this worker could not start at {address} ({reason}); "
+        "free that port (a worker of an earlier run still alive?) or give this task another address in TF_CONFIG"
+    )
+
+
+def check_own_port(environ: Mapping[str, str] | None = None) -> None:
+    """Refuses, in one line, an own port that another process listens on, before TensorFlow's
+    gRPC server tries it (which prints several lines of its C++ runtime, whatever
+    TF_CPP_MIN_LOG_LEVEL says). The server binds the port on every interface with
+    SO_REUSEADDR, so the probe does the same: a port left in TIME_WAIT by an earlier run passes.
+
+    Raises:
+        UserError: the port is in use.
+    """
+    import errno
+    import socket
+
+    address = own_address(environ)
+    port = int(address.rpartition(":")[2])
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("", port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise UserError(_port_taken_message(address, "its port is in use")) from None
+        # Anything else (no permission for a low port, ...): TensorFlow says what it is.
+    finally:
+        probe.close()
+
+
 def worker(config: ExperimentConfig) -> Worker:
     """This process's role: the only worker unless `train.distribution` is multi_worker."""
     if config.train.distribution == "multi_worker":
@@ -156,6 +189,7 @@ def strategy_for(config: ExperimentConfig):
             _strategies[setting] = tf.distribute.MirroredStrategy()
         else:
             read_tf_config()  # one clear line before TensorFlow's own errors
+            check_own_port()
             try:
                 _strategies[setting] = tf.distribute.MultiWorkerMirroredStrategy()
             except RuntimeError as error:
@@ -165,9 +199,7 @@ def strategy_for(config: ExperimentConfig):
                 ) from None
             except tf.errors.OpError as error:  # e.g. this task's port is taken
                 raise UserError(
-                    f"train.distribution=multi_worker: this worker could not start at {own_address()} "
-                    f"({error.message.strip().splitlines()[0]}); free that port (a worker of an earlier run "
-                    "still alive?) or give this task another address in TF_CONFIG"
+                    _port_taken_message(own_address(), error.message.strip().splitlines()[0])
                 ) from None
         strategy = _strategies[setting]
         log.info("train.distribution=%s: %d replica(s) in sync", setting, strategy.num_replicas_in_sync)
