@@ -178,6 +178,8 @@ def test_two_workers_on_loopback_end_with_the_same_weights_and_the_chief_writes_
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]
     assert "worker 1 of 2 workers (not the chief)" in outputs[1]
+    for output in outputs:  # the gRPC server's and coordination agent's start-up lines are held back
+        assert "Started server with target" not in output and "absl::InitializeLog" not in output, output
     first, second = (np.load(tmp_path / f"weights{index}.npz") for index in range(2))
     assert len(first.files) == len(second.files) > 0
     for name in first.files:
@@ -303,3 +305,16 @@ def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_
         plain.bind(("", port))
     plain.close()
     distribution.check_own_port(environ)
+
+
+@pytest.mark.parametrize("level, shown", [("3", "after\n"), ("2", "after\n"), ("1", "native\nafter\n")])
+def test_native_stderr_is_held_back_unless_the_user_asks_for_the_runtime_s_lines(
+    level, shown, capfd, monkeypatch
+):
+    from mater_tf.environment import quiet_native_stderr
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    with quiet_native_stderr():
+        os.write(2, b"native\n")  # as C++ writes it: to the file descriptor, not through sys.stderr
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == shown

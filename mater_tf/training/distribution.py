@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mater_tf.config import ExperimentConfig
+from mater_tf.environment import quiet_native_stderr
 from mater_tf.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,8 @@ def strategy_for(config: ExperimentConfig):
             read_tf_config()  # one clear line before TensorFlow's own errors
             check_own_port()
             try:
-                _strategies[setting] = tf.distribute.MultiWorkerMirroredStrategy()
+                with quiet_native_stderr():  # the gRPC server's and coordination agent's start-up lines
+                    _strategies[setting] = tf.distribute.MultiWorkerMirroredStrategy()
             except RuntimeError as error:
                 raise UserError(
                     f"train.distribution=multi_worker: TensorFlow could not join the cluster ({error}); "
