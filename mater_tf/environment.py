@@ -3,7 +3,7 @@
 import contextlib
 import os
 import sys
-import tempfile
+import threading
 
 
 def configure_environment() -> None:
@@ -18,23 +18,34 @@ def configure_environment() -> None:
 
 
 @contextlib.contextmanager
-def quiet_native_stderr():
-    """Holds back what native code (TensorFlow's C++ runtime, gRPC, absl) writes to the process's
-    stderr inside the block: some of it logs through absl, which TF_CPP_MIN_LOG_LEVEL does not
-    reach ("Started server with target", "Could not start gRPC server"). The held-back text is
-    dropped; with TF_CPP_MIN_LOG_LEVEL below 2 (`--verbose`) nothing is held back."""
+def quiet_native_stderr(drop: tuple[str, ...]):
+    """Drops the lines containing one of `drop` that native code (TensorFlow's C++ runtime, gRPC,
+    absl) writes to the process's stderr inside the block, and passes every other line on as it
+    comes. Some native code logs through absl, which TF_CPP_MIN_LOG_LEVEL does not reach. With
+    TF_CPP_MIN_LOG_LEVEL 0 or 1 (`--verbose`) nothing is dropped."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
         yield
         return
+    patterns = [text.encode() for text in drop]
     sys.stderr.flush()
     saved = os.dup(2)
+    read_end, write_end = os.pipe()
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if not any(pattern in line for pattern in patterns):
+                    os.write(saved, line)
+
+    thread = threading.Thread(target=forward, name="mater-tf-stderr", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
     try:
-        with tempfile.TemporaryFile() as held:
-            os.dup2(held.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
+        yield
     finally:
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the forwarder reads to its end
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            os.close(saved)

@@ -56,6 +56,10 @@ def test_the_chief_is_the_chief_task_else_worker_0():
         ('{"task": {"type": "worker", "index": 0}}', 'no "cluster"'),
         ('{"cluster": {"ps": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker"}}', '"ps" task type'),
         ('{"cluster": {"worker": ["h"]}, "task": {"type": "worker", "index": 0}}', 'not "host:port"'),
+        (
+            '{"cluster": {"worker": ["h:70000"]}, "task": {"type": "worker", "index": 0}}',
+            "a port is 1 to 65535",
+        ),
         (cluster(index=2), "task index 2 is not in [0, 2)"),
         ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "evaluator"}}', '"task" must name a type'),
     ],
@@ -307,14 +311,21 @@ def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_
     distribution.check_own_port(environ)
 
 
-@pytest.mark.parametrize("level, shown", [("3", "after\n"), ("2", "after\n"), ("1", "native\nafter\n")])
-def test_native_stderr_is_held_back_unless_the_user_asks_for_the_runtime_s_lines(
-    level, shown, capfd, monkeypatch
-):
+@pytest.mark.parametrize(
+    "level, shown",
+    [
+        ("3", "native\nafter\n"),
+        ("2", "native\nafter\n"),
+        ("1", "Started server with target x\nnative\nafter\n"),
+    ],
+)
+def test_native_start_up_lines_are_dropped_and_other_native_lines_pass(level, shown, capfd, monkeypatch):
     from mater_tf.environment import quiet_native_stderr
 
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
-    with quiet_native_stderr():
-        os.write(2, b"native\n")  # as C++ writes it: to the file descriptor, not through sys.stderr
+    with quiet_native_stderr(distribution.START_UP_LINES):
+        # As C++ writes: to the file descriptor, not through sys.stderr.
+        os.write(2, b"Started server with target x\n")
+        os.write(2, b"native\n")
     os.write(2, b"after\n")
     assert capfd.readouterr().err == shown

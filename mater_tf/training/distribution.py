@@ -46,6 +46,15 @@ from mater_tf.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# What TensorFlow's gRPC server and coordination agent log on every successful start, through
+# absl (beyond TF_CPP_MIN_LOG_LEVEL's reach): dropped; any other native line still shows (one
+# that says why a worker waits for its peers, for one).
+START_UP_LINES = (
+    "All log messages before absl::InitializeLog() is called",
+    "Started server with target",
+    "Coordination agent has successfully connected",
+)
+
 TF_CONFIG = "TF_CONFIG"
 # MultiWorkerMirroredStrategy's task types: the chief (optional) and the workers.
 WORKER_TYPES = ("chief", "worker")
@@ -109,6 +118,8 @@ def read_tf_config(environ: Mapping[str, str] | None = None) -> Worker:
             host, _, port = str(address).rpartition(":")
             if not isinstance(address, str) or not host or not port.isdigit():
                 raise _bad_tf_config(f'cluster "{task_type}" has {address!r}, not "host:port"')
+            if not 0 < int(port) < 65536:
+                raise _bad_tf_config(f'cluster "{task_type}" has {address!r}: a port is 1 to 65535')
     if len(cluster.get("chief", [])) > 1:
         raise _bad_tf_config("lists more than one chief")
     if not isinstance(task, dict) or task.get("type") not in cluster:
@@ -192,7 +203,7 @@ def strategy_for(config: ExperimentConfig):
             read_tf_config()  # one clear line before TensorFlow's own errors
             check_own_port()
             try:
-                with quiet_native_stderr():  # the gRPC server's and coordination agent's start-up lines
+                with quiet_native_stderr(START_UP_LINES):
                     _strategies[setting] = tf.distribute.MultiWorkerMirroredStrategy()
             except RuntimeError as error:
                 raise UserError(
