@@ -37,8 +37,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The checkout's mater_tf (whose mater_tf/builtin/ this writes), not an installed copy.
-sys.path.insert(0, str(ROOT))
 NAME = "ravdess-voice"
 EXPERIMENT = "experiments/builtin/ravdess_voice.yaml"
 WORKDIR = "experiments/runs/builtin"
@@ -199,6 +197,8 @@ def write_docs() -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # The checkout's mater_tf (whose mater_tf/builtin/ this writes), not an installed copy.
+    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     if args.card_only:
         write_docs()
