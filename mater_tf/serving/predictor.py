@@ -214,10 +214,10 @@ class Predictor:
                 )
         if self.learns_audio:
             self._check_log_mel_frames()
-        self.face_expression = self._face_channel(detection)
+        self.face_expression = self._face_channel()
         self.load_seconds["embedders"] = time.perf_counter() - started
 
-    def _face_channel(self, detection: dict):
+    def _face_channel(self):
         """The built-in's face-expression channel (shown beside the voice), or None."""
         if self.builtin is None or not self.builtin.face_channel:
             return None
@@ -226,11 +226,9 @@ class Predictor:
         from mater_tf.serving.face_expression import FaceExpressionChannel
 
         face = builtin.get(self.builtin.face_channel)
-        path = builtin.verified_path(face)
-        classifier = ExpressionClassifier(
-            path, face.provenance["files"][path.relative_to(builtin.BUILTIN_DIR).as_posix()], face.name
-        )
-        return FaceExpressionChannel(classifier, face.name, **detection)
+        classifier = ExpressionClassifier(builtin.verified_path(face), name=face.name)  # checksums checked
+        # MTCNN at its defaults (every 5th frame, 320 px): the voice's records hold no face settings.
+        return FaceExpressionChannel(classifier, face.name)
 
     @property
     def model_name(self) -> str:
