@@ -199,6 +199,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # The checkout's mater_tf (whose mater_tf/builtin/ this writes), not an installed copy.
     sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's import banner, as mater-tf hides it
     os.chdir(ROOT)
     if args.card_only:
         write_docs()

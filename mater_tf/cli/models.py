@@ -38,11 +38,8 @@ def run(args) -> int:
             if model.kind == "face"
             else "mater-tf predict --model " + name
         )
-        summary = model.card["summary"].strip().split(". ")[0].rstrip(".")
-        print(f"{name:<16}{model.kind:<7}{summary} ({role}; licence {_licence(model)})")
+        print(
+            f"{name:<16}{model.kind:<7}{model.card['headline']} ({role}; licence {model.card['licence_name']})"
+        )
     print("mater-tf models NAME prints a model's card (docs/models.md has them all)")
     return 0
-
-
-def _licence(model) -> str:
-    return "CC BY-NC-SA 4.0" if "CC BY-NC-SA" in model.card["licence"] else model.card["licence"].split()[0]
