@@ -106,7 +106,7 @@ def source_commit() -> str | None:
     return commit + ("+uncommitted changes" if dirty else "")
 
 
-def package(run_dir: Path, data: Path, command: str, commands: list[str]) -> dict:
+def package(run_dir: Path, data: Path, command: str, commands: list[str], commit: str | None) -> dict:
     """Copies the export into the package and writes its provenance; returns the provenance."""
     import keras
 
@@ -141,7 +141,7 @@ def package(run_dir: Path, data: Path, command: str, commands: list[str]) -> dic
         "commands_run": commands,
         "experiment": EXPERIMENT,
         "mater_tf_version": mater_tf.__version__,
-        "source_commit": source_commit(),
+        "source_commit": commit,
         "training_data": {
             "corpus": f"RAVDESS speech, 16 kHz mono ({data.name})",
             "clips": clips,
@@ -210,6 +210,7 @@ def main(argv=None) -> int:
             f"train_builtin: --data {data}: no such folder; give the RAVDESS speech clips of actors 01-16"
         )
     started = time.time()
+    commit = source_commit()  # before this command writes into the checkout
     command = shlex.join(["python", "pipelines/train_builtin.py", "--data", args.data])
     prepare = mater_tf(
         "prepare",
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
         run_step(step)
     run_dir = ROOT / WORKDIR / "builtin_ravdess_voice" / RUN
     provenance = package(
-        run_dir, data, command, [shlex.join(["mater-tf", *step[3:]]) for step in (prepare, train)]
+        run_dir, data, command, [shlex.join(["mater-tf", *step[3:]]) for step in (prepare, train)], commit
     )
     print(f"packaged mater_tf/builtin/{NAME}/ (sha256 of its file list {provenance['sha256']})")
     shared_data = data.parent

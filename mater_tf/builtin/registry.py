@@ -223,7 +223,10 @@ def card_markdown(name: str) -> str:
     lines += ["### What it is for, and not for", "", card["use"].strip(), ""]
     lines += ["### Licence", "", card["licence"].strip(), ""]
     lines += ["### Files", ""]
-    lines += [f"- `mater_tf/builtin/{card['files']}`, sha256 of its file list `{model.sha256}`"]
+    size = sum((BUILTIN_DIR / relative).stat().st_size for relative in provenance["files"]) / 1e6
+    lines += [
+        f"- `mater_tf/builtin/{card['files']}` ({size:.1f} MB), sha256 of its file list `{model.sha256}`"
+    ]
     if provenance.get("command"):
         lines += [
             f"- made by `{provenance['command']}` (mater-tf {provenance['mater_tf_version']}"
@@ -234,6 +237,11 @@ def card_markdown(name: str) -> str:
             )
             + ")",
         ]
+        if provenance.get("weights_sha256"):
+            lines += [
+                f"- the weights' values, sha256 `{provenance['weights_sha256']}`: what a rerun of that command "
+                "reproduces (model.keras itself also records when it was saved)"
+            ]
         if provenance.get("training_seconds"):
             lines += [
                 f"- training took {provenance['training_seconds'] / 60:.1f} min on {provenance['machine']}; "
