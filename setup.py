@@ -51,8 +51,25 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.13",
+    license="MIT",  # the code; the built-in weights have their own licences (LICENSE, docs/models.md)
+    license_files=["LICENSE", "mater_tf/builtin/fer2013-face/LICENSE"],
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     packages=find_packages(include=["mater_tf", "mater_tf.*", "pipelines", "pipelines.*"]),
-    package_data={"mater_tf": ["presets/*.yaml"]},
+    # The built-in models (mater-tf models) ship inside the package: no download at run time. The
+    # voice weights are CC BY-NC-SA 4.0 (learned from RAVDESS), the face network MIT (see LICENSE).
+    package_data={
+        "mater_tf": [
+            "presets/*.yaml",
+            "builtin/*.yaml",
+            "builtin/*.json",
+            "builtin/ravdess-voice/*",
+            "builtin/fer2013-face/*",
+        ]
+    },
     install_requires=CORE,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["mater-tf=mater_tf.cli.main:main"]},

@@ -102,3 +102,21 @@ def test_many_missing_subjects_are_named_then_counted(tmp_path):
     with pytest.raises(UserError, match=r"00, 01, .*, 09 and 18 more are in no fold") as caught:
         load_folds_file(write(tmp_path, "s.json", [["28"], ["29"]]), subjects)
     assert "10," not in str(caught.value)
+
+
+def test_no_test_fold_puts_every_subject_in_training_and_needs_no_validation():
+    from mater_tf.config import load_config
+    from mater_tf.data.folds import split_for_fold
+
+    split = split_for_fold(FOLDS, -1, validation=False)
+    assert sorted(split.train) == SUBJECTS and split.test == split.validation == ()
+    with pytest.raises(UserError, match="cv.test_fold=-1 .* add --set cv.validation=false"):
+        split_for_fold(FOLDS, -1, validation=True)
+    with pytest.raises(
+        UserError, match=r"cv.test_fold=-1 \(no test fold: every subject trains\) leaves no fold"
+    ):
+        load_config("quickstart", ["cv.test_fold=-1"])
+    allowed = ["cv.test_fold=-1", "cv.validation=false", "train.early_stopping_patience=0"]
+    assert load_config("quickstart", allowed).cv.test_fold == -1
+    with pytest.raises(UserError, match="cv.test_fold=-2 must be in"):
+        load_config("quickstart", ["cv.test_fold=-2"])

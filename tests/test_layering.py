@@ -18,6 +18,7 @@ RANKS = {
     "mater_tf.media": 3,
     "mater_tf.faces": 3,
     "mater_tf.reporting": 3,
+    "mater_tf.builtin": 3,
     "mater_tf.layers": 2,
     "mater_tf.config": 1,
     "mater_tf.errors": 0,

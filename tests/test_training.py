@@ -382,3 +382,21 @@ def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay_each_step
     optimizer.apply_gradients([(np.zeros(3, np.float32), weight)])
     # A zero gradient moves Adam nowhere; decoupled decay takes lr x decay of the weight.
     np.testing.assert_allclose(weight.numpy(), 2.0 * (1 - 0.01 * weight_decay), rtol=1e-6)
+
+
+def test_no_test_fold_trains_every_subject_and_reports_no_test_figure(tiny_config, tmp_path, fit_in, capsys):
+    """cv.test_fold=-1 (a model to ship, e.g. the built-in voice): every subject trains, nothing is
+    tested, and nothing pretends to be a held-out figure."""
+    from mater_tf.cli.common import format_test_results
+
+    config = dataclasses.replace(
+        tiny_config,
+        cv=dataclasses.replace(tiny_config.cv, validation=False, test_fold=-1),
+        train=dataclasses.replace(tiny_config.train, early_stopping_patience=0),
+    )
+    metrics, run = fit_in(config, tmp_path / "run")
+    split = json.loads(run.split.read_text())
+    assert split["train"] == [f"s00{k}" for k in range(6)] and split["test"] == split["validation"] == []
+    assert metrics["test"] == {} and metrics["protocol"]["train_clips"] == 6 * 12
+    assert metrics["protocol"]["test_clips"] == 0 and not list(run.root.glob("confusion_*.png"))
+    assert format_test_results(metrics).startswith("no test fold (cv.test_fold=-1): every subject trained")

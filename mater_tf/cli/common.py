@@ -101,6 +101,19 @@ def format_accuracy(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def format_test_results(metrics: dict) -> str:
+    """The test fold's subjects and accuracy table, or why there is none (cv.test_fold=-1)."""
+    if not metrics["test_subjects"]:
+        return (
+            "no test fold (cv.test_fold=-1): every subject trained, so nothing here is a held-out "
+            "figure; mater-tf cv of the same experiment gives its estimate on unheard subjects"
+        )
+    return (
+        f"test fold {metrics['test_fold']} ({', '.join(metrics['test_subjects'])}):\n"
+        + format_accuracy_table(metrics["test"])
+    )
+
+
 def format_accuracy_table(test_metrics: dict) -> str:
     """Accuracy of each output with its n (a modality counts only the clips where it is present)."""
     lines = [f"{'output':<8}{'accuracy':>10}{'unweighted':>12}{'clips':>8}"]

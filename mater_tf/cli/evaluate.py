@@ -63,6 +63,5 @@ def run(args) -> int:
         print(format_summary(cv.summarize(run_dir)))
         return 0
     metrics = evaluate_run(run_dir)
-    print(f"test fold {metrics['test_fold']} ({', '.join(metrics['test_subjects'])}):")
-    print(common.format_accuracy_table(metrics["test"]))
+    print(common.format_test_results(metrics))
     return 0

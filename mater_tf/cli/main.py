@@ -20,7 +20,18 @@ from mater_tf import __version__
 from mater_tf.environment import configure_environment
 from mater_tf.errors import UserError
 
-SUBCOMMANDS = ("prepare", "train", "cv", "evaluate", "export", "predict", "report", "tune", "weights")
+SUBCOMMANDS = (
+    "prepare",
+    "train",
+    "cv",
+    "evaluate",
+    "export",
+    "predict",
+    "models",
+    "report",
+    "tune",
+    "weights",
+)
 
 # What an interrupted command leaves, and how to go on.
 INTERRUPTED = {
@@ -31,6 +42,7 @@ INTERRUPTED = {
     "evaluate": "metrics.json is unchanged; run the same command again",
     "export": "nothing was exported; run the same command again",
     "predict": "the predictions printed above are written; run it again for the rest",
+    "models": "nothing written; run the same command again",
     "report": "no report written; run the same command again",
     "weights": "nothing written; run the same command again",
 }

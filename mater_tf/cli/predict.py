@@ -1,7 +1,11 @@
 """`mater-tf predict`: whole clips, folders or CSVs of clips, or a live stream, scored window by window.
 
-    mater-tf predict VIDEO [VIDEO|FOLDER|CSV ...] --model DIR [--out DIR] [--stride N]
-    mater-tf predict --live SOURCE --model DIR [--realtime] [--live-format FMT]
+    mater-tf predict VIDEO [VIDEO|FOLDER|CSV ...] [--model NAME|DIR] [--out DIR] [--stride N]
+    mater-tf predict --live SOURCE [--model NAME|DIR] [--realtime] [--live-format FMT]
+
+With no `--model`, the default built-in model (`mater-tf models`); `--model NAME`
+picks a built-in, a path a run or an export. A built-in voice model shows the
+face's expression beside the voice where a video shows a face (not fused).
 
 Per clip: `<name>.json` (clip emotion with its rule, per-modality scores, per-window timeline,
 segments, attention), `<name>.csv` (the timeline) and `<name>.png`; for every run `summary.csv`
@@ -37,7 +41,11 @@ def register(subparsers) -> None:
         metavar="CLIP_FOLDER_OR_CSV",
         help="media files (any mp4/flv/mkv/wav/mp3...), folders of clips, or CSVs with a path column",
     )
-    parser.add_argument("--model", type=Path, required=True, help="a run folder or an export folder")
+    parser.add_argument(
+        "--model",
+        help="a built-in model's name (default: the default built-in, see mater-tf models), a run folder or "
+        "an export folder",
+    )
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="where to write the results")
     parser.add_argument(
         "--stride", type=int, default=1, help="windows between the starts of the model's inputs (default 1)"
@@ -67,6 +75,8 @@ def run(args) -> int:
     clips = None if args.live else collect_clips(args.inputs)
     predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
     require_media_packages("face" in predictor.modalities, "mater-tf predict")
+    if predictor.builtin is not None:
+        print(_builtin_line(predictor))
     if args.stride > predictor.metadata["num_windows"]:
         # Windows between inputs would get no probabilities at all (no timeline, no picture).
         raise UserError(
@@ -76,6 +86,20 @@ def run(args) -> int:
     if args.live:
         return run_live(args, predictor)
     return run_clips(args, predictor, *clips)
+
+
+def _builtin_line(predictor) -> str:
+    """Which built-in model predicts, its checksum and where its card is."""
+    model = predictor.builtin
+    line = (
+        f"model: {model.name} (built-in, sha256 {model.sha256[:12]}; its card: mater-tf models {model.name})"
+    )
+    if predictor.face_expression is not None:
+        line += (
+            f"; where a video shows a face, {predictor.face_expression.model_name} reads it beside the "
+            "voice (shown side by side, not fused)"
+        )
+    return line
 
 
 def collect_clips(inputs) -> tuple[list, list]:
@@ -109,7 +133,18 @@ def _line(result: dict) -> str:
         for m in ("audio", "face")
         if f"{m}_emotion" in result
     )
-    return f"{result['emotion']} ({result['probabilities'][result['emotion']]:.2f}); {modalities}"
+    verdict = f"{result['emotion']} ({result['probabilities'][result['emotion']]:.2f})"
+    if "face_expression" in result:  # a voice model, the face beside it
+        face = result["face_expression"]
+        return f"voice {verdict}; {_face_words(face['emotion'], face['probabilities'], result['frames_decoded'])}"
+    return f"{verdict}; {modalities}"
+
+
+def _face_words(emotion, probabilities, frames: int) -> str:
+    """The face channel's words: its emotion beside the voice's, never fused with it."""
+    if not emotion:
+        return "face: no face" if frames else "face: no video"
+    return f"face {emotion} ({probabilities[emotion]:.2f}, beside the voice, not fused)"
 
 
 def run_clips(args, predictor, clips, skipped) -> int:
@@ -247,6 +282,7 @@ def _clock(seconds: float) -> str:
 def run_live(args, predictor) -> int:
     import threading
 
+    from mater_tf.features.expression import FACE_LABELS
     from mater_tf.media import MediaError
     from mater_tf.media.stream import read_ahead
     from mater_tf.serving.predictor import write_prediction
@@ -275,6 +311,10 @@ def run_live(args, predictor) -> int:
                 else:
                     top = max(range(len(labels)), key=scores.__getitem__)
                     parts.append(f"{modality} {labels[top]} {scores[top]:.2f}")
+        if "face_expression" in segment:
+            expression = segment["face_expression"] or []
+            top = FACE_LABELS[max(range(len(expression)), key=expression.__getitem__)] if expression else None
+            parts.append(_face_words(top, dict(zip(FACE_LABELS, expression)), len(window.frame_times)))
         latency = now - reference
         parts.append(f"{latency:.2f} s after its end")
         print(" | ".join(parts), flush=True)
@@ -287,6 +327,7 @@ def run_live(args, predictor) -> int:
                 "probabilities": probabilities,
                 "audio_probabilities": segment.get("audio_probabilities"),
                 "face_probabilities": segment.get("face_probabilities"),
+                **({"face_expression": segment["face_expression"]} if "face_expression" in segment else {}),
                 "latency": round(latency, 4),
                 "processing": round(now - window.completed_at, 4),
             }

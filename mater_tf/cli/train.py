@@ -11,8 +11,8 @@ def register(subparsers) -> None:
         help="train MATER on one fold (no arguments: the synthetic quickstart)",
         description=(
             "Train on the training folds, select on held-out validation subjects (none with "
-            "cv.validation=false: the last weights are kept), test on cv.test_fold, and export a "
-            "SavedModel. Re-running resumes an interrupted run."
+            "cv.validation=false: the last weights are kept), test on cv.test_fold (-1: none, every "
+            "subject trains), and export a SavedModel. Re-running resumes an interrupted run."
         ),
     )
     common.add_experiment_arguments(parser)
@@ -42,8 +42,7 @@ def run(args) -> int:
             )
             resume_from = None if role.is_chief or args.restart else rundir.RunDir(run_dir)
             metrics = trainer.fit_run(config, run, records_path, index, split, resume_from=resume_from)
-            print(f"test fold {split.test_fold} ({', '.join(split.test)}):")
-            print(common.format_accuracy_table(metrics["test"]))
+            print(common.format_test_results(metrics))
             if role.is_chief:
                 print(
                     f"metrics: {run.metrics}\nSavedModel: {run.export}\n"

@@ -11,6 +11,8 @@ LR_SCHEDULES = ("plateau", "cosine")
 JIT_COMPILE = ("auto", "true", "false")
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 FOLDS_FILE_SUFFIXES = (".json", ".csv")
+# cv.test_fold of a run with no test fold: every subject trains (a model to ship).
+NO_TEST_FOLD = -1
 
 
 @dataclasses.dataclass
@@ -95,7 +97,11 @@ class CVConfig:
     KEY: ClassVar[str] = "cv"
 
     num_folds: int = setting(12, "Folds of whole subjects.")
-    test_fold: int = setting(0, "Fold held out by `mater-tf train` (cv runs them all).")
+    test_fold: int = setting(
+        0,
+        "Fold held out by `mater-tf train` (cv runs them all); -1 = none: every subject trains (a model "
+        "to ship, whose held-out estimate comes from mater-tf cv; needs cv.validation=false).",
+    )
     validation: bool = setting(
         True,
         "Hold out the fold after the test fold for the LR plateau, early stopping and the best "
@@ -129,9 +135,15 @@ class CVConfig:
                 "--set cv.num_folds=2 or more",
             )
         require(
-            0 <= self.test_fold < self.num_folds,
-            f"cv.test_fold={self.test_fold} must be in [0, cv.num_folds={self.num_folds}): "
-            f"e.g. --set cv.test_fold=0 (folds are numbered 0..{self.num_folds - 1})",
+            self.test_fold != NO_TEST_FOLD or not self.validation,
+            f"cv.test_fold={NO_TEST_FOLD} (no test fold: every subject trains) leaves no fold to validate "
+            "on: add --set cv.validation=false (the last weights are kept; the held-out estimate comes from "
+            "mater-tf cv)",
+        )
+        require(
+            self.test_fold == NO_TEST_FOLD or 0 <= self.test_fold < self.num_folds,
+            f"cv.test_fold={self.test_fold} must be in [0, cv.num_folds={self.num_folds}), or -1 for no test "
+            f"fold: e.g. --set cv.test_fold=0 (folds are numbered 0..{self.num_folds - 1})",
         )
         require(
             not self.folds_file or self.folds_file.lower().endswith(FOLDS_FILE_SUFFIXES),

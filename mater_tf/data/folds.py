@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mater_tf.config.train import NO_TEST_FOLD
 from mater_tf.errors import UserError
 
 
@@ -74,8 +75,19 @@ def split_for_fold(folds: list[list[str]], test_fold: int, validation: bool = Tr
     Validation subjects come from the training folds, so early stopping, the
     LR schedule and checkpoint choice never see a test subject. With
     `validation=False` (the paper's protocol) every other fold trains and the
-    split has no validation subjects (`validation_fold` is -1).
+    split has no validation subjects (`validation_fold` is -1). `test_fold`
+    -1 (`NO_TEST_FOLD`, with `validation=False` only) tests on nobody: every
+    subject trains, as for a model to ship, whose held-out estimate comes from
+    cross-validation.
     """
+    if test_fold == NO_TEST_FOLD:
+        if validation:
+            raise UserError(
+                "cv.test_fold=-1 (no test fold: every subject trains) leaves no fold to validate on: "
+                "add --set cv.validation=false"
+            )
+        train = tuple(subject for subjects in folds for subject in subjects)
+        return FoldSplit(test_fold=NO_TEST_FOLD, validation_fold=-1, train=train, validation=(), test=())
     num_folds = len(folds)
     needed = 3 if validation else 2
     if num_folds < needed:

@@ -7,6 +7,10 @@ Rows, on one time axis in mm:ss (h:mm:ss past an hour):
   emotion from 1/labels, pale, to 1, full colour); face cells with no face
   probabilities are light grey; a clip with no face gets "no face" across
   its face bar;
+* a voice model with a face channel (a built-in): "voice" (the model's
+  output) and "face (not fused)", the face expression's bar in the same
+  colours (its classes placed on the voice's labels), shown beside the
+  voice and never combined with it;
 * the fused probabilities of every label over time, stacked;
 * the attention each window receives (per modality), when the model has attention;
 * face found: the share of each window's frames in which the face was found
@@ -69,8 +73,12 @@ def timeline_figure(result: dict):
     starts = np.array([w["start"] for w in windows], np.float64)
     ends = np.array([w["end"] for w in windows], np.float64)
     total = float(ends.max()) if len(ends) else 1.0
-    bars = [("fused", "probabilities")]
-    bars += [(m, f"{m}_probabilities") for m in ("audio", "face") if f"{m}_probabilities" in result]
+    face_channel = result.get("face_expression") and "face_probabilities" not in result
+    if face_channel:  # a voice model: its output is the voice's; the face is beside it, not fused
+        bars = [("voice", "probabilities"), ("face\n(not fused)", "face_expression")]
+    else:
+        bars = [("fused", "probabilities")]
+        bars += [(m, f"{m}_probabilities") for m in ("audio", "face") if f"{m}_probabilities" in result]
     has_attention = any(w.get("attention") for w in windows)
     heights = [0.5] * len(bars) + [1.6] + ([1.0] if has_attention else []) + [0.7]
     figure, axes = pyplot.subplots(
@@ -84,10 +92,14 @@ def timeline_figure(result: dict):
     edges = np.append(starts, ends[-1] if len(ends) else 0.0)
     for axis, (name, field) in zip(axes, bars):
         rows = [w.get(field) for w in windows]
+        if field == "face_expression":
+            from mater_tf.features.expression import on_voice_labels
+
+            rows = [None if row is None else on_voice_labels(row, labels) for row in rows]
         axis.pcolormesh(edges, [0, 1], bar_colours(rows, colours), shading="flat")
         axis.set_yticks([])
         axis.set_ylabel(name, rotation=0, ha="right", va="center")
-        if name == "face" and result.get("face") == NO_FACE:
+        if name.startswith("face") and result.get("face") == NO_FACE:
             axis.text(0.5, 0.5, NO_FACE, transform=axis.transAxes, ha="center", va="center", color="grey")
     axis = axes[len(bars)]
     fused = np.array([w["probabilities"] for w in windows], np.float64)
@@ -95,7 +107,7 @@ def timeline_figure(result: dict):
     # Each window's value held over its whole span: x at the window edges, the last row repeated.
     axis.stackplot(edges, np.vstack([fused, fused[-1:]]).T, colors=colours, step="post", linewidth=0)
     axis.set_ylim(0, 1)
-    axis.set_ylabel("fused\nP(emotion)")
+    axis.set_ylabel("voice\nP(emotion)" if face_channel else "fused\nP(emotion)")
     row = len(bars) + 1
     if has_attention:
         axis = axes[row]
@@ -133,15 +145,23 @@ def timeline_figure(result: dict):
     )
     emotion = result.get("emotion")
     probability = (result.get("probabilities") or {}).get(emotion, 0.0)
-    figure.suptitle(
-        f"{str(result['clip']).split('/')[-1]}: {emotion} ({probability:.2f}) over {clock(total)}, "
-        f"{len(windows)} windows of {result['window_seconds']} s",
-        x=0.01,
-        ha="left",
-        fontsize=11,
+    title = (
+        f"{str(result['clip']).split('/')[-1]}: {'voice ' if face_channel else ''}{emotion} ({probability:.2f}) "
+        f"over {clock(total)}, {len(windows)} windows of {result['window_seconds']} s"
     )
-    figure.text(0.01, 0.005, result.get("rule", ""), fontsize=7, color="grey")
-    figure.tight_layout(rect=(0, 0.02, 1, 0.95))
+    footer = result.get("rule", "")
+    if face_channel:
+        face = result["face_expression"]
+        shown = (
+            f"{face['emotion']} ({face['probabilities'][face['emotion']]:.2f})"
+            if face["emotion"]
+            else NO_FACE
+        )
+        title += f"\nface ({face['model']}): {shown}, shown beside the voice, not fused"
+        footer += f". Face: {face['model']}, shown beside the voice; no fusion of the two has been measured"
+    figure.suptitle(title, x=0.01, ha="left", fontsize=11)
+    figure.text(0.01, 0.005, footer, fontsize=7, color="grey")
+    figure.tight_layout(rect=(0, 0.02, 1, 0.92 if face_channel else 0.95))
     return figure
 
 

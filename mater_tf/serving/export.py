@@ -47,7 +47,7 @@ def _learns_audio(model) -> bool:
     return getattr(model, "audio_frontend", "none") != "none" and "audio" in model.modalities
 
 
-def _input_specs(model) -> dict:
+def input_specs(model) -> dict:
     """The serving inputs. The window count is free unless the head reads the windows side
     by side (`window_pooling="concat"`): that head takes exactly the trained count."""
     specs = {}
@@ -64,11 +64,10 @@ def _input_specs(model) -> dict:
     return specs
 
 
-def _write_saved_model(model, out_dir: Path, label_names) -> dict:
-    """Writes the SavedModel; returns {signature name: its inputs as a function of parsed records}."""
+def serving_function(model, label_names):
+    """`serving_default`'s computation: the model's inputs -> `probabilities` (fused),
+    `{modality}_probabilities`, `class_id` and `class_name`."""
     names = tf.constant(list(label_names))
-    specs = _input_specs(model)
-    log_mel_frames = model.log_mel_frames if _learns_audio(model) else 0
 
     def predict(inputs):
         outputs = model(inputs, training=False)
@@ -81,6 +80,15 @@ def _write_saved_model(model, out_dir: Path, label_names) -> dict:
         for modality in model.modalities:
             result[f"{modality}_probabilities"] = tf.nn.softmax(outputs[f"{modality}_logits"], axis=-1)
         return result
+
+    return predict
+
+
+def _write_saved_model(model, out_dir: Path, label_names) -> dict:
+    """Writes the SavedModel; returns {signature name: its inputs as a function of parsed records}."""
+    specs = input_specs(model)
+    log_mel_frames = model.log_mel_frames if _learns_audio(model) else 0
+    predict = serving_function(model, label_names)
 
     def model_inputs(examples):
         features = schema.parse_batch(examples, model.audio_dim, model.face_dim, log_mel_frames)
@@ -110,7 +118,7 @@ def _write_saved_model(model, out_dir: Path, label_names) -> dict:
 
 
 def _metadata_json(model, label_names, metadata: dict) -> str:
-    inputs = list(_input_specs(model))
+    inputs = list(input_specs(model))
     return json.dumps({**metadata, "label_names": list(label_names), "inputs": inputs}, indent=2) + "\n"
 
 

@@ -23,6 +23,17 @@ says how segments are placed and combined). Per clip the result (JSON) holds:
 * `duration`, `num_windows`, `frames_decoded`, `face_found_rate`, `seconds`
   (wall time) and `realtime_factor` (seconds per second of media).
 
+A built-in model (`mater_tf.builtin`, given by name) is checked against its
+sha256 when loaded, and where its card names a face channel, a video's face
+expression is classified window by window and shown beside the voice
+(`mater_tf.serving.face_expression`; never fused with it):
+
+* `face_expression`: the clip's face expression (labels, emotion,
+  probabilities, windows with a face, the classifier-to-voice label mapping,
+  and `fusion`, which says there is none); each window's
+  `face_expression` holds its 7 probabilities (null where no face);
+* `face`: "found" or "no face"; `model_sha256`: the built-in's checksum.
+
 `write_prediction` writes it as `<name>.json`, the per-window timeline as
 `<name>.csv` and the picture as `<name>.png`.
 """
@@ -66,11 +77,85 @@ def resolve_export(model_dir: str | Path) -> Path:
     )
 
 
+KERAS_MODEL_FILE = "model.keras"  # a built-in's model: Keras' own format, no optimizer state
+
+
+class _Signature:
+    """A `tf.function` of one dict argument called as a SavedModel signature is: with keywords."""
+
+    def __init__(self, function, specs: dict):
+        self.function = function
+        self.structured_input_signature = ((), specs)
+
+    def __call__(self, **inputs):
+        return self.function(inputs)
+
+
+class KerasSignatures:
+    """A `.keras` model answering as its SavedModel export would: `signatures["serving_default"]`
+    and, where it attends, `signatures["serve_attention"]` (the export's own computations,
+    `mater_tf.serving.export`). The built-in models ship this way: a third of the export's size
+    (Keras' SavedModel export stores every weight twice, and three traced signatures)."""
+
+    def __init__(self, path: Path, label_names):
+        import keras
+        import tensorflow as tf
+
+        import mater_tf.models  # noqa: F401 - registers MATER's classes with Keras
+        from mater_tf.serving.export import input_specs, serving_function
+
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
+            raise UserError(
+                f"{path}: not a loadable mater-tf model ({error}); reinstall or retrain it"
+            ) from None
+        specs = input_specs(model)
+        predict = serving_function(model, label_names)
+        self.signatures = {
+            "serving_default": _Signature(tf.function(predict, input_signature=[specs]), specs)
+        }
+        if getattr(model, "_attention_scores", None):
+            attention = model.attention_model()
+            self.signatures["serve_attention"] = _Signature(
+                tf.function(lambda inputs: attention(inputs, training=False), input_signature=[specs]), specs
+            )
+
+
+def resolve_model(model) -> tuple[Path, object]:
+    """(export folder, built-in model or None) of `--model`: None = the default built-in; an
+    existing path is an export, a run or a TF Serving base (`resolve_export`); otherwise the name
+    of a built-in, whose files are checked against their sha256 first.
+
+    Raises:
+        UserError: a path with no export, an unknown name, or a damaged built-in.
+    """
+    from mater_tf import builtin
+
+    name = builtin.default_name() if model is None else str(model)
+    if model is not None and Path(name).exists():
+        return resolve_export(name), None
+    if not builtin.is_builtin(name):
+        raise UserError(
+            f"--model {name}: no such folder, and no built-in model of that name (the built-ins are "
+            f"{', '.join(builtin.builtin_names())}; mater-tf models shows their cards); give a built-in's "
+            "name, a run folder or an export"
+        )
+    model = builtin.get(name)
+    if model.kind != "voice":
+        raise UserError(
+            f"--model {name}: the built-in {name} is a face channel shown beside a voice model, not a model "
+            f"to predict with; leave out --model (the default, {builtin.default_name()}) to see both"
+        )
+    return builtin.verified_path(model), model
+
+
 class Predictor:
     """Loads an export once; `predict(path)` extracts and scores one clip.
 
     Args:
-        model_dir: an export folder, a run folder or a TF Serving model base (see `resolve_export`).
+        model_dir: an export folder, a run folder, a TF Serving model base (see `resolve_export`),
+            the name of a built-in model, or None for the default built-in (see `resolve_model`).
         audio_embedder / face_embedder: specs overriding those recorded at
             prepare time (weights moved); their checksums must still match.
     """
@@ -83,9 +168,13 @@ class Predictor:
         from mater_tf.extraction import build_extractor
 
         started = time.perf_counter()
-        self.export_dir = resolve_export(model_dir)
+        self.export_dir, self.builtin = resolve_model(model_dir)
         self.metadata = read_export_metadata(self.export_dir)
-        self.model = tf.saved_model.load(str(self.export_dir))
+        self.model = (
+            tf.saved_model.load(str(self.export_dir))
+            if (self.export_dir / "saved_model.pb").is_file()
+            else KerasSignatures(self.export_dir / KERAS_MODEL_FILE, self.metadata["label_names"])
+        )
         # Seconds spent loading: the SavedModel, then the embedders and the face detector.
         self.load_seconds = {"model": time.perf_counter() - started}
         started = time.perf_counter()
@@ -125,7 +214,26 @@ class Predictor:
                 )
         if self.learns_audio:
             self._check_log_mel_frames()
+        self.face_expression = self._face_channel()
         self.load_seconds["embedders"] = time.perf_counter() - started
+
+    def _face_channel(self):
+        """The built-in's face-expression channel (shown beside the voice), or None."""
+        if self.builtin is None or not self.builtin.face_channel:
+            return None
+        from mater_tf import builtin
+        from mater_tf.features.expression import ExpressionClassifier
+        from mater_tf.serving.face_expression import FaceExpressionChannel
+
+        face = builtin.get(self.builtin.face_channel)
+        classifier = ExpressionClassifier(builtin.verified_path(face), name=face.name)  # checksums checked
+        # MTCNN at its defaults (every 5th frame, 320 px): the voice's records hold no face settings.
+        return FaceExpressionChannel(classifier, face.name)
+
+    @property
+    def model_name(self) -> str:
+        """What results call the model: a built-in's name, or the export folder."""
+        return self.builtin.name if self.builtin is not None else str(self.export_dir)
 
     def _check_log_mel_frames(self) -> None:
         """Refuses a model whose log-mel patches are not the size the extractor cuts now."""
@@ -160,7 +268,7 @@ class Predictor:
                 return waveform_windows(decode_audio(source), seconds, span)
         # Opening a file here first gives a corrupt one the file's message, not the live source's.
         has_video = live or has_video_stream(source)
-        video = "face" in self.modalities and has_video
+        video = ("face" in self.modalities or self.face_expression is not None) and has_video
         return stream_windows(
             source,
             seconds,
@@ -224,17 +332,30 @@ class Predictor:
         started = time.perf_counter()
         scorer = SlidingScorer(self, stride)
         windows = self.windows(source) if windows is None else windows
-        track_last, block, peak = None, [], 0.0
+        track_last, face_track_last, block, peak = None, None, [], 0.0
+        expressions = []  # per window: the face expression's probabilities, or None
 
         def flush():
-            nonlocal track_last, block
+            nonlocal track_last, face_track_last, block
             if not block:
                 return
             features, track_last = self.extractor.embed_windows(block, track_last)
+            if self.face_expression is not None:
+                rows, found, face_track_last = self.face_expression.classify_windows(block, face_track_last)
+                expressions.extend(rows)
+                if "face" not in self.modalities:  # the face found is the channel's (the model has none)
+                    features.face_frames_found = found
+                    features.face_valid = (found > 0).astype(np.int64)
             scorer.add(block, features)
             if on_window is not None:
-                for window in block:
-                    on_window(window, scorer.live_output(window.index))
+                for offset, window in enumerate(block):
+                    segment = scorer.live_output(window.index)
+                    if self.face_expression is not None:
+                        segment = {
+                            **segment,
+                            "face_expression": expressions[len(expressions) - len(block) + offset],
+                        }
+                    on_window(window, segment)
             block = []
 
         interrupted = False
@@ -263,7 +384,11 @@ class Predictor:
             )
         if peak < SILENCE_PEAK:
             raise MediaError(f"{source}: the audio is silent (peak below {SILENCE_PEAK})")
-        result = {"clip": str(source), "model": str(self.export_dir), **scorer.result()}
+        result = {"clip": str(source), "model": self.model_name, **scorer.result()}
+        if self.builtin is not None:
+            result["model_sha256"] = self.builtin.sha256
+        if self.face_expression is not None:
+            self._add_face_expression(result, expressions)
         if interrupted:
             result["interrupted"] = True
         result["duration"] = round(scorer.ends[-1], 3)
@@ -271,6 +396,13 @@ class Predictor:
         result["seconds"] = round(elapsed, 3)
         result["realtime_factor"] = round(elapsed / max(result["duration"], 1e-9), 4)
         return result
+
+    def _add_face_expression(self, result: dict, expressions: list) -> None:
+        """The face channel beside the voice: per window and for the clip (never fused with the voice)."""
+        for window, row in zip(result["windows"], expressions):
+            window["face_expression"] = row
+        result["face_expression"] = self.face_expression.summary(expressions, result["labels"])
+        result["face"] = "found" if result["face_expression"]["emotion"] else "no face"
 
 
 def output_names(paths, reserved=()) -> dict[str, str]:
@@ -319,19 +451,28 @@ def _candidate(path: Path, depth: int, suffix: bool) -> str:
 
 def timeline_rows(result: dict) -> tuple[list[str], list[list]]:
     """The per-window timeline as CSV header and rows: start, end, fused emotion, fused / audio / face
-    probabilities per label (empty where there is none), face found, face frames found, frames."""
+    probabilities per label (empty where there is none), with a built-in's face channel the face
+    expression's emotion and probabilities per class (shown beside the voice, not fused), face found,
+    face frames found, frames."""
     labels, windows = result.get("labels", []), result.get("windows", [])
     header = ["start", "end", "emotion"]
     fields = [("probabilities", "fused"), ("audio_probabilities", "audio"), ("face_probabilities", "face")]
     fields = [(field, name) for field, name in fields if any(field in w for w in windows)]
     for _, name in fields:
         header += [f"{name}_{label}" for label in labels]
+    face_labels = (result.get("face_expression") or {}).get("labels", [])
+    if face_labels:
+        header += ["face_expression"] + [f"face_expression_{label}" for label in face_labels]
     header += ["face_found", "face_frames_found", "frames"]
     rows = []
     for window in windows:
         row = [window["start"], window["end"], window["emotion"]]
         for field, _ in fields:
             row += window.get(field) or [""] * len(labels)
+        if face_labels:
+            expression = window.get("face_expression")
+            best = face_labels[int(np.argmax(expression))] if expression else ""
+            row += [best] + (expression or [""] * len(face_labels))
         row += [int(window["face_found"]), window["face_frames_found"], window["frames"]]
         rows.append(row)
     return header, rows

@@ -62,9 +62,13 @@ def split_metrics(predictions: dict, label_names) -> dict:
 
 
 def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
-    """Test (and validation) metrics of a model on a fold's split, with the protocol stated."""
+    """Test (and validation) metrics of a model on a fold's split, with the protocol stated.
+
+    A split with no test subjects (`cv.test_fold=-1`: every subject trained) has no test
+    metrics: `metrics["test"]` is empty.
+    """
     label_names = list(task.index.label_names)
-    test = predict_split(model, task.build_inputs(split.test, with_context=True))
+    test = predict_split(model, task.build_inputs(split.test, with_context=True)) if split.test else None
     metrics = {
         "experiment": task.config.name,
         "corpus": task.index.corpus,
@@ -74,7 +78,7 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
         "protocol": protocol(task, split),
         "test_subjects": list(split.test),
         "validation_subjects": list(split.validation),
-        "test": split_metrics(test, label_names),
+        "test": split_metrics(test, label_names) if split.test else {},
     }
     if split.validation:
         validation = predict_split(model, task.build_inputs(split.validation, with_context=True))
