@@ -12,8 +12,11 @@ is chosen by grouped cross-validation inside the training subjects only (leave o
 fold out), so the test fold chooses nothing. Prints per-fold accuracy and unweighted average
 recall (UAR), their mean +- std over folds, and the C each fold chose.
 
-`--features mater` scores mater-tf's own utterance functionals (`mater_tf.features.
-utterance`, computed with tf.signal, no openSMILE) with the same SVM protocol instead.
+`--features mater` scores mater-tf's own utterance functionals instead (what
+`model.utterance_functionals` reads: `mater_tf.layers.utterance_functionals` over the log-mel
+and the tf.signal voice descriptors of the clip's 8 x 0.5 s windows; no openSMILE), with the
+same SVM protocol. `--protocol validation` scores each fold's next fold (its validation
+subjects) with the other folds but the test fold training: what choices are made on.
 """
 
 from __future__ import annotations
@@ -48,14 +51,21 @@ def opensmile_features(paths: list[str], feature_set: str) -> np.ndarray:
     return table.to_numpy(dtype=np.float64)
 
 
-def mater_features(paths: list[str]) -> np.ndarray:
-    """[clips, features] mater-tf's own utterance functionals (tf.signal), for comparison."""
-    from mater_tf.features import utterance
-    from mater_tf.media import decode_audio
+def mater_features(paths: list[str], windows: int = 8, window_seconds: float = 0.5) -> np.ndarray:
+    """[clips, features] mater-tf's own utterance functionals (`model.utterance_functionals`: the
+    log-mel and voice descriptors of the clip's T windows, as prepare cuts them), for comparison."""
+    from mater_tf.extraction import build_extractor
+    from mater_tf.layers.utterance_functionals import UtteranceFunctionals
 
-    rows = []
+    extractor, _ = build_extractor(windows, window_seconds, ["audio"], None, "logmel", keep_log_mel=True)
+    layer, rows = UtteranceFunctionals(), []
     for path in paths:
-        rows.append(utterance.utterance_functionals(decode_audio(path)).numpy())
+        record = extractor.extract(path, "clip").record
+        rows.append(
+            layer(
+                record.audio_log_mel[None], record.audio_voice_descriptors[None], record.audio_valid[None]
+            ).numpy()[0]
+        )
     return np.stack(rows).astype(np.float64)
 
 
@@ -110,12 +120,15 @@ def choose_c(x, y, groups) -> tuple[float, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", default="ravdess")
     parser.add_argument("--root", required=True)
     parser.add_argument("--folds", type=int, default=8)
     parser.add_argument("--features", choices=("opensmile", "mater"), default="opensmile")
     parser.add_argument("--feature-set", default="ComParE_2016")
+    parser.add_argument("--protocol", choices=("test", "validation"), default="test")
     parser.add_argument("--cache", help="an .npz to keep the features in (read when it exists)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
@@ -126,7 +139,11 @@ def main() -> None:
         x = np.load(args.cache)["features"]
     else:
         paths = [clip.path for clip in clips]
-        x = opensmile_features(paths, args.feature_set) if args.features == "opensmile" else mater_features(paths)
+        x = (
+            opensmile_features(paths, args.feature_set)
+            if args.features == "opensmile"
+            else mater_features(paths)
+        )
         if args.cache:
             np.savez(args.cache, features=x)
     extracted = time.time() - started
@@ -137,14 +154,15 @@ def main() -> None:
     subject_fold = np.array([fold_of[subject] for subject in subjects])
     accuracies, recalls, chosen = [], [], []
     for fold in range(args.folds):
-        test = subject_fold == fold
-        c, _ = choose_c(x[~test], y[~test], subject_fold[~test])
-        predicted = svm_pipeline(c).fit(x[~test], y[~test]).predict(x[test])
-        accuracies.append(float((predicted == y[test]).mean()))
-        recalls.append(unweighted_recall(y[test], predicted))
+        scored = subject_fold == (fold if args.protocol == "test" else (fold + 1) % args.folds)
+        train = ~scored & (subject_fold != fold)  # validation: the test fold is left out altogether
+        c, _ = choose_c(x[train], y[train], subject_fold[train])
+        predicted = svm_pipeline(c).fit(x[train], y[train]).predict(x[scored])
+        accuracies.append(float((predicted == y[scored]).mean()))
+        recalls.append(unweighted_recall(y[scored], predicted))
         chosen.append(c)
         print(
-            f"fold {fold} (test {','.join(fold_subjects[fold])}, n={int(test.sum())}): "
+            f"fold {fold} ({args.protocol} {','.join(sorted(set(subjects[scored])))}, n={int(scored.sum())}): "
             f"accuracy {accuracies[-1]:.3f}, UAR {recalls[-1]:.3f}, C={c:g}",
             flush=True,
         )
@@ -154,6 +172,7 @@ def main() -> None:
         "dimensions": int(x.shape[1]),
         "clips": len(y),
         "folds": args.folds,
+        "protocol": args.protocol,
         "per_fold": accuracies,
         "per_fold_uar": recalls,
         "chosen_c": chosen,
@@ -165,7 +184,8 @@ def main() -> None:
     }
     print(
         f"{name} ({x.shape[1]} per clip) + linear SVM: {result['mean']:.3f} +- {result['std']:.3f} "
-        f"(UAR {result['mean_uar']:.3f}; {args.folds} folds, {len(y)} clips; {result['seconds']} s)"
+        f"(UAR {result['mean_uar']:.3f}; {args.protocol} protocol, {args.folds} folds, {len(y)} clips; "
+        f"{result['seconds']} s)"
     )
     if args.json:
         with open(args.json, "w") as handle:

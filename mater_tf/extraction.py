@@ -36,6 +36,7 @@ from mater_tf.faces import DETECT_EVERY, DETECT_SIDE
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
 from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
+from mater_tf.features.voice_descriptors import NUM_DESCRIPTORS, voice_descriptors
 from mater_tf.media import (
     SAMPLE_RATE,
     MediaError,
@@ -101,6 +102,7 @@ class WindowFeatures:
     face_frames_found: np.ndarray  # int64 [n]
     frames: np.ndarray  # int64 [n]: frames decoded in each window
     audio_log_mel: np.ndarray | None  # [n, F, 64] with keep_log_mel
+    audio_voice_descriptors: np.ndarray | None  # [n, F, 18] with keep_log_mel
 
 
 @dataclasses.dataclass
@@ -127,8 +129,9 @@ class ClipExtractor:
         face_embedder: or None to leave every face window masked.
         tracker: a `mater_tf.faces.FaceTracker` (needed with a face embedder).
         frame_side: longest side of the decoded frames (crops come from them).
-        keep_log_mel: also store each window's log-mel patch in the record (for
-            models whose audio branch learns from the log-mel itself).
+        keep_log_mel: also store each window's log-mel patch and its voice
+            descriptors in the record (for models whose audio branch learns from the
+            log-mel itself, and their utterance functionals).
     """
 
     def __init__(
@@ -150,6 +153,14 @@ class ClipExtractor:
     @property
     def face_dim(self) -> int:
         return self.face_embedder.dim if self.face_embedder else 1
+
+    def descriptor_windows(self, spans) -> np.ndarray | None:
+        """[n, F, 18] voice descriptors of windows' audio spans (`audio_span`), with keep_log_mel."""
+        if not self.keep_log_mel:
+            return None
+        size = self.windowing.frames_per_window
+        rows = [voice_descriptors(samples, size).numpy() for samples in spans]
+        return np.stack(rows).astype(np.float32) if rows else np.zeros((0, size, NUM_DESCRIPTORS), np.float32)
 
     def audio_windows(self, waveform: np.ndarray, seconds: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(embeddings [T, D_a], valid [T], log-mel patches [T, F, 64])."""
@@ -288,6 +299,7 @@ class ClipExtractor:
             face_frames_found=found,
             frames=decoded,
             audio_log_mel=patches if self.keep_log_mel else None,
+            audio_voice_descriptors=self.descriptor_windows([window.samples for window in windows]),
         )
         return features, track_last
 
@@ -354,6 +366,9 @@ class ClipExtractor:
             audio_embedder=self.audio_embedder.name,
             face_embedder=self.face_embedder.name if self.face_embedder else "none",
             audio_log_mel=patches if self.keep_log_mel else None,
+            audio_voice_descriptors=self.descriptor_windows(
+                [waveform[start : start + length] for start, length in map(self.audio_span, range(count))]
+            ),
         )
         return Extraction(record, found_rate, frames_decoded, seconds)
 

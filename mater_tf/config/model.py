@@ -131,6 +131,14 @@ class ModelConfig:
         "Members of a deep ensemble trained side by side (each its own initial weights, dropout and "
         "loss, on the same batches); the outputs average their probabilities. 1 = one network.",
     )
+    utterance_functionals: bool = setting(
+        False,
+        "With a learned audio front end: the audio branch also reads the whole clip as one vector, "
+        "functionals (moments, percentiles, ranges, trend, where the extremes fall) of the log-mel's "
+        "and the voice descriptors' frames over the present windows, through a linear layer whose logits "
+        "add to the windows' (records from mater-tf prepare --keep-log-mel).",
+    )
+    utterance_l2: float = setting(0.01, "L2 penalty of the utterance functionals' linear layer.")
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     embedding_scale: str = setting(
         "sqrt_d_model",
@@ -184,6 +192,13 @@ class ModelConfig:
             "model.augment needs a learned audio front end (it augments log-mel patches): "
             "--set model.audio_frontend=small, or leave model.augment at its defaults",
         )
+        require(
+            not self.utterance_functionals or (self.audio_frontend != "none" and "audio" in self.modalities),
+            "model.utterance_functionals reads the log-mel and voice descriptors of the audio branch's "
+            "learned front end: --set model.audio_frontend=stats (with the audio modality), or "
+            "--set model.utterance_functionals=false",
+        )
+        at_least(self, "utterance_l2", 0)
         at_least(self, "num_layers", 0)
         at_least(self, "ensemble", 1)
         for name in ("d_model", "num_heads", "ff_dim", "head_hidden_dim"):

@@ -115,6 +115,7 @@ class RecordIndex:
     clip_ids: tuple
     subjects: tuple  # per clip
     labels: tuple  # per clip
+    voice_descriptors: bool = False  # the records hold the voice descriptors beside the log-mel
 
     @property
     def num_classes(self) -> int:
@@ -157,12 +158,18 @@ def index_records(source: str | Path) -> RecordIndex:
                         f"{path}: clip '{info['clip_id']}' (record {position}) holds NaN or Inf values in "
                         f"{', '.join(info['non_finite'])}; re-create it with mater-tf prepare or drop that clip"
                     )
-                shape = (info["num_windows"], info["audio_dim"], info["face_dim"], info["log_mel_frames"])
+                shape = (
+                    info["num_windows"],
+                    info["audio_dim"],
+                    info["face_dim"],
+                    info["log_mel_frames"],
+                    info["voice_descriptors"],
+                )
                 if shapes is None:
                     shapes = shape
                 elif shape != shapes:
                     raise UserError(
-                        f"{path}: record {position} has (windows, D_a, D_v, log-mel frames)={shape} but earlier "
+                        f"{path}: record {position} has (windows, D_a, D_v, log-mel frames, voice descriptors)={shape} but earlier "
                         f"records have {shapes}; keep one windowing and embedder per dataset"
                     )
                 if names.setdefault(info["label"], info["label_name"]) != info["label_name"]:
@@ -200,6 +207,7 @@ def index_records(source: str | Path) -> RecordIndex:
         clip_ids=tuple(c[0] for c in clips),
         subjects=tuple(c[1] for c in clips),
         labels=tuple(c[2] for c in clips),
+        voice_descriptors=shapes[4],
     )
 
 
@@ -249,8 +257,10 @@ def model_targets(label: tf.Tensor, modalities: Sequence[str], ensemble: bool = 
     return targets
 
 
-def model_inputs(features: dict, modalities: Sequence[str], audio_log_mel: bool = False) -> dict:
-    return {name: features[name] for name in schema.input_names(modalities, audio_log_mel)}
+def model_inputs(
+    features: dict, modalities: Sequence[str], audio_log_mel: bool = False, voice_descriptors: bool = False
+) -> dict:
+    return {name: features[name] for name in schema.input_names(modalities, audio_log_mel, voice_descriptors)}
 
 
 def count_clips(index: RecordIndex, subjects: Iterable[str]) -> int:
@@ -291,7 +301,7 @@ def mixup(features: dict, alpha: float, num_classes: int, seed) -> dict:
     for name, value in features.items():
         if name.endswith("_valid"):
             mixed[name] = tf.maximum(value, tf.reverse(value, axis=[0]))
-        elif name.endswith("_embedding") or name == schema.LOG_MEL_INPUT:
+        elif name.endswith("_embedding") or name in (schema.LOG_MEL_INPUT, schema.VOICE_DESCRIPTORS_INPUT):
             weight = window_weights(name.split("_")[0])
             weight = tf.reshape(weight, tf.concat([tf.shape(weight), [1] * (len(value.shape) - 2)], 0))
             mixed[name] = weight * value + (1.0 - weight) * tf.reverse(value, axis=[0])
@@ -308,6 +318,7 @@ def make_dataset(
     seed: int = 0,
     with_context: bool = False,
     audio_log_mel: bool = False,
+    voice_descriptors: bool = False,
     epochs: tuple[int, int] = (0, 1),
     mixup_alpha: float = 0.0,
     ensemble: bool = False,
@@ -341,13 +352,20 @@ def make_dataset(
             "the audio front end needs the records' log-mel patches, which these records do not hold; "
             "prepare them with mater-tf prepare --keep-log-mel"
         )
+    if voice_descriptors and not (audio_log_mel and index.voice_descriptors):
+        raise UserError(
+            "model.utterance_functionals needs the records' voice descriptors, which these records do not "
+            "hold (prepared before mater-tf wrote them); prepare them again with mater-tf prepare --keep-log-mel"
+        )
     wanted = tf.constant(subjects)
     log_mel_frames = index.log_mel_frames if audio_log_mel else 0
     dataset = tf.data.Dataset.from_tensor_slices(list(index.files)).interleave(
         tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     dataset = dataset.map(
-        lambda s: schema.parse_serialized(s, index.audio_dim, index.face_dim, log_mel_frames),
+        lambda s: schema.parse_serialized(
+            s, index.audio_dim, index.face_dim, log_mel_frames, voice_descriptors
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -381,7 +399,7 @@ def make_dataset(
         dataset = dataset.batch(batch_size)
 
     def split(features):
-        inputs = model_inputs(features, modalities, audio_log_mel)
+        inputs = model_inputs(features, modalities, audio_log_mel, voice_descriptors)
         if mixup_alpha > 0 or one_hot:
             target = features.get("target", tf.one_hot(features["label"], index.num_classes))
         else:

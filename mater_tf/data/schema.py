@@ -43,8 +43,15 @@ SEQUENCE = {
 # Optional feature lists (written by `mater-tf prepare --keep-log-mel`).
 OPTIONAL_SEQUENCE = {
     "audio/log_mel": (tf.float32, "the window's VGGish log-mel frames, flattened [F * 64]"),
+    "audio/voice_descriptors": (
+        tf.float32,
+        "the window's per-frame voice descriptors on the log-mel's frames, flattened [F * 18] "
+        "(mater_tf.features.voice_descriptors)",
+    ),
 }
 LOG_MEL_BANDS = 64
+# = mater_tf.features.voice_descriptors.NUM_DESCRIPTORS (a test holds them equal).
+VOICE_DESCRIPTORS = 18
 
 # Model input names <- record keys.
 MODEL_INPUTS = {
@@ -52,6 +59,7 @@ MODEL_INPUTS = {
     "face": ("face_embedding", "face_valid"),
 }
 LOG_MEL_INPUT = "audio_log_mel"
+VOICE_DESCRIPTORS_INPUT = "audio_voice_descriptors"
 
 
 def member_key(output: str) -> str:
@@ -60,12 +68,15 @@ def member_key(output: str) -> str:
     return "member_logits" if output == "logits" else output.replace("_logits", "_member_logits")
 
 
-def input_names(modalities, audio_log_mel: bool = False) -> list[str]:
-    """The model's input names: embeddings and masks, or log-mel patches for the audio branch."""
+def input_names(modalities, audio_log_mel: bool = False, voice_descriptors: bool = False) -> list[str]:
+    """The model's input names: embeddings and masks, or log-mel patches for the audio branch
+    (and the voice descriptors of its utterance functionals)."""
     names = []
     for modality in modalities:
         embedding, valid = MODEL_INPUTS[modality]
         names += [LOG_MEL_INPUT if modality == "audio" and audio_log_mel else embedding, valid]
+        if modality == "audio" and voice_descriptors:
+            names.append(VOICE_DESCRIPTORS_INPUT)
     return names
 
 
@@ -88,6 +99,7 @@ class ClipRecord:
     audio_embedder: str = ""
     face_embedder: str = ""
     audio_log_mel: np.ndarray | None = None  # [T, F, 64] float32, optional
+    audio_voice_descriptors: np.ndarray | None = None  # [T, F, 18] float32, optional
 
 
 def _bytes(value: str) -> tf.train.Feature:
@@ -136,16 +148,23 @@ def to_sequence_example(clip: ClipRecord) -> tf.train.SequenceExample:
         feature_lists[key] = tf.train.FeatureList(feature=[encode(row) for row in per_window[key]])
     if clip.audio_log_mel is not None:
         feature_lists["audio/log_mel"] = tf.train.FeatureList(feature=[_float(w) for w in clip.audio_log_mel])
+    if clip.audio_voice_descriptors is not None:
+        feature_lists["audio/voice_descriptors"] = tf.train.FeatureList(
+            feature=[_float(w) for w in clip.audio_voice_descriptors]
+        )
     return tf.train.SequenceExample(
         context=tf.train.Features(feature=context),
         feature_lists=tf.train.FeatureLists(feature_list=feature_lists),
     )
 
 
-def feature_spec(audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> tuple[dict, dict]:
+def feature_spec(
+    audio_dim: int, face_dim: int, log_mel_frames: int = 0, voice_descriptors: bool = False
+) -> tuple[dict, dict]:
     """The parsing spec (context, sequence) for embeddings of the given sizes.
 
-    `log_mel_frames` > 0 also parses the optional per-window log-mel patches.
+    `log_mel_frames` > 0 also parses the optional per-window log-mel patches, and with
+    `voice_descriptors` the voice descriptors on their frames.
     """
     context = {key: tf.io.FixedLenFeature([], dtype) for key, (dtype, _) in CONTEXT.items()}
     widths = {"audio/embedding": audio_dim, "face/embedding": face_dim}
@@ -157,23 +176,37 @@ def feature_spec(audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> tupl
         sequence["audio/log_mel"] = tf.io.FixedLenSequenceFeature(
             [log_mel_frames * LOG_MEL_BANDS], tf.float32
         )
+        if voice_descriptors:
+            sequence["audio/voice_descriptors"] = tf.io.FixedLenSequenceFeature(
+                [log_mel_frames * VOICE_DESCRIPTORS], tf.float32
+            )
     return context, sequence
 
 
-def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> dict:
+def parse_serialized(
+    serialized: tf.Tensor,
+    audio_dim: int,
+    face_dim: int,
+    log_mel_frames: int = 0,
+    voice_descriptors: bool = False,
+) -> dict:
     """Parses one serialized record into model inputs plus its context.
 
     Returns a dict with `audio_embedding` [T, D_a], `face_embedding` [T, D_v],
     `audio_valid` / `face_valid` [T] float32 (1 = window present), and the
     context values under `label`, `subject`, `clip_id`, `label_name`.
     """
-    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames)
+    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames, voice_descriptors)
     context, sequence = tf.io.parse_single_sequence_example(
         serialized, context_features=context_spec, sequence_features=sequence_spec
     )
     optional = {}
     if log_mel_frames:
         optional[LOG_MEL_INPUT] = tf.reshape(sequence["audio/log_mel"], [-1, log_mel_frames, LOG_MEL_BANDS])
+    if log_mel_frames and voice_descriptors:
+        optional[VOICE_DESCRIPTORS_INPUT] = tf.reshape(
+            sequence["audio/voice_descriptors"], [-1, log_mel_frames, VOICE_DESCRIPTORS]
+        )
     return {
         **optional,
         "audio_embedding": sequence["audio/embedding"],
@@ -187,10 +220,16 @@ def parse_serialized(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_m
     }
 
 
-def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_frames: int = 0) -> dict:
+def parse_batch(
+    serialized: tf.Tensor,
+    audio_dim: int,
+    face_dim: int,
+    log_mel_frames: int = 0,
+    voice_descriptors: bool = False,
+) -> dict:
     """Parses a [batch] string tensor of records at once (the serving path): model inputs
     [batch, T, ...], clips shorter than the longest padded with absent windows."""
-    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames)
+    context_spec, sequence_spec = feature_spec(audio_dim, face_dim, log_mel_frames, voice_descriptors)
     _, sequence, _ = tf.io.parse_sequence_example(
         serialized, context_features=context_spec, sequence_features=sequence_spec
     )
@@ -205,6 +244,10 @@ def parse_batch(serialized: tf.Tensor, audio_dim: int, face_dim: int, log_mel_fr
         parsed[LOG_MEL_INPUT] = tf.reshape(
             sequence["audio/log_mel"], [shape[0], shape[1], log_mel_frames, LOG_MEL_BANDS]
         )
+        if voice_descriptors:
+            parsed[VOICE_DESCRIPTORS_INPUT] = tf.reshape(
+                sequence["audio/voice_descriptors"], [shape[0], shape[1], log_mel_frames, VOICE_DESCRIPTORS]
+            )
     return parsed
 
 
@@ -243,6 +286,7 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
     return {
         "non_finite": non_finite,
         "log_mel_frames": log_mel_values // LOG_MEL_BANDS,
+        "voice_descriptors": "audio/voice_descriptors" in lists,
         "num_windows": int(num_windows),
         "audio_dim": len(lists["audio/embedding"].feature[0].float_list.value),
         "face_dim": len(lists["face/embedding"].feature[0].float_list.value),

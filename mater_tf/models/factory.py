@@ -42,5 +42,7 @@ def build_model(
         window_pooling=config.window_pooling,
         ensemble=config.ensemble,
         band_statistics=tuple(config.band_statistics),
+        utterance_functionals=config.utterance_functionals,
+        utterance_l2=config.utterance_l2,
         name="mater",
     )

@@ -20,6 +20,11 @@ from mater_tf.layers import (
 )
 from mater_tf.layers.augment import LogMelAugment
 from mater_tf.layers.frontends import DEFAULT_BAND_STATISTICS, SMALL_FILTERS, WindowFrontend
+from mater_tf.layers.utterance_functionals import UtteranceFunctionals
+
+# The voice descriptors per log-mel frame (= mater_tf.data.schema.VOICE_DESCRIPTORS; models
+# import no data module, a test holds them equal).
+VOICE_DESCRIPTORS = 18
 
 OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
 # How the projected embeddings are scaled before the PE is added (see `MATER`).
@@ -82,6 +87,15 @@ class MATER(keras.Model):
             probabilities (`EnsembleAverage`). The audio front end (its
             normalisation statistics, and a conv front end's weights) is shared.
             The attention views show member 0.
+        utterance_functionals: with a front end, the audio branch also reads the whole
+            clip as one vector: the functionals over its present windows' frames of the
+            log-mel and of the voice descriptors (`audio_voice_descriptors` [batch, T,
+            log_mel_frames, 18]; `UtteranceFunctionals`), standardised with the training
+            split's statistics (`utterance_normalization`, set by the task), through dropout
+            and a linear layer with an L2 penalty (`utterance_l2`, what a linear SVM on the
+            field's standard functionals is), whose logits are added to the windows' audio
+            logits. Every ensemble member has its own linear layer.
+        utterance_l2: the L2 penalty of that linear layer's weights.
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
@@ -129,6 +143,8 @@ class MATER(keras.Model):
         window_pooling="mean",
         ensemble=1,
         band_statistics=DEFAULT_BAND_STATISTICS,
+        utterance_functionals=False,
+        utterance_l2=0.01,
         **kwargs,
     ):
         if window_pooling not in WINDOW_POOLINGS:
@@ -143,6 +159,8 @@ class MATER(keras.Model):
             raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {embedding_scale!r}")
         modalities = tuple(modalities)
         learns_audio = audio_frontend != "none" and "audio" in modalities
+        if utterance_functionals and not learns_audio:
+            raise ValueError("utterance_functionals needs the audio branch with a learned front end")
         dims = {"audio": audio_dim, "face": face_dim}
 
         # === Layers ===
@@ -163,6 +181,15 @@ class MATER(keras.Model):
                     "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout{suffix}"),
                     "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits{suffix}"),
                 }
+                if modality == "audio" and utterance_functionals:
+                    branch["utterance_dropout"] = keras.layers.Dropout(
+                        dropout, name=f"utterance_dropout{suffix}"
+                    )
+                    branch["utterance_logits"] = keras.layers.Dense(
+                        num_classes,
+                        kernel_regularizer=keras.regularizers.L2(utterance_l2),
+                        name=f"utterance_logits{suffix}",
+                    )
                 if positional_encoding:
                     branch["positional_encoding"] = PositionalEncoding(
                         name=f"{modality}_positional_encoding{suffix}"
@@ -204,15 +231,27 @@ class MATER(keras.Model):
                 name="audio_frontend",
             )
             augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
+        if utterance_functionals:
+            functionals = UtteranceFunctionals(name="utterance_functionals")
+            # Set from the training split by the task (`adapt`), as the band normalisation is.
+            utterance_normalization = keras.layers.Normalization(axis=-1, name="utterance_normalization")
 
         # === Functional model ===
         inputs, embeddings, valids, attention_scores = {}, {}, {}, {}
+        utterance = None
         for modality in modalities:
             valids[modality] = keras.Input((num_windows,), name=f"{modality}_valid")
             if modality == "audio" and learns_audio:
                 log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
                 inputs["audio_log_mel"] = log_mel
                 embeddings[modality] = frontend(augment(log_mel) if augment else log_mel, valids[modality])
+                if utterance_functionals:
+                    descriptors = keras.Input(
+                        (num_windows, log_mel_frames, VOICE_DESCRIPTORS), name="audio_voice_descriptors"
+                    )
+                    inputs["audio_voice_descriptors"] = descriptors
+                    # The functionals read the clip as recorded: no augmentation.
+                    utterance = utterance_normalization(functionals(log_mel, descriptors, valids[modality]))
             else:
                 embeddings[modality] = keras.Input(
                     (num_windows, dims[modality]), name=f"{modality}_embedding"
@@ -243,7 +282,10 @@ class MATER(keras.Model):
                     else:
                         x = block(x, valid)
                 pooled = branch["pooling"](x, valid)
-                outputs[f"{modality}_logits"] = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
+                logits = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
+                if "utterance_logits" in branch:
+                    logits = logits + branch["utterance_logits"](branch["utterance_dropout"](utterance))
+                outputs[f"{modality}_logits"] = logits
             outputs = {
                 "logits": fusion(
                     [outputs[f"{m}_logits"] for m in modalities], [valids[m] for m in modalities]
@@ -288,6 +330,8 @@ class MATER(keras.Model):
         self.window_pooling = window_pooling
         self.ensemble = ensemble
         self.band_statistics = tuple(band_statistics)
+        self.utterance_functionals = utterance_functionals
+        self.utterance_l2 = utterance_l2
         self._attention_scores = attention_scores
 
     def attention_model(self) -> keras.Model:
@@ -327,6 +371,8 @@ class MATER(keras.Model):
             "window_pooling": self.window_pooling,
             "ensemble": self.ensemble,
             "band_statistics": list(self.band_statistics),
+            "utterance_functionals": self.utterance_functionals,
+            "utterance_l2": self.utterance_l2,
             "name": self.name,
             "trainable": self.trainable,
         }

@@ -47,6 +47,11 @@ def _learns_audio(model) -> bool:
     return getattr(model, "audio_frontend", "none") != "none" and "audio" in model.modalities
 
 
+def reads_voice_descriptors(model) -> bool:
+    """Whether the model's audio branch reads the voice descriptors (its utterance functionals)."""
+    return bool(getattr(model, "utterance_functionals", False)) and _learns_audio(model)
+
+
 def input_specs(model) -> dict:
     """The serving inputs. The window count is free unless the head reads the windows side
     by side (`window_pooling="concat"`): that head takes exactly the trained count."""
@@ -58,6 +63,10 @@ def input_specs(model) -> dict:
         if modality == "audio" and _learns_audio(model):
             shape = [None, windows, model.log_mel_frames, schema.LOG_MEL_BANDS]
             specs[schema.LOG_MEL_INPUT] = tf.TensorSpec(shape, tf.float32, name=schema.LOG_MEL_INPUT)
+            if reads_voice_descriptors(model):
+                shape = [None, windows, model.log_mel_frames, schema.VOICE_DESCRIPTORS]
+                name = schema.VOICE_DESCRIPTORS_INPUT
+                specs[name] = tf.TensorSpec(shape, tf.float32, name=name)
         else:
             specs[embedding_name] = tf.TensorSpec([None, windows, dim], tf.float32, name=embedding_name)
         specs[valid_name] = tf.TensorSpec([None, windows], tf.float32, name=valid_name)
@@ -91,7 +100,9 @@ def _write_saved_model(model, out_dir: Path, label_names) -> dict:
     predict = serving_function(model, label_names)
 
     def model_inputs(examples):
-        features = schema.parse_batch(examples, model.audio_dim, model.face_dim, log_mel_frames)
+        features = schema.parse_batch(
+            examples, model.audio_dim, model.face_dim, log_mel_frames, reads_voice_descriptors(model)
+        )
         return {name: features[name] for name in specs}
 
     def serve_examples(examples):

@@ -231,6 +231,12 @@ class Predictor:
         return FaceExpressionChannel(classifier, face.name)
 
     @property
+    def reads_voice_descriptors(self) -> bool:
+        """Whether the model takes the windows' voice descriptors (its utterance functionals)."""
+        _, signature = self.model.signatures["serving_default"].structured_input_signature
+        return schema.VOICE_DESCRIPTORS_INPUT in signature
+
+    @property
     def model_name(self) -> str:
         """What results call the model: a built-in's name, or the export folder."""
         return self.builtin.name if self.builtin is not None else str(self.export_dir)

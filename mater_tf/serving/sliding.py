@@ -60,6 +60,7 @@ class SlidingScorer:
             "face_frames_found": [],
             "frames": [],
             "audio_log_mel": [],
+            "audio_voice_descriptors": [],
         }
         self.starts: list[float] = []
         self.ends: list[float] = []
@@ -109,10 +110,13 @@ class SlidingScorer:
         span = self.num_windows
         audio_valid = np.zeros((len(firsts), span), np.float32)
         arrays = {}
-        for name in schema.input_names(self.modalities, self.predictor.learns_audio):
+        names = schema.input_names(
+            self.modalities, self.predictor.learns_audio, self.predictor.reads_voice_descriptors
+        )
+        for name in names:
             if name.endswith("_valid"):
                 continue
-            rows = self.features["audio_log_mel" if name == schema.LOG_MEL_INPUT else name]
+            rows = self.features[name]
             sample = np.asarray(rows[0])
             arrays[name] = np.zeros((len(firsts), span, *sample.shape), np.float32)
         face_valid = np.zeros((len(firsts), span), np.float32)
@@ -121,7 +125,7 @@ class SlidingScorer:
             audio_valid[row, : stop - first] = 1.0
             face_valid[row, : stop - first] = self.features["face_valid"][first:stop]
             for name, array in arrays.items():
-                rows = self.features["audio_log_mel" if name == schema.LOG_MEL_INPUT else name]
+                rows = self.features[name]
                 array[row, : stop - first] = np.asarray(rows[first:stop])
         arrays["audio_valid"] = audio_valid
         if "face" in self.modalities:

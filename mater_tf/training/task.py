@@ -117,6 +117,7 @@ class Task:
             batch_size=self.config.train.batch_size,
             seed=self.config.train.seed,
             audio_log_mel=self.learns_audio,
+            voice_descriptors=self.learns_audio and self.config.model.utterance_functionals,
             mixup_alpha=self.config.train.mixup_alpha,
             ensemble=self.config.model.ensemble > 1,
             one_hot=self.one_hot_targets,
@@ -148,6 +149,18 @@ class Task:
                         )
                     )
                 )
+                if self.config.model.utterance_functionals:
+                    # Standardised with the training split's statistics, as the field's SVM baseline is.
+                    functionals = model.get_layer("utterance_functionals")
+                    model.get_layer("utterance_normalization").adapt(
+                        train_data.map(
+                            lambda inputs, *_: functionals(
+                                inputs[schema.LOG_MEL_INPUT],
+                                inputs[schema.VOICE_DESCRIPTORS_INPUT],
+                                inputs[valid_name],
+                            )
+                        )
+                    )
         return model
 
     def output_keys(self) -> list[str]:
