@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--keep-log-mel",
         action="store_true",
-        help="also store each window's log-mel patch (for model.audio_frontend=small|vggish|stats)",
+        help="also store each window's log-mel patch and voice descriptors (for model.audio_frontend=small|vggish|stats "
+        "and model.utterance_functionals)",
     )
     parser.add_argument(
         "--labels",
