@@ -198,15 +198,11 @@ def card_markdown(name: str) -> str:
             "| --- | " + " | ".join("---" for _ in range(folds)) + " | --- |",
             _row(card["recipe_name"], estimate, per_fold),
         ]
-        reference = estimate.get("reference")
-        if reference:
-            lines += [
-                _row(reference["name"], reference, per_fold),
-                "",
-                f"The reference is {reference['what'].strip()}",
-                "",
-                f"    {reference['command']}",
-            ]
+        # The baselines on the same folds, each with what it is and its command.
+        references = estimate.get("references", [])
+        lines += [_row(reference["name"], reference, per_fold) for reference in references]
+        for reference in references:
+            lines += ["", f"The {reference['name']} is {reference['what'].strip()}", "", f"    {reference['command']}"]
         lines += ["", estimate["baseline_note"].strip(), ""]
     else:
         lines += [card["accuracy"].strip(), ""]
