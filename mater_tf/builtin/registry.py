@@ -202,7 +202,12 @@ def card_markdown(name: str) -> str:
         references = estimate.get("references", [])
         lines += [_row(reference["name"], reference, per_fold) for reference in references]
         for reference in references:
-            lines += ["", f"The {reference['name']} is {reference['what'].strip()}", "", f"    {reference['command']}"]
+            lines += [
+                "",
+                f"The {reference['name']} is {reference['what'].strip()}",
+                "",
+                f"    {reference['command']}",
+            ]
         lines += ["", estimate["baseline_note"].strip(), ""]
     else:
         lines += [card["accuracy"].strip(), ""]
