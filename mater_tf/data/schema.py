@@ -200,15 +200,8 @@ def parse_serialized(
     context, sequence = tf.io.parse_single_sequence_example(
         serialized, context_features=context_spec, sequence_features=sequence_spec
     )
-    optional = {}
-    if log_mel_frames:
-        optional[LOG_MEL_INPUT] = tf.reshape(sequence["audio/log_mel"], [-1, log_mel_frames, LOG_MEL_BANDS])
-    if log_mel_frames and voice_descriptors:
-        optional[VOICE_DESCRIPTORS_INPUT] = tf.reshape(
-            sequence["audio/voice_descriptors"], [-1, log_mel_frames, VOICE_DESCRIPTORS]
-        )
     return {
-        **optional,
+        **_frame_inputs(sequence, [-1], log_mel_frames, voice_descriptors),
         "audio_embedding": sequence["audio/embedding"],
         "face_embedding": sequence["face/embedding"],
         "audio_valid": tf.cast(sequence["audio/valid"][:, 0], tf.float32),
@@ -240,15 +233,22 @@ def parse_batch(
         "face_valid": tf.cast(sequence["face/valid"][..., 0], tf.float32),
     }
     if log_mel_frames:
-        shape = tf.shape(sequence["audio/log_mel"])
-        parsed[LOG_MEL_INPUT] = tf.reshape(
-            sequence["audio/log_mel"], [shape[0], shape[1], log_mel_frames, LOG_MEL_BANDS]
-        )
-        if voice_descriptors:
-            parsed[VOICE_DESCRIPTORS_INPUT] = tf.reshape(
-                sequence["audio/voice_descriptors"], [shape[0], shape[1], log_mel_frames, VOICE_DESCRIPTORS]
-            )
+        windows = tf.shape(sequence["audio/log_mel"])[:2]
+        parsed.update(_frame_inputs(sequence, [windows[0], windows[1]], log_mel_frames, voice_descriptors))
     return parsed
+
+
+def _frame_inputs(sequence: dict, windows: list, log_mel_frames: int, voice_descriptors: bool) -> dict:
+    """The per-frame model inputs of parsed feature lists, each window's frames unflattened:
+    `windows` is the leading shape ([-1] for one record, [batch, T] for a batch)."""
+    if not log_mel_frames:
+        return {}
+    inputs = {LOG_MEL_INPUT: tf.reshape(sequence["audio/log_mel"], windows + [log_mel_frames, LOG_MEL_BANDS])}
+    if voice_descriptors:
+        inputs[VOICE_DESCRIPTORS_INPUT] = tf.reshape(
+            sequence["audio/voice_descriptors"], windows + [log_mel_frames, VOICE_DESCRIPTORS]
+        )
+    return inputs
 
 
 def describe_record(serialized: bytes) -> Mapping[str, object]:
