@@ -34,7 +34,10 @@ def test_experiment_loads_and_builds(path):
     text = path.read_text()
     assert text.startswith("#") and "mater-tf " in text  # opens with what it reproduces and the command
     config = load_config(path)
-    assert config.name == (f"synthetic_{path.stem}" if path.parent.name == "synthetic" else path.stem)
+    # Experiments in a folder of their kind carry its name (synthetic_*, builtin_*: the built-in
+    # model's run folder is named for it).
+    kinds = ("synthetic", "builtin")
+    assert config.name == (f"{path.parent.name}_{path.stem}" if path.parent.name in kinds else path.stem)
     if config.paper.table1:
         dataset, windows, seconds, pe, mhsa, _ = TABLE1[config.paper.table1]
         assert (config.data.num_windows, config.data.window_seconds) == (windows, seconds)
