@@ -18,7 +18,7 @@ from mater_tf.data import records, schema
 from mater_tf.errors import UserError
 from mater_tf.extraction import build_extractor
 from mater_tf.features import voice_descriptors as vd
-from mater_tf.features.log_mel import log_mel
+from mater_tf.features.log_mel import LOG_OFFSET, log_mel
 from mater_tf.layers import utterance_functionals as uf
 from mater_tf.models import MATER, mater
 
@@ -111,6 +111,7 @@ def numpy_functionals(tracks):
 
 def numpy_clip_functionals(patches, descriptors, valid):
     present = np.repeat(valid > 0, patches.shape[1])
+    present &= patches.reshape(-1, 64).max(1) > np.log(0.01) + 1e-4  # not the padding past the end
     frames = patches.reshape(-1, 64)[present].astype(np.float64)
     waveform = descriptors.reshape(-1, descriptors.shape[-1])[present].astype(np.float64)
     power = np.exp(frames)
@@ -156,6 +157,7 @@ def clip_windows(samples, windows=4):
 
 def test_the_descriptor_columns_agree_everywhere_they_are_named():
     assert vd.NUM_DESCRIPTORS == schema.VOICE_DESCRIPTORS == mater.VOICE_DESCRIPTORS == 18
+    assert uf.LOG_MEL_FLOOR == pytest.approx(np.log(LOG_OFFSET), abs=1e-12)
     assert vd.DESCRIPTORS.index("log2_f0") == uf.F0_COLUMN
     assert vd.DESCRIPTORS.index("hnr_db") == uf.HNR_COLUMN == uf.WAVEFORM_TRACKS - 1
     assert vd.DESCRIPTORS.index("log_rms") == uf.LOG_RMS_COLUMN
@@ -212,6 +214,21 @@ def test_utterance_functionals_match_numpy_on_real_speech(shared_dir):
         positions[voiced + 13 * 6 : voiced + 15 * 6] = True
         assert close[~positions].all(), np.flatnonzero(~close & ~positions)[:10]
         assert close[positions].mean() > 0.97
+
+
+def test_the_padding_past_a_clips_end_is_not_counted_as_voice():
+    """A present window's frames past the end hold the log-mel floor; their descriptors (of the
+    zero padding) must not reach the functionals, or the clip's length would pose as its voice."""
+    patches = RNG.normal(-2, 1, (1, 4, 6, 64)).astype(np.float32)
+    descriptors = RNG.normal(0, 1, (1, 4, 6, 18)).astype(np.float32)
+    valid = np.ones((1, 4), np.float32)
+    patches[0, 3, 2:] = np.log(LOG_OFFSET)  # the clip ends inside window 3
+    layer = uf.UtteranceFunctionals()
+    reference = layer(patches, descriptors, valid).numpy()
+    descriptors[0, 3, 2:] = -11.5  # log RMS of silence, and the rest of the padding's values
+    np.testing.assert_array_equal(layer(patches, descriptors, valid).numpy(), reference)
+    descriptors[0, 3, 1] = -11.5  # a frame that holds sound does count
+    assert not np.array_equal(layer(patches, descriptors, valid).numpy(), reference)
 
 
 def test_absent_windows_change_no_functional_and_a_clip_without_any_gives_zeros():
@@ -333,3 +350,78 @@ def test_prepare_and_predict_give_the_model_the_same_voice_descriptors(shared_di
             audio_log_mel=True,
             voice_descriptors=True,
         )
+
+
+def test_features_that_never_vary_in_training_stay_unscaled():
+    from mater_tf.training.task import standardize
+
+    layer = keras.layers.Normalization(axis=-1)
+    training = np.stack([RNG.normal(0, 2, 32), np.full(32, 3.0)], 1).astype(np.float32)
+    standardize(layer, training)
+    # Keras alone divides the constant column by 1e-7: one unit off becomes 1e7.
+    np.testing.assert_allclose(layer(np.array([[0.0, 4.0]], np.float32)).numpy()[0, 1], 1.0, atol=1e-5)
+
+
+def test_a_copy_of_a_trained_model_keeps_its_standardisation():
+    """The multi-worker loop evaluates and exports a plain copy made with set_weights: its
+    Normalization layers must use the copied statistics, not those they were built with."""
+    from mater_tf.training.task import finalize_normalizations
+
+    trained, copy = stats_model(dropout=0.0), stats_model(dropout=0.0)
+    trained.get_layer("utterance_normalization").adapt(
+        RNG.normal(5, 3, (8, uf.output_size())).astype(np.float32)
+    )
+    x = {
+        "audio_log_mel": RNG.normal(-2, 1, (2, 4, 6, 64)).astype(np.float32),
+        "audio_voice_descriptors": RNG.normal(0, 1, (2, 4, 6, 18)).astype(np.float32),
+        "audio_valid": np.ones((2, 4), np.float32),
+    }
+    copy.set_weights(trained.get_weights())
+    finalize_normalizations(copy)
+    np.testing.assert_allclose(copy(x)["logits"], trained(x)["logits"], atol=1e-5)
+
+
+def write_records(folder, clips):
+    import tensorflow as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, clip in enumerate(clips):
+        with tf.io.TFRecordWriter(str(folder / f"shard-{number}.tfrecord")) as writer:
+            writer.write(schema.to_sequence_example(clip).SerializeToString())
+
+
+def clip_record(clip_id, descriptors_width=18):
+    return schema.ClipRecord(
+        clip_id=clip_id,
+        corpus="ravdess",
+        subject="01",
+        label=0,
+        label_name="neutral",
+        duration=1.0,
+        window_seconds=0.5,
+        audio_embedding=np.ones((2, 3), np.float32),
+        face_embedding=np.zeros((2, 1), np.float32),
+        audio_valid=np.ones(2, np.int64),
+        face_valid=np.zeros(2, np.int64),
+        face_frames_found=np.zeros(2, np.int64),
+        audio_log_mel=np.zeros((2, 4, 64), np.float32),
+        audio_voice_descriptors=None
+        if descriptors_width is None
+        else np.zeros((2, 4, descriptors_width), np.float32),
+    )
+
+
+def test_records_with_and_without_voice_descriptors_still_index_together(tmp_path):
+    write_records(tmp_path / "mixed", [clip_record("a"), clip_record("b", descriptors_width=None)])
+    index = records.index_records(tmp_path / "mixed")
+    assert index.log_mel_frames == 4 and not index.voice_descriptors
+    write_records(tmp_path / "new", [clip_record("a"), clip_record("b")])
+    assert records.index_records(tmp_path / "new").voice_descriptors
+
+
+def test_voice_descriptors_of_the_wrong_width_are_refused_naming_the_file(tmp_path):
+    write_records(tmp_path / "bad", [clip_record("a", descriptors_width=17)])
+    with pytest.raises(
+        UserError, match=r"shard-0.tfrecord: record 0 does not follow.*audio/voice_descriptors"
+    ):
+        records.index_records(tmp_path / "bad")

@@ -158,18 +158,12 @@ def index_records(source: str | Path) -> RecordIndex:
                         f"{path}: clip '{info['clip_id']}' (record {position}) holds NaN or Inf values in "
                         f"{', '.join(info['non_finite'])}; re-create it with mater-tf prepare or drop that clip"
                     )
-                shape = (
-                    info["num_windows"],
-                    info["audio_dim"],
-                    info["face_dim"],
-                    info["log_mel_frames"],
-                    info["voice_descriptors"],
-                )
+                shape = (info["num_windows"], info["audio_dim"], info["face_dim"], info["log_mel_frames"])
                 if shapes is None:
                     shapes = shape
                 elif shape != shapes:
                     raise UserError(
-                        f"{path}: record {position} has (windows, D_a, D_v, log-mel frames, voice descriptors)={shape} but earlier "
+                        f"{path}: record {position} has (windows, D_a, D_v, log-mel frames)={shape} but earlier "
                         f"records have {shapes}; keep one windowing and embedder per dataset"
                     )
                 if names.setdefault(info["label"], info["label_name"]) != info["label_name"]:
@@ -207,7 +201,9 @@ def index_records(source: str | Path) -> RecordIndex:
         clip_ids=tuple(c[0] for c in clips),
         subjects=tuple(c[1] for c in clips),
         labels=tuple(c[2] for c in clips),
-        voice_descriptors=shapes[4],
+        # Only when every record has them (folders prepared before and after they existed mix;
+        # a model that reads them refuses such records in make_dataset).
+        voice_descriptors=all(clip[3]["voice_descriptors"] for clip in clips),
     )
 
 

@@ -276,6 +276,22 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
     log_mel_values = (
         len(lists["audio/log_mel"].feature[0].float_list.value) if "audio/log_mel" in lists else 0
     )
+    if log_mel_values % LOG_MEL_BANDS:
+        raise ValueError(f"audio/log_mel holds {log_mel_values} values per window, not frames of {LOG_MEL_BANDS}")
+    for key, width in (
+        ("audio/log_mel", log_mel_values),
+        ("audio/voice_descriptors", log_mel_values // LOG_MEL_BANDS * VOICE_DESCRIPTORS),
+    ):
+        if key not in lists:
+            continue
+        sizes = {len(feature.float_list.value) for feature in lists[key].feature}
+        if key != "audio/log_mel" and not log_mel_values:
+            raise ValueError(f"{key} without audio/log_mel")
+        if len(lists[key].feature) != num_windows or sizes != {width} or not width:
+            raise ValueError(
+                f"{key} has {len(lists[key].feature)} windows of {sorted(sizes)} values, expected "
+                f"{num_windows} of {width}"
+            )
     non_finite = sorted(
         key
         for key, feature_list in lists.items()

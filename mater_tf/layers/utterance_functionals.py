@@ -8,7 +8,8 @@ MFCCs, loudness, the mel centroid, spread and entropy, the spectral flux) and th
 descriptors of `mater_tf.features.voice_descriptors` (energy, zero crossings, the full-band
 spectral shape, periodicity and HNR), each with its delta; F0, HNR and loudness are also
 summarised over the voiced frames only, with the voiced share. Only frames of present
-windows count, so padded windows change nothing.
+windows that hold sound count (not the log-mel floor of the padding past a clip's end), so
+padded windows and padding frames change nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ PERCENTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
 # Per track: mean, std, skewness, kurtosis, 5 percentiles, 2 ranges, slope, error, argmax, argmin.
 NUM_FUNCTIONALS = 4 + len(PERCENTILES) + 2 + 2 + 2
 VOICED_TRACKS = 3
+# log(0.01): the log-mel of silence (= log of mater_tf.features.log_mel.LOG_OFFSET; a test holds
+# them equal). Frames with every band at it are the padding past a clip's end (or digital silence).
+LOG_MEL_FLOOR = -4.605170185988091
 _LARGE = 3.0e38
 
 
@@ -154,8 +158,10 @@ class UtteranceFunctionals(keras.layers.Layer):
     def call(self, log_mel, descriptors, valid):
         frames = log_mel.shape[2]
         windows = ops.shape(log_mel)[1]
-        present = ops.repeat(ops.cast(valid, "float32"), frames, axis=1)  # [B, T x F]
         log_mel = ops.reshape(log_mel, (-1, windows * frames, NUM_BANDS))
+        # A present window's frames past the clip's end hold the floor: they are not the voice.
+        sounding = ops.cast(ops.max(log_mel, axis=-1) > LOG_MEL_FLOOR + 1e-4, "float32")
+        present = ops.repeat(ops.cast(valid, "float32"), frames, axis=1) * sounding  # [B, T x F]
         descriptors = ops.reshape(descriptors, (-1, windows * frames, descriptors.shape[-1]))
         joined, count = _compact(ops.concatenate([log_mel, descriptors], axis=-1), present)
         log_mel, descriptors = joined[..., :NUM_BANDS], joined[..., NUM_BANDS:]

@@ -367,9 +367,11 @@ def plain_copy(task, model, epochs: int, steps_per_epoch: int):
     """The trained model outside the strategy: same weights, optimizer state and random
     streams, evaluated, saved and exported exactly as a single-device run's model."""
     from mater_tf.training.callbacks import _seed_generator_states
+    from mater_tf.training.task import finalize_normalizations
 
     copy = task.build_model()
     copy.set_weights(model.get_weights())
+    finalize_normalizations(copy)
     task.compile(copy, epochs, steps_per_epoch)
     copy.optimizer.build(copy.trainable_variables)
     pairs = [

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mater_tf.config import ExperimentConfig
@@ -152,14 +153,15 @@ class Task:
                 if self.config.model.utterance_functionals:
                     # Standardised with the training split's statistics, as the field's SVM baseline is.
                     functionals = model.get_layer("utterance_functionals")
-                    model.get_layer("utterance_normalization").adapt(
+                    standardize(
+                        model.get_layer("utterance_normalization"),
                         train_data.map(
                             lambda inputs, *_: functionals(
                                 inputs[schema.LOG_MEL_INPUT],
                                 inputs[schema.VOICE_DESCRIPTORS_INPUT],
                                 inputs[valid_name],
                             )
-                        )
+                        ),
                     )
         return model
 
@@ -234,6 +236,24 @@ class Task:
             metrics=self.build_metrics(),
             jit_compile=self.jit_compile,
         )
+
+
+def standardize(layer: keras.layers.Normalization, data) -> None:
+    """Adapts a Normalization layer to `data`, leaving features that never vary unscaled (variance
+    1, as scikit-learn's StandardScaler does): Keras would divide them by 1e-7, and any value
+    other than the training one would then swamp the output."""
+    layer.adapt(data)
+    variance = keras.ops.convert_to_numpy(layer.adapt_variance)
+    layer.adapt_variance.assign(np.where(variance < 1e-8, 1.0, variance).astype(variance.dtype))
+    layer.finalize_state()
+
+
+def finalize_normalizations(model: keras.Model) -> None:
+    """Makes every adapted Normalization layer of `model` use its (assigned) statistics:
+    `set_weights` assigns their variables, but the layer keeps the tensors it made at build."""
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
 
 
 def load_vggish_frontend(frontend: keras.Model, source: str) -> None:
