@@ -135,8 +135,14 @@ def main() -> None:
     started = time.time()
     clips, _ = corpora.list_corpus(args.corpus, args.root)
     clips = sorted(clips, key=lambda clip: clip.clip_id)
+    kind = args.feature_set if args.features == "opensmile" else "mater"
     if args.cache and os.path.exists(args.cache):
-        x = np.load(args.cache)["features"]
+        cached = np.load(args.cache)
+        if str(cached.get("kind", kind)) != kind or len(cached["features"]) != len(clips):
+            raise SystemExit(
+                f"{args.cache} holds other features ({cached.get('kind')}); give another --cache"
+            )
+        x = cached["features"]
     else:
         paths = [clip.path for clip in clips]
         x = (
@@ -145,7 +151,7 @@ def main() -> None:
             else mater_features(paths)
         )
         if args.cache:
-            np.savez(args.cache, features=x)
+            np.savez(args.cache, features=x, kind=kind)
     extracted = time.time() - started
     y = np.array([clip.label for clip in clips])
     subjects = np.array([clip.subject for clip in clips])
@@ -157,6 +163,8 @@ def main() -> None:
         scored = subject_fold == (fold if args.protocol == "test" else (fold + 1) % args.folds)
         train = ~scored & (subject_fold != fold)  # validation: the test fold is left out altogether
         c, _ = choose_c(x[train], y[train], subject_fold[train])
+        if c in (C_GRID[0], C_GRID[-1]):
+            print(f"fold {fold}: C={c:g} is at the edge of the grid {C_GRID}", flush=True)
         predicted = svm_pipeline(c).fit(x[train], y[train]).predict(x[scored])
         accuracies.append(float((predicted == y[scored]).mean()))
         recalls.append(unweighted_recall(y[scored], predicted))
