@@ -277,7 +277,9 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
         len(lists["audio/log_mel"].feature[0].float_list.value) if "audio/log_mel" in lists else 0
     )
     if log_mel_values % LOG_MEL_BANDS:
-        raise ValueError(f"audio/log_mel holds {log_mel_values} values per window, not frames of {LOG_MEL_BANDS}")
+        raise ValueError(
+            f"audio/log_mel holds {log_mel_values} values per window, not frames of {LOG_MEL_BANDS}"
+        )
     for key, width in (
         ("audio/log_mel", log_mel_values),
         ("audio/voice_descriptors", log_mel_values // LOG_MEL_BANDS * VOICE_DESCRIPTORS),

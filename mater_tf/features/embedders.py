@@ -35,6 +35,17 @@ from mater_tf.errors import UserError
 VGGM_INPUT = 96
 
 
+def load_keras_model(path, kind: str, fix: str):
+    """`keras.models.load_model(path, compile=False)`, a bad file refused in one line:
+    "PATH: not a loadable KIND (why); FIX"."""
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise UserError(f"{path}: not a loadable {kind} ({error}); {fix}") from None
+
+
 def file_checksum(path: str | Path) -> str:
     """sha256 of a file, or of every file in a folder (sorted by name)."""
     path = Path(path)
@@ -149,12 +160,7 @@ def face_embedder(spec: str) -> FaceEmbedder:
     if kind == "keras" and rest:
         path_text, _, layer_name = rest.partition(":")
         path = _require_file(path_text, "Keras face model")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
-            raise UserError(
-                f"{path}: not a loadable Keras model ({error}); give a .keras or .h5 model file"
-            ) from None
+        model = load_keras_model(path, "Keras model", "give a .keras or .h5 model file")
         try:
             features = _feature_model(model, layer_name or None)
         except ValueError:

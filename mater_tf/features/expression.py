@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mater_tf.errors import UserError
-from mater_tf.features.embedders import FaceEmbedder, file_checksum
+from mater_tf.features.embedders import FaceEmbedder, file_checksum, load_keras_model
 
 # The classifier's outputs, in its own order (FER2013's class ids 0-6).
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -52,7 +52,6 @@ class ExpressionClassifier:
     """
 
     def __init__(self, path: str | Path, sha256: str | None = None, name: str = ""):
-        import keras
 
         path = Path(path)
         if not path.is_file():
@@ -63,12 +62,7 @@ class ExpressionClassifier:
                 f"{path}: its checksum (sha256 {checksum[:12]}...) is not the expected {sha256[:12]}...: "
                 "the file is damaged or another one; replace it with the original"
             )
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
-            raise UserError(
-                f"{path}: not a loadable Keras model ({error}); replace it with the original"
-            ) from None
+        model = load_keras_model(path, "Keras model", "replace it with the original")
         if tuple(model.output_shape[1:]) != (len(FER2013_CLASSES),):
             raise UserError(
                 f"{path}: gives {model.output_shape[1:]} outputs, not the {len(FER2013_CLASSES)} FER2013 classes"

@@ -98,18 +98,13 @@ class KerasSignatures:
     (Keras' SavedModel export stores every weight twice, and three traced signatures)."""
 
     def __init__(self, path: Path, label_names):
-        import keras
         import tensorflow as tf
 
         import mater_tf.models  # noqa: F401 - registers MATER's classes with Keras
+        from mater_tf.features.embedders import load_keras_model
         from mater_tf.serving.export import input_specs, serving_function
 
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
-            raise UserError(
-                f"{path}: not a loadable mater-tf model ({error}); reinstall or retrain it"
-            ) from None
+        model = load_keras_model(path, "mater-tf model", "reinstall or retrain it")
         specs = input_specs(model)
         predict = serving_function(model, label_names)
         self.signatures = {
