@@ -216,7 +216,8 @@ def test_the_index_sorts_the_folder_and_links_each_clip_page(browser, shared_dir
     with (out / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     score = json.loads((out / "score.json").read_text())
-    dom = render(browser, f"{(out / 'index.html').as_uri()}#sort=-confidence")
+    # What the page's script rendered (the script's own text follows it).
+    dom = render(browser, f"{(out / 'index.html').as_uri()}#sort=-confidence").split("<script")[0]
     order = re.findall(r'<tr data-clip="([^"]+)">', dom)
     by_confidence = sorted(rows, key=lambda row: -float(row[f"fused_{row['emotion']}"]))
     assert order == [row["clip"] for row in by_confidence]
@@ -230,3 +231,13 @@ def test_the_index_sorts_the_folder_and_links_each_clip_page(browser, shared_dir
     dom = render(browser, target)
     assert text(dom, "clip-emotion") == clip["emotion"] and order[0] in text(dom, "title")
     assert re.search(r'<audio[^>]*id="media"', dom) and 'id="waveform"' in dom
+
+
+@pytest.mark.slow
+def test_live_writes_the_page_of_what_it_read(shared_dir, tmp_path):
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    out = tmp_path / "out"
+    assert main(["predict", "--live", str(mp3), "--out", str(out)]) == 0
+    page = out / f"{mp3.stem}.html"
+    assert embedded(page, "prediction") == json.loads((out / f"{mp3.stem}.json").read_text())
+    assert embedded(page, "page")["media"]["kind"] == "audio"  # a file read as a stream still plays
