@@ -68,6 +68,7 @@ setup(
             "builtin/*.json",
             "builtin/ravdess-voice/*",
             "builtin/fer2013-face/*",
+            "serving/page_templates/*.html",
         ]
     },
     install_requires=CORE,

@@ -8,9 +8,11 @@ picks a built-in, a path a run or an export. A built-in voice model shows the
 face's expression beside the voice where a video shows a face (not fused).
 
 Per clip: `<name>.json` (clip emotion with its rule, per-modality scores, per-window timeline,
-segments, attention), `<name>.csv` (the timeline) and `<name>.png`; for every run `summary.csv`
-(one row per clip, skipped clips with their reason) and, for clips with labels the model knows,
-`score.json` and `confusion.png`: a score on those clips, not a held-out estimate.
+segments, attention), `<name>.csv` (the timeline), `<name>.png` and `<name>.html` (the timeline
+playing under the clip, `mater_tf.serving.page`); for every run `summary.csv` (one row per clip,
+skipped clips with their reason) and, for clips with labels the model knows, `score.json` and
+`confusion.png`: a score on those clips, not a held-out estimate; for several clips (a folder, a
+CSV) `index.html`, the summary linked to the clip pages.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from mater_tf.errors import UserError
 
-RUN_FILES = ("summary", "score", "confusion")
+RUN_FILES = ("summary", "score", "confusion", "index")  # index.html: the clips linked to their pages
 
 
 def register(subparsers) -> None:
@@ -49,6 +51,11 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="where to write the results")
     parser.add_argument(
         "--stride", type=int, default=1, help="windows between the starts of the model's inputs (default 1)"
+    )
+    parser.add_argument(
+        "--copy-media",
+        action="store_true",
+        help="copy each clip beside its page (the folder then travels alone)",
     )
     parser.add_argument("--live", metavar="SOURCE", help="a stream FFmpeg opens: URL, device or file")
     parser.add_argument(
@@ -149,11 +156,12 @@ def _face_words(emotion, probabilities, frames: int) -> str:
 
 def run_clips(args, predictor, clips, skipped) -> int:
     from mater_tf.media import MediaError
+    from mater_tf.serving.page import model_description, write_index, write_page
     from mater_tf.serving.predictor import output_names, write_prediction
 
     # summary.csv, score.json and confusion.png are the run's own: no clip's timeline takes those names.
     names = output_names([clip.path for clip in clips], reserved=RUN_FILES)
-    rows, scored, failures = [], [], 0
+    rows, scored, failures, model = [], [], 0, model_description(predictor)
     started, media_seconds, busy = time.time(), 0.0, 0.0
     try:
         for done, clip in enumerate(clips, start=1):
@@ -165,6 +173,7 @@ def run_clips(args, predictor, clips, skipped) -> int:
                 failures += 1
                 continue
             json_path, csv_path, png_path = write_prediction(result, args.out, names[clip.path])
+            html_path = write_page(result, args.out, names[clip.path], model, clip.path, args.copy_media)
             media_seconds += result["duration"]
             busy += result["seconds"]
             rows.append(summary_row(clip, names[clip.path], result, "", predictor))
@@ -177,7 +186,8 @@ def run_clips(args, predictor, clips, skipped) -> int:
             print(
                 f"{clip.path}: {_line(result)}; {result['num_windows']} windows over "
                 f"{result['duration']:.1f} s in {result['seconds']:.1f} s (real-time factor "
-                f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}{progress}",
+                f"{result['realtime_factor']:.2f}) -> {json_path}, {csv_path.name}, {png_path.name}, "
+                f"{html_path.name}{progress}",
                 flush=True,
             )
     finally:
@@ -190,8 +200,11 @@ def run_clips(args, predictor, clips, skipped) -> int:
             f"{len(clips) - failures} clips, {media_seconds:.1f} s of media in {busy:.1f} s "
             f"(real-time factor {busy / media_seconds:.2f}); summary: {summary}"
         )
-    if scored:
-        write_score(args.out, scored, predictor.metadata["label_names"], len(rows))
+    score = write_score(args.out, scored, predictor.metadata["label_names"], len(rows)) if scored else None
+    if rows and (
+        len(rows) > 1 or any(given.is_dir() or given.suffix.lower() == ".csv" for given in args.inputs)
+    ):
+        print(f"the clips, linked to their pages: {write_index(args.out, rows, score)}")
     if failures == len(clips):
         raise UserError("no clip could be predicted (reasons above)")
     return 1 if failures else 0
@@ -223,8 +236,9 @@ def write_summary(out_dir: Path, rows: list[dict], labels) -> Path:
     return path
 
 
-def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int) -> None:
-    """Accuracy and confusion matrix over the labelled clips whose label the model knows."""
+def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int) -> dict | None:
+    """Accuracy and confusion matrix over the labelled clips whose label the model knows: writes
+    and returns score.json's content (None when no clip's label is the model's)."""
     import json
 
     import numpy as np
@@ -240,7 +254,7 @@ def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int
             f"({', '.join(unknown)}) are not among the model's ({', '.join(labels)})"
         )
     if not known:
-        return
+        return None
     matrix = np.zeros((len(labels), len(labels)), np.int64)
     for truth, guess in known:
         matrix[labels.index(truth), labels.index(guess)] += 1
@@ -249,22 +263,17 @@ def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int
         f"a score on these {len(known)} labelled clips only (the clips given, not a held-out test set; "
         "clips the model trained on would score too high)"
     )
-    (out_dir / "score.json").write_text(
-        json.dumps(
-            {
-                "scope": scope,
-                "clips": len(known),
-                "accuracy": round(correct / len(known), 4),
-                "correct": correct,
-                "labels": labels,
-                "confusion_matrix": matrix.tolist(),
-                "confusion_rows": "true label",
-                "confusion_columns": "predicted (clip emotion)",
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    score = {
+        "scope": scope,
+        "clips": len(known),
+        "accuracy": round(correct / len(known), 4),
+        "correct": correct,
+        "labels": labels,
+        "confusion_matrix": matrix.tolist(),
+        "confusion_rows": "true label",
+        "confusion_columns": "predicted (clip emotion)",
+    }
+    (out_dir / "score.json").write_text(json.dumps(score, indent=2) + "\n")
     (out_dir / "confusion.png").write_bytes(
         confusion_matrix_png(matrix, labels, f"score on these {len(known)} clips (not a held-out test)")
     )
@@ -272,6 +281,7 @@ def write_score(out_dir: Path, scored: list[tuple[str, str]], labels, clips: int
         f"Score on these {len(known)} labelled clips (not a held-out estimate): accuracy "
         f"{correct / len(known):.3f} ({correct}/{len(known)}) -> {out_dir / 'score.json'}, confusion.png"
     )
+    return score
 
 
 def _clock(seconds: float) -> str:
@@ -285,6 +295,7 @@ def run_live(args, predictor) -> int:
     from mater_tf.features.expression import FACE_LABELS
     from mater_tf.media import MediaError
     from mater_tf.media.stream import read_ahead
+    from mater_tf.serving.page import model_description, write_page
     from mater_tf.serving.predictor import write_prediction
 
     labels = predictor.metadata["label_names"]
@@ -348,6 +359,7 @@ def run_live(args, predictor) -> int:
     }
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(args.live)).stem or "live").strip("_") or "live"
     json_path, csv_path, png_path = write_prediction(result, args.out, name)
+    html_path = write_page(result, args.out, name, model_description(predictor), args.live, args.copy_media)
     latencies = [o["latency"] for o in outputs]
     ended = "stopped by Ctrl-C; " if result.get("interrupted") else ""
     # A Ctrl-C can land after a window is read and before its line: then no latency to report.
@@ -359,6 +371,6 @@ def run_live(args, predictor) -> int:
     )
     print(
         f"{ended}{result['num_windows']} windows: {_line(result)}; {timing} -> {json_path}, "
-        f"{csv_path.name}, {png_path.name}"
+        f"{csv_path.name}, {png_path.name}, {html_path.name}"
     )
     return 0
