@@ -105,6 +105,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_
     keras_tuner = _import_keras_tuner()
     task = Task(config, index)
     steps = task.steps_per_epoch(split.train)
+    validation_steps = task.steps_per_epoch(split.validation)  # as fit_run: every output's loss right
     common = task.input_options()  # as training builds them
     train_data = make_dataset(subjects=split.train, training=True, epochs=(0, config.tune.epochs), **common)
     train_statistics = make_dataset(subjects=split.train, training=False, **common)
@@ -131,6 +132,7 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_
                     train_data,
                     validation_data=validation_data,
                     steps_per_epoch=steps,
+                    validation_steps=validation_steps,
                     callbacks=callbacks,
                     **kwargs,
                 )
