@@ -201,6 +201,7 @@ def test_a_modality_is_scored_only_on_the_clips_where_it_is_present():
         "logits": confident,
         "face_logits": np.where(np.array([[1], [1], [0], [0]]), confident, uniform),
         "face_present": np.array([True, True, False, False]),
+        "audio_present": np.ones(4, bool),
     }
     metrics = split_metrics(predictions, ["a", "b", "c"])
     # Clips 3 and 4 have no face: their uniform face output (class 0 = their label) must not count.
@@ -209,6 +210,27 @@ def test_a_modality_is_scored_only_on_the_clips_where_it_is_present():
     assert metrics["av"]["num_clips"] == 4 and metrics["av"]["accuracy"] == 0.75
     nobody = dict(predictions, face_present=np.zeros(4, bool))
     assert split_metrics(nobody, ["a", "b", "c"])["face"]["accuracy"] is None
+
+
+def test_a_face_only_model_counts_only_the_clips_with_a_face():
+    from mater_tf.training.evaluation import split_metrics
+
+    # A face-only model: late fusion of the face alone, all-zero logits (argmax: class 0)
+    # where there is no face. Clips 3 and 4 have none; clip 4's label is 0.
+    face = np.array([[0.0, 4.0, 0.0], [4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    predictions = {
+        "label": np.array([1, 0, 2, 0]),
+        "logits": face,
+        "face_logits": face,
+        "face_present": np.array([True, True, False, False]),
+    }
+    metrics = split_metrics(predictions, ["a", "b", "c"])
+    for output in ("av", "face"):  # the model's figure and its branch's: the same clips
+        assert metrics[output]["num_clips"] == 2 and metrics[output]["accuracy"] == 1.0
+        assert metrics[output]["num_clips_without_modality"] == 2
+    # An AV model scores every clip where either modality is present, none where both are absent.
+    both = dict(predictions, audio_present=np.array([True, False, True, False]))
+    assert split_metrics(both, ["a", "b", "c"])["av"]["num_clips"] == 3
 
 
 def test_a_non_finite_loss_stops_training_with_no_export(

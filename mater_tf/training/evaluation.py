@@ -1,10 +1,14 @@
 """How a trained model is evaluated: predictions of a split, and the metrics of every output.
 
-The fused output (AV) is scored on every clip of the split. A modality's own
-output (audio, face) is scored only on the clips where that modality is
-present (at least one window): a clip with no face has no face verdict, so
-it neither helps nor hurts the face accuracy. Every metrics entry carries
-its `num_clips` (n) and, for a modality, how many clips lacked it.
+A modality's own output (audio, face) is scored only on the clips where that
+modality is present (at least one window): a clip with no face has no face
+verdict, so it neither helps nor hurts the face accuracy. The fused output
+(AV) is scored on the clips where at least one of the model's modalities is
+present: late fusion gives a clip with none all-zero logits (argmax: class
+0), no verdict either. So a face-only model's accuracy counts the clips with
+a face, as its face branch's does in an AV model. Every metrics entry carries
+its `num_clips` (n) and how many clips lacked the modality (for AV: lacked
+every modality of the model), `num_clips_without_modality`.
 """
 
 from __future__ import annotations
@@ -41,12 +45,16 @@ def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
 
 
 def output_metrics(predictions: dict, output: str, label_names) -> dict:
-    """Metrics of one output; a modality's output only over the clips where it is present."""
+    """Metrics of one output over the clips where it has a verdict: a modality's output where
+    that modality is present, the fused output where any of the model's modalities is."""
     labels, scores = predictions["label"], predictions[output]
     name = OUTPUT_NAMES[output]
     if name == "av":
-        return classification_metrics(labels, scores.argmax(-1), label_names)
-    present = predictions[f"{name}_present"].astype(bool)
+        present = np.zeros(len(labels), bool)
+        for modality in ("audio", "face"):
+            present |= predictions.get(f"{modality}_present", np.zeros(len(labels), bool)).astype(bool)
+    else:
+        present = predictions[f"{name}_present"].astype(bool)
     metrics = classification_metrics(labels[present], scores[present].argmax(-1), label_names)
     metrics["num_clips_without_modality"] = int((~present).sum())
     return metrics
