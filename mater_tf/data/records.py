@@ -123,7 +123,9 @@ class RecordIndex:
 
     @property
     def subject_ids(self) -> list[str]:
-        return sorted(set(self.subjects))
+        from mater_tf.data.folds import subject_order
+
+        return sorted(set(self.subjects), key=subject_order)
 
     def metadata(self) -> dict:
         """What a model trained on these records must know to be used later."""
@@ -185,8 +187,7 @@ def index_records(source: str | Path) -> RecordIndex:
             )
     if not clips:
         raise UserError(f"the shards at '{source}' hold no clips: the dataset is empty")
-    num_classes = max(names) + 1
-    label_names = tuple(names.get(label, f"class_{label}") for label in range(num_classes))
+    label_names = _label_set(files, names)
     return RecordIndex(
         files=tuple(files),
         num_windows=shapes[0],
@@ -205,6 +206,38 @@ def index_records(source: str | Path) -> RecordIndex:
         # a model that reads them refuses such records in make_dataset).
         voice_descriptors=all(clip[3]["voice_descriptors"] for clip in clips),
     )
+
+
+def _label_set(files: Sequence[str], seen: dict) -> tuple:
+    """The label names in label order: the prepared label set that the manifests beside the
+    shards record (a class with no clip here, the last one included, keeps its place), else
+    those of the labels seen, with a placeholder for any gap.
+
+    Raises:
+        UserError: the manifests disagree, or a record's label is not in its manifest's set.
+    """
+    manifests = {}
+    for folder in sorted({os.path.dirname(str(f)) or "." for f in files}):
+        path = Path(folder) / MANIFEST_FILE
+        names = json.loads(path.read_text()).get("label_names") if path.is_file() else None
+        if names:
+            manifests[path] = tuple(names)
+    if len(set(manifests.values())) > 1:
+        raise UserError(
+            "the records' folders were prepared with different label sets ("
+            + "; ".join(f"{path}: {','.join(names)}" for path, names in manifests.items())
+            + "); train on folders of one label set"
+        )
+    if not manifests:
+        return tuple(seen.get(label, f"class_{label}") for label in range(max(seen) + 1))
+    path, names = next(iter(manifests.items()))
+    for label, name in sorted(seen.items()):
+        if not 0 <= label < len(names) or names[label] != name:
+            raise UserError(
+                f"a record's label {label} '{name}' is not label {label} of {path} "
+                f"({','.join(names)}); re-create the records with mater-tf prepare"
+            )
+    return names
 
 
 def check_complete(source: str | Path) -> None:
