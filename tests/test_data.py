@@ -96,6 +96,18 @@ def test_the_prepared_label_set_holds_a_class_no_clip_has(tmp_path):
         records.index_records(tmp_path)
 
 
+def test_the_index_knows_which_clips_have_each_modality(tmp_path):
+    no_face = make_clip("c2", "s2")
+    no_face = dataclasses.replace(
+        no_face, face_valid=np.zeros(3, np.int64), face_frames_found=np.zeros(3, np.int64)
+    )
+    records.write_shards([make_clip("c1", "s1"), no_face], tmp_path)
+    index = records.index_records(tmp_path)
+    assert records.count_clips_with(index, ["s1", "s2"], "audio") == 2
+    assert records.count_clips_with(index, ["s1", "s2"], "face") == 1
+    assert records.count_clips_with(index, ["s2"], "face") == 0
+
+
 def test_numbered_subjects_sort_as_numbers(tmp_path):
     # A CSV corpus's unpadded speaker numbers: consecutive folds are 1-2, 3-4, ..., not 1-10, 11-12.
     subjects = [str(i) for i in range(1, 13)]

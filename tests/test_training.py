@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from mater_tf.cli.common import format_accuracy_table
 from mater_tf.cli.main import main
 from mater_tf.training import cv, task, trainer
 from mater_tf.training.metrics import classification_metrics
@@ -231,6 +232,25 @@ def test_a_face_only_model_counts_only_the_clips_with_a_face():
     # An AV model scores every clip where either modality is present, none where both are absent.
     both = dict(predictions, audio_present=np.array([True, False, True, False]))
     assert split_metrics(both, ["a", "b", "c"])["av"]["num_clips"] == 3
+
+
+def test_a_branch_no_training_clip_could_teach_gets_no_figure():
+    from mater_tf.training.evaluation import split_metrics
+
+    predictions = {
+        "label": np.array([1, 0, 2]),
+        "logits": np.eye(3)[[1, 0, 0]] * 5,
+        "face_logits": np.eye(3)[[1, 0, 2]] * 5,  # what chance can give: no figure to trust
+        "face_present": np.array([True, True, False]),
+        "audio_present": np.ones(3, bool),
+    }
+    metrics = split_metrics(predictions, ["a", "b", "c"], untrained=["face"])
+    assert metrics["face"]["accuracy"] is None and metrics["face"]["num_clips"] == 0
+    assert "no training clip has a face" in metrics["face"]["not_trained"]
+    assert metrics["face"]["num_clips_without_modality"] == 1
+    assert metrics["av"]["untrained_modalities"] == ["face"]
+    table = format_accuracy_table(metrics)
+    assert "not scored: no training clip has a face" in table and "untrained face branch" in table
 
 
 def test_a_non_finite_loss_stops_training_with_no_export(

@@ -116,6 +116,7 @@ class RecordIndex:
     subjects: tuple  # per clip
     labels: tuple  # per clip
     voice_descriptors: bool = False  # the records hold the voice descriptors beside the log-mel
+    modalities_present: tuple = ()  # per clip: the modalities with at least one window
 
     @property
     def num_classes(self) -> int:
@@ -205,6 +206,7 @@ def index_records(source: str | Path) -> RecordIndex:
         # Only when every record has them (folders prepared before and after they existed mix;
         # a model that reads them refuses such records in make_dataset).
         voice_descriptors=all(clip[3]["voice_descriptors"] for clip in clips),
+        modalities_present=tuple(c[3]["modalities_present"] for c in clips),
     )
 
 
@@ -296,6 +298,15 @@ def count_clips(index: RecordIndex, subjects: Iterable[str]) -> int:
     """Clips of `subjects` in the records."""
     wanted = set(subjects)
     return sum(subject in wanted for subject in index.subjects)
+
+
+def count_clips_with(index: RecordIndex, subjects: Iterable[str], modality: str) -> int:
+    """Clips of `subjects` with at least one window of `modality`."""
+    wanted = set(subjects)
+    return sum(
+        subject in wanted and modality in present
+        for subject, present in zip(index.subjects, index.modalities_present)
+    )
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -9,6 +9,11 @@ present: late fusion gives a clip with none all-zero logits (argmax: class
 a face, as its face branch's does in an AV model. Every metrics entry carries
 its `num_clips` (n) and how many clips lacked the modality (for AV: lacked
 every modality of the model), `num_clips_without_modality`.
+
+A branch whose modality no training clip has never learned (e.g. the face
+branch where every training speaker has audio files only): its output is
+chance, so it is not scored (`not_trained` says why), and the fused output
+says which modality it averaged in untrained (`untrained_modalities`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.data.records import count_clips
+from mater_tf.data.records import count_clips, count_clips_with
 from mater_tf.reporting.plots import confusion_matrix_png
 from mater_tf.training.metrics import classification_metrics
 
@@ -60,13 +65,30 @@ def output_metrics(predictions: dict, output: str, label_names) -> dict:
     return metrics
 
 
-def split_metrics(predictions: dict, label_names) -> dict:
-    """Metrics of every output (av, audio, face) from `predict_split` arrays."""
-    return {
+def split_metrics(predictions: dict, label_names, untrained=()) -> dict:
+    """Metrics of every output (av, audio, face) from `predict_split` arrays; the outputs of
+    the `untrained` modalities (no training clip had them) are not scored."""
+    metrics = {
         OUTPUT_NAMES[key]: output_metrics(predictions, key, label_names)
         for key in OUTPUT_NAMES
         if key in predictions
     }
+    for modality in untrained:
+        if modality in metrics:
+            without = metrics[modality]["num_clips_without_modality"]
+            metrics[modality] = classification_metrics(np.zeros(0), np.zeros(0), label_names)
+            metrics[modality].update(
+                num_clips_without_modality=without,
+                not_trained=f"no training clip has a {modality}: the {modality} branch never learned",
+            )
+    if untrained and "av" in metrics:
+        metrics["av"]["untrained_modalities"] = list(untrained)
+    return metrics
+
+
+def untrained_modalities(task, split) -> list[str]:
+    """The model's modalities that no clip of the training subjects has."""
+    return [m for m in task.config.model.modalities if not count_clips_with(task.index, split.train, m)]
 
 
 def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
@@ -76,6 +98,7 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
     metrics: `metrics["test"]` is empty.
     """
     label_names = list(task.index.label_names)
+    untrained = untrained_modalities(task, split)
     test = predict_split(model, task.build_inputs(split.test, with_context=True)) if split.test else None
     metrics = {
         "experiment": task.config.name,
@@ -86,11 +109,11 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
         "protocol": protocol(task, split),
         "test_subjects": list(split.test),
         "validation_subjects": list(split.validation),
-        "test": split_metrics(test, label_names) if split.test else {},
+        "test": split_metrics(test, label_names, untrained) if split.test else {},
     }
     if split.validation:
         validation = predict_split(model, task.build_inputs(split.validation, with_context=True))
-        metrics["validation"] = split_metrics(validation, label_names)
+        metrics["validation"] = split_metrics(validation, label_names, untrained)
     return metrics
 
 

@@ -230,7 +230,7 @@ def fit_run(
         "weights": "best validation loss" if run.best_weights.is_file() else "last epoch",
     }
     evaluation.write_test_figures(metrics, index.label_names, run.root, run.logs, data_prefix(index))
-    if split.validation:
+    if split.validation and metrics["validation"]["av"]["accuracy"] is not None:
         with tf.summary.create_file_writer(str(run.logs / "validation")).as_default():
             tf.summary.scalar(
                 "hparams/validation_av_accuracy", metrics["validation"]["av"]["accuracy"], step=0
