@@ -1,6 +1,7 @@
 """Schema, record writer/reader, input pipeline, folds and the synthetic corpus."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -81,6 +82,40 @@ def test_shards_are_written_atomically_and_indexed(tmp_path):
     assert index.subject_ids == ["s0", "s1", "s2"]
     assert index.label_names == ("name0", "name1", "name2", "name3")
     assert (index.num_windows, index.audio_dim, index.face_dim) == (3, 5, 3)
+
+
+def test_the_prepared_label_set_holds_a_class_no_clip_has(tmp_path):
+    # Labels 0..2 of a 4-class corpus: the last class has no clip in these records.
+    clips = [make_clip(f"c{i}", f"s{i % 3}", label=i % 3) for i in range(6)]
+    records.write_shards(clips, tmp_path)
+    names = ["name0", "name1", "name2", "name3"]
+    (tmp_path / records.MANIFEST_FILE).write_text(json.dumps({"label_names": names}))
+    assert records.index_records(tmp_path).label_names == tuple(names)
+    (tmp_path / records.MANIFEST_FILE).write_text(json.dumps({"label_names": ["name0", "other"]}))
+    with pytest.raises(UserError, match=r"label 1 'name1' is not label 1 of .*name0,other"):
+        records.index_records(tmp_path)
+
+
+def test_the_index_knows_which_clips_have_each_modality(tmp_path):
+    no_face = make_clip("c2", "s2")
+    no_face = dataclasses.replace(
+        no_face, face_valid=np.zeros(3, np.int64), face_frames_found=np.zeros(3, np.int64)
+    )
+    records.write_shards([make_clip("c1", "s1"), no_face], tmp_path)
+    index = records.index_records(tmp_path)
+    assert records.count_clips_with(index, ["s1", "s2"], "audio") == 2
+    assert records.count_clips_with(index, ["s1", "s2"], "face") == 1
+    assert records.count_clips_with(index, ["s2"], "face") == 0
+
+
+def test_numbered_subjects_sort_as_numbers(tmp_path):
+    # A CSV corpus's unpadded speaker numbers: consecutive folds are 1-2, 3-4, ..., not 1-10, 11-12.
+    subjects = [str(i) for i in range(1, 13)]
+    fold_list = folds.subject_disjoint_folds(subjects[::-1], 6)
+    assert fold_list == [["1", "2"], ["3", "4"], ["5", "6"], ["7", "8"], ["9", "10"], ["11", "12"]]
+    assert folds.subject_disjoint_folds(["s10", "s2", "s1"], 3) == [["s1"], ["s2"], ["s10"]]
+    records.write_shards([make_clip(f"c{s}", s) for s in ("10", "2", "1")], tmp_path)
+    assert records.index_records(tmp_path).subject_ids == ["1", "2", "10"]
 
 
 def test_a_failed_write_leaves_no_shard(tmp_path):

@@ -135,14 +135,39 @@ def test_report_against_hand_made_fold_results(tmp_path):
     )
     markdown = paper_tables([full, alone])
     row = next(line for line in markdown.splitlines() if line.startswith("| RAVDESS | 8 |"))
-    assert "| 76.3 | 80.0 +- 10.0 | +3.7 |" in row  # mean 0.8, sample std 0.1; 80.0 - 76.3
+    assert "| 76.3 | 80.0 +- 10.0 (3 folds, n=30) | +3.7 |" in row  # mean 0.8, sample std 0.1; 80.0 - 76.3
     table3 = next(line for line in markdown.splitlines() if line.startswith("| RAVDESS | ✓ | 59.2"))
-    assert "60.0 +- 0.0 (alone)" in table3  # the audio-only run fills A
-    assert "50.0 +- 10.0 (branch)" in table3  # the AV run's face branch fills V
-    assert "76.3 | 80.0 +- 10.0 |" in table3
+    assert "60.0 +- 0.0 (3 folds, n=30) (alone)" in table3  # the audio-only run fills A
+    assert "50.0 +- 10.0 (3 folds, n=30) (branch)" in table3  # the AV run's face branch fills V
+    assert "76.3 | 80.0 +- 10.0 (3 folds, n=30) |" in table3
     summary = json.loads((full / "cv_metrics.json").read_text())
     assert summary["outputs"]["av"]["pooled"]["num_clips"] == 30
     np.testing.assert_allclose(summary["outputs"]["av"]["accuracy"]["std"], 0.1)
+
+
+def test_one_fold_shows_no_spread_and_a_branch_that_never_trained_no_figure(tmp_path):
+    one = make_cv_dir(
+        tmp_path,
+        "cremad_small",
+        "cremad",
+        {"av": [0.5], "audio": [0.3], "face": [0.2]},
+        table3="cremad-attention",
+    )
+    fold = json.loads((one / "fold_00" / "metrics.json").read_text())
+    fold["test"]["face"].update(
+        accuracy=None, unweighted_accuracy=None, not_trained="no training clip has a face"
+    )
+    (one / "fold_00" / "metrics.json").write_text(json.dumps(fold))
+    summary = summarize(one)
+    assert summary["outputs"]["av"]["accuracy"]["std"] is None  # one fold: no spread, not 0
+    assert summary["outputs"]["face"]["folds_not_trained"] == 1
+    table3 = next(line for line in paper_tables([one]).splitlines() if line.startswith("| CREMA-D | ✓"))
+    assert "50.0 (1 fold, n=10) |" in table3 and "+- 0.0" not in table3
+    assert "- (branch never trained: no training clip had the modality) (branch)" in table3
+    cv_report(one, summary)
+    text = (one / "report.md").read_text()
+    assert "| AV (fused) | 50.0 (1 fold) | 50.0 (1 fold) | 10 |" in text
+    assert "not scored in 1 folds: no training clip had a face" in text
 
 
 def test_cv_report_states_the_numbers_and_the_protocol(tmp_path):

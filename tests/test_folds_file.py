@@ -82,6 +82,12 @@ def test_what_cv_would_write_reads_back(tmp_path):
         ("s.csv", "", r"header.*an empty file"),
         ("s.csv", "subject,fold\n01,\n", r"row 2 has no subject or no fold"),
         ("s.txt", "01,0\n", r"must end in .json or .csv"),
+        (
+            "s.csv",
+            "subject,fold\n01,0\n02,1\n03,-1\n04,0\n05,1\n06,-1\n",
+            r"fold of subject '03' is -1; fold numbers are 0 or more",
+        ),
+        ("s.json", {"01": 0, "02": -1}, r"fold of subject '02' is -1"),
     ],
 )
 def test_refusals_name_the_file_and_the_fix(tmp_path, name, content, message):

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from mater_tf.cli.common import format_accuracy_table
 from mater_tf.cli.main import main
 from mater_tf.training import cv, task, trainer
 from mater_tf.training.metrics import classification_metrics
@@ -55,6 +56,21 @@ def test_validation_subjects_come_from_training_folds(tiny_config, tmp_path, fit
     assert metrics["synthetic"] is True
     for name in ("av", "audio", "face"):
         assert (run.root / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_with_only_the_fused_loss_trained_its_validation_loss_is_the_validation_loss(
+    tiny_config, tmp_path, fit_in
+):
+    # The validation records are filtered by subject (unknown length): Keras 3.15 ran one more
+    # step into the end of the data, which counted a batch for each output's own loss (the
+    # count needs no data) but added nothing, so val_logits_loss read val_loss x n/(n+1).
+    assert tiny_config.train.modality_loss_weight == 0
+    _, run = fit_in(tiny_config, tmp_path / "run")
+    rows = list(csv.DictReader(run.history.open()))
+    assert rows
+    for row in rows:
+        assert float(row["val_logits_loss"]) == pytest.approx(float(row["val_loss"]), rel=1e-5)
+        assert float(row["logits_loss"]) == pytest.approx(float(row["loss"]), rel=1e-5)
 
 
 def test_without_validation_every_other_fold_trains_on_a_cosine_schedule(tiny_config, tmp_path, fit_in):
@@ -186,6 +202,7 @@ def test_a_modality_is_scored_only_on_the_clips_where_it_is_present():
         "logits": confident,
         "face_logits": np.where(np.array([[1], [1], [0], [0]]), confident, uniform),
         "face_present": np.array([True, True, False, False]),
+        "audio_present": np.ones(4, bool),
     }
     metrics = split_metrics(predictions, ["a", "b", "c"])
     # Clips 3 and 4 have no face: their uniform face output (class 0 = their label) must not count.
@@ -194,6 +211,46 @@ def test_a_modality_is_scored_only_on_the_clips_where_it_is_present():
     assert metrics["av"]["num_clips"] == 4 and metrics["av"]["accuracy"] == 0.75
     nobody = dict(predictions, face_present=np.zeros(4, bool))
     assert split_metrics(nobody, ["a", "b", "c"])["face"]["accuracy"] is None
+
+
+def test_a_face_only_model_counts_only_the_clips_with_a_face():
+    from mater_tf.training.evaluation import split_metrics
+
+    # A face-only model: late fusion of the face alone, all-zero logits (argmax: class 0)
+    # where there is no face. Clips 3 and 4 have none; clip 4's label is 0.
+    face = np.array([[0.0, 4.0, 0.0], [4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    predictions = {
+        "label": np.array([1, 0, 2, 0]),
+        "logits": face,
+        "face_logits": face,
+        "face_present": np.array([True, True, False, False]),
+    }
+    metrics = split_metrics(predictions, ["a", "b", "c"])
+    for output in ("av", "face"):  # the model's figure and its branch's: the same clips
+        assert metrics[output]["num_clips"] == 2 and metrics[output]["accuracy"] == 1.0
+        assert metrics[output]["num_clips_without_modality"] == 2
+    # An AV model scores every clip where either modality is present, none where both are absent.
+    both = dict(predictions, audio_present=np.array([True, False, True, False]))
+    assert split_metrics(both, ["a", "b", "c"])["av"]["num_clips"] == 3
+
+
+def test_a_branch_no_training_clip_could_teach_gets_no_figure():
+    from mater_tf.training.evaluation import split_metrics
+
+    predictions = {
+        "label": np.array([1, 0, 2]),
+        "logits": np.eye(3)[[1, 0, 0]] * 5,
+        "face_logits": np.eye(3)[[1, 0, 2]] * 5,  # what chance can give: no figure to trust
+        "face_present": np.array([True, True, False]),
+        "audio_present": np.ones(3, bool),
+    }
+    metrics = split_metrics(predictions, ["a", "b", "c"], untrained=["face"])
+    assert metrics["face"]["accuracy"] is None and metrics["face"]["num_clips"] == 0
+    assert "no training clip has a face" in metrics["face"]["not_trained"]
+    assert metrics["face"]["num_clips_without_modality"] == 1
+    assert metrics["av"]["untrained_modalities"] == ["face"]
+    table = format_accuracy_table(metrics)
+    assert "not scored: no training clip has a face" in table and "untrained face branch" in table
 
 
 def test_a_non_finite_loss_stops_training_with_no_export(

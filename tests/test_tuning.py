@@ -35,6 +35,10 @@ def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
     assert requested and all(not subjects & test_subjects for subjects in requested)
     assert set().union(*requested) == set(split["train"]) | set(split["validation"])
     assert len(summary["trials"]) == 2
+    # The lowest validation loss wins, as cv's best checkpoint (cv.validation defaults to true).
+    assert summary["objective"] == "val_loss" and summary["direction"] == "min"
+    assert summary["best"] == min(summary["trials"], key=lambda t: t["val_loss"])
+    assert "lowest validation loss" in summary["epoch_scored"]
     best = load_config(tmp_path / "best_experiment.yaml")  # an ordinary experiment
     assert best.name == "quickstart_tuned"
     assert best.tune.searched_subjects == sorted(set(split["train"]) | set(split["validation"]))
@@ -47,8 +51,24 @@ def test_an_ensemble_is_searched_like_one_network(tiny_overrides, tmp_path):
     """The tuner's datasets carry every member's targets, as training's do."""
     config = load_config("quickstart", [*tiny_overrides, *TUNE, "tune.max_trials=1", "model.ensemble=2"])
     summary = tuning.run_search(config, tmp_path)
-    assert len(summary["trials"]) == 1 and 0.0 <= summary["best"][tuning.OBJECTIVE] <= 1.0
+    assert len(summary["trials"]) == 1 and summary["best"][tuning.OBJECTIVE] > 0.0
+    assert 0.0 <= summary["best"][tuning.ACCURACY] <= 1.0
     assert load_config(tmp_path / "best_experiment.yaml").model.ensemble == 2
+
+
+def test_a_trial_is_scored_at_the_epoch_whose_weights_cv_keeps():
+    history = {
+        "val_loss": [0.9, 0.5, 0.7],
+        "val_logits_accuracy": [0.3, 0.4, 0.6],  # its best epoch (0.6) is one cv never keeps
+        "loss": [1.0, 0.8, 0.6],
+    }
+    assert tuning.trial_score(history, keeps_best_checkpoint=True) == {
+        "val_loss": 0.5,
+        "val_logits_accuracy": 0.4,
+        "loss": 0.8,
+    }
+    last = tuning.trial_score(history, keeps_best_checkpoint=False)  # cv.validation=false: last weights
+    assert last == {"val_loss": 0.7, "val_logits_accuracy": 0.6, "loss": 0.6}
 
 
 @pytest.mark.slow

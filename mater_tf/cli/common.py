@@ -119,7 +119,12 @@ def format_accuracy_table(test_metrics: dict) -> str:
     lines = [f"{'output':<8}{'accuracy':>10}{'unweighted':>12}{'clips':>8}"]
     for name, values in test_metrics.items():
         missing = values.get("num_clips_without_modality", 0)
-        note = f"   ({missing} clips without {name}, not scored)" if missing else ""
+        notes = [f"{missing} clips without {name}, not scored"] if missing else []
+        if values.get("not_trained"):
+            notes.append(f"not scored: {values['not_trained']}")
+        if values.get("untrained_modalities"):
+            notes.append(f"averages in the untrained {' and '.join(values['untrained_modalities'])} branch")
+        note = f"   ({'; '.join(notes)})" if notes else ""
         lines.append(
             f"{name.upper():<8}{format_accuracy(values['accuracy']):>10}"
             f"{format_accuracy(values['unweighted_accuracy']):>12}{values['num_clips']:>8}{note}"

@@ -21,9 +21,12 @@ def format_summary(summary: dict) -> str:
     for name, entry in summary["outputs"].items():
         accuracy, unweighted = entry["accuracy"], entry["unweighted_accuracy"]
         folds = " ".join(common.format_accuracy(v) for v in accuracy["per_fold"])
+        if entry.get("folds_not_trained"):
+            folds += f"   ({entry['folds_not_trained']} folds: no training clip had a {name}, not scored)"
         lines.append(
-            f"{name.upper():<8}{common.format_accuracy(accuracy['mean']):>10}{accuracy['std']:>8.3f}"
-            f"{common.format_accuracy(unweighted['mean']):>10}{unweighted['std']:>8.3f}"
+            f"{name.upper():<8}{common.format_accuracy(accuracy['mean']):>10}"
+            f"{common.format_accuracy(accuracy['std']):>8}"
+            f"{common.format_accuracy(unweighted['mean']):>10}{common.format_accuracy(unweighted['std']):>8}"
             f"{entry.get('num_clips', {}).get('total', ''):>7}   {folds}"
         )
     return "\n".join(lines)
@@ -45,7 +48,10 @@ def run(args) -> int:
 
             def report(fold, metrics):
                 av = metrics["test"]["av"]["accuracy"]
-                print(f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {av:.3f}", flush=True)
+                print(
+                    f"fold {fold + 1}/{config.cv.num_folds} done: AV accuracy {common.format_accuracy(av)}",
+                    flush=True,
+                )
 
             summary = cv.run_cross_validation(
                 config,

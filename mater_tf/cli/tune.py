@@ -34,7 +34,8 @@ def run(args) -> int:
             return 0
         best = summary["best"]
         print(
-            f"{len(summary['trials'])} trials; best {tuning.OBJECTIVE} {best[tuning.OBJECTIVE]:.4f} with {best['values']}"
+            f"{len(summary['trials'])} trials; best {tuning.OBJECTIVE} {best[tuning.OBJECTIVE]:.4f} "
+            f"(lowest wins; at {summary['epoch_scored']}) with {best['values']}"
         )
         print(f"best experiment: {tune_dir / 'best_experiment.yaml'}")
         return 0

@@ -17,7 +17,8 @@ from mater_tf.errors import UserError
 def subject_disjoint_folds(
     subject_ids: Sequence[str], num_folds: int, validation: bool = True
 ) -> list[list[str]]:
-    """Splits subjects into `num_folds` folds of consecutive sorted ids.
+    """Splits subjects into `num_folds` folds of consecutive sorted ids (`subject_order`:
+    numbers as numbers, so "2" comes before "10").
 
     Sizes differ by at most one (RAVDESS: 24 actors -> 12 folds of 2, one odd
     and one even actor, so one man and one woman; CREMA-D: 91 -> 10 folds of
@@ -27,7 +28,7 @@ def subject_disjoint_folds(
         UserError: when there are fewer subjects than folds, with a fold count
             that works (`validation`: whether a validation fold is needed too).
     """
-    subjects = sorted(set(subject_ids))
+    subjects = sorted(set(subject_ids), key=subject_order)
     if num_folds < 1:
         raise UserError(f"cv.num_folds={num_folds} must be >= 1")
     if len(subjects) < num_folds:
@@ -41,6 +42,12 @@ def subject_disjoint_folds(
         folds.append(subjects[start : start + size])
         start += size
     return folds
+
+
+def subject_order(subject: str) -> tuple:
+    """Sort key of subject ids: digit runs compare as numbers ("2" < "10", as a CSV corpus's
+    unpadded speaker numbers must), then the text itself breaks ties ("01" against "1")."""
+    return (_natural_order(str(subject)), str(subject))
 
 
 def _fold_fix(num_subjects: int, validation: bool) -> str:
@@ -185,6 +192,11 @@ def _folds_from_labels(path: Path, assignments: list[tuple[str, Any]]) -> list[l
                 f"{path}: the fold of subject '{subject}' is {label!r}; give an integer or a name for each fold"
             )
         label = str(label).strip()
+        if re.fullmatch(r"-\s*\d+", label):
+            raise UserError(
+                f"{path}: the fold of subject '{subject}' is {label}; fold numbers are 0 or more "
+                "(or names): renumber the folds"
+            )
         if labels.setdefault(subject, label) != label:
             raise UserError(
                 f"{path}: subject '{subject}' is in fold {labels[subject]} and in fold {label}; "
@@ -272,4 +284,4 @@ def _check_folds(path: Path, folds: list[list[str]], subject_ids: Sequence[str])
             f"{path}: the split has {len(folds)} fold; cross-validation needs at least 2: "
             "assign the subjects to 2 or more folds"
         )
-    return [sorted(set(subjects)) for subjects in folds]
+    return [sorted(set(subjects), key=subject_order) for subjects in folds]

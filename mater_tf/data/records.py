@@ -116,6 +116,7 @@ class RecordIndex:
     subjects: tuple  # per clip
     labels: tuple  # per clip
     voice_descriptors: bool = False  # the records hold the voice descriptors beside the log-mel
+    modalities_present: tuple = ()  # per clip: the modalities with at least one window
 
     @property
     def num_classes(self) -> int:
@@ -123,7 +124,9 @@ class RecordIndex:
 
     @property
     def subject_ids(self) -> list[str]:
-        return sorted(set(self.subjects))
+        from mater_tf.data.folds import subject_order
+
+        return sorted(set(self.subjects), key=subject_order)
 
     def metadata(self) -> dict:
         """What a model trained on these records must know to be used later."""
@@ -185,8 +188,7 @@ def index_records(source: str | Path) -> RecordIndex:
             )
     if not clips:
         raise UserError(f"the shards at '{source}' hold no clips: the dataset is empty")
-    num_classes = max(names) + 1
-    label_names = tuple(names.get(label, f"class_{label}") for label in range(num_classes))
+    label_names = _label_set(files, names)
     return RecordIndex(
         files=tuple(files),
         num_windows=shapes[0],
@@ -204,7 +206,40 @@ def index_records(source: str | Path) -> RecordIndex:
         # Only when every record has them (folders prepared before and after they existed mix;
         # a model that reads them refuses such records in make_dataset).
         voice_descriptors=all(clip[3]["voice_descriptors"] for clip in clips),
+        modalities_present=tuple(c[3]["modalities_present"] for c in clips),
     )
+
+
+def _label_set(files: Sequence[str], seen: dict) -> tuple:
+    """The label names in label order: the prepared label set that the manifests beside the
+    shards record (a class with no clip here, the last one included, keeps its place), else
+    those of the labels seen, with a placeholder for any gap.
+
+    Raises:
+        UserError: the manifests disagree, or a record's label is not in its manifest's set.
+    """
+    manifests = {}
+    for folder in sorted({os.path.dirname(str(f)) or "." for f in files}):
+        path = Path(folder) / MANIFEST_FILE
+        names = json.loads(path.read_text()).get("label_names") if path.is_file() else None
+        if names:
+            manifests[path] = tuple(names)
+    if len(set(manifests.values())) > 1:
+        raise UserError(
+            "the records' folders were prepared with different label sets ("
+            + "; ".join(f"{path}: {','.join(names)}" for path, names in manifests.items())
+            + "); train on folders of one label set"
+        )
+    if not manifests:
+        return tuple(seen.get(label, f"class_{label}") for label in range(max(seen) + 1))
+    path, names = next(iter(manifests.items()))
+    for label, name in sorted(seen.items()):
+        if not 0 <= label < len(names) or names[label] != name:
+            raise UserError(
+                f"a record's label {label} '{name}' is not label {label} of {path} "
+                f"({','.join(names)}); re-create the records with mater-tf prepare"
+            )
+    return names
 
 
 def check_complete(source: str | Path) -> None:
@@ -263,6 +298,15 @@ def count_clips(index: RecordIndex, subjects: Iterable[str]) -> int:
     """Clips of `subjects` in the records."""
     wanted = set(subjects)
     return sum(subject in wanted for subject in index.subjects)
+
+
+def count_clips_with(index: RecordIndex, subjects: Iterable[str], modality: str) -> int:
+    """Clips of `subjects` with at least one window of `modality`."""
+    wanted = set(subjects)
+    return sum(
+        subject in wanted and modality in present
+        for subject, present in zip(index.subjects, index.modalities_present)
+    )
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

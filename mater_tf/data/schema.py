@@ -308,6 +308,12 @@ def describe_record(serialized: bytes) -> Mapping[str, object]:
         "num_windows": int(num_windows),
         "audio_dim": len(lists["audio/embedding"].feature[0].float_list.value),
         "face_dim": len(lists["face/embedding"].feature[0].float_list.value),
+        # Whether any window holds the modality (a clip without a face trains no face branch).
+        "modalities_present": tuple(
+            modality
+            for modality in ("audio", "face")
+            if any(feature.int64_list.value[0] for feature in lists[f"{modality}/valid"].feature)
+        ),
         "label": int(context["clip/label"].int64_list.value[0]),
         "label_name": context["clip/label_name"].bytes_list.value[0].decode(),
         "subject": context["clip/subject"].bytes_list.value[0].decode(),

@@ -30,7 +30,8 @@ def fold_accuracy_png(summary: dict) -> bytes:
     width = 0.8 / len(outputs)
     figure, axes = pyplot.subplots(figsize=(max(5, folds * 0.7), 3.2), dpi=100)
     for offset, output in enumerate(outputs):
-        values = summary["outputs"][output]["accuracy"]["per_fold"]
+        # A fold with no figure for this output (modality absent, branch never trained): no bar.
+        values = [np.nan if v is None else v for v in summary["outputs"][output]["accuracy"]["per_fold"]]
         axes.bar(np.arange(folds) + offset * width, values, width, label=OUTPUT_TITLES[output])
     axes.set_xticks(np.arange(folds) + width * (len(outputs) - 1) / 2, labels=[str(k) for k in range(folds)])
     axes.set_xlabel("test fold")
@@ -48,6 +49,15 @@ def fold_accuracy_png(summary: dict) -> bytes:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _mean_std(values: dict) -> str:
+    """ "mean +- std" over folds; one scored fold has no spread to show."""
+    if values["mean"] is None:
+        return "-"
+    if values.get("std") is None:
+        return f"{_percent(values['mean'])} (1 fold)"
+    return f"{_percent(values['mean'])} +- {_percent(values['std'])}"
 
 
 def protocol_lines(cv_dir: Path) -> list[str]:
@@ -121,8 +131,9 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
             else f"none; every other fold trains for {config['train']['epochs']} epochs, last weights kept."
         ),
         "",
-        "A modality's own accuracy (A, V) counts only the clips where that modality is present; "
-        "n is the number of test clips scored, summed over the folds.",
+        "A modality's own accuracy (A, V) counts only the clips where that modality is present, AV "
+        "the clips where any of the model's modalities is; n is the number of test clips scored, "
+        "summed over the folds.",
         "",
         "## Accuracy (%), mean +- std over folds",
         "",
@@ -132,10 +143,15 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
     paper = _paper_values(config)
     for output, entry in summary["outputs"].items():
         weighted, unweighted = entry["accuracy"], entry["unweighted_accuracy"]
+        untrained = entry.get("folds_not_trained", 0)
         lines.append(
-            f"| {OUTPUT_TITLES[output]} | {_percent(weighted['mean'])} +- {_percent(weighted['std'])} | "
-            f"{_percent(unweighted['mean'])} +- {_percent(unweighted['std'])} | "
+            f"| {OUTPUT_TITLES[output]} | {_mean_std(weighted)} | {_mean_std(unweighted)} | "
             f"{entry.get('num_clips', {}).get('total', '')} | {paper.get(output, '')} |"
+            + (
+                f" not scored in {untrained} folds: no training clip had a {output}, the branch never learned"
+                if untrained
+                else ""
+            )
         )
     lines += [
         "",
@@ -214,13 +230,28 @@ def load_run(path: str | Path) -> dict:
     if (path / "cv_metrics.json").is_file():
         summary = json.loads((path / "cv_metrics.json").read_text())
         outputs = {
-            k: (v["accuracy"]["mean"], v["accuracy"]["std"], len(v["accuracy"]["per_fold"]))
+            k: (
+                v["accuracy"]["mean"],
+                v["accuracy"]["std"],
+                v["accuracy"].get("folds_scored", len(v["accuracy"]["per_fold"])),
+                v.get("num_clips", {}).get("total"),
+                bool(v.get("folds_not_trained")),
+            )
             for k, v in summary["outputs"].items()
         }
         corpus = summary["corpus"]
     elif (path / "metrics.json").is_file():
         metrics = json.loads((path / "metrics.json").read_text())
-        outputs = {k: (v["accuracy"], 0.0, 1) for k, v in metrics["test"].items()}
+        outputs = {
+            k: (
+                v["accuracy"],
+                None,
+                int(v["accuracy"] is not None),
+                v.get("num_clips"),
+                bool(v.get("not_trained")),
+            )
+            for k, v in metrics["test"].items()
+        }
         corpus = metrics["corpus"]
     else:
         raise UserError(
@@ -244,10 +275,19 @@ def load_run(path: str | Path) -> dict:
 def _cell(result, output) -> str:
     if output not in result["outputs"]:
         return ""
-    mean, std, folds = result["outputs"][output]
+    mean, std, folds, clips, not_trained = result["outputs"][output]
     if mean is None:
-        return "- (modality absent)"
-    return f"{100 * mean:.1f} +- {100 * std:.1f}" + ("" if folds > 1 else " (1 fold)")
+        return (
+            "- (branch never trained: no training clip had the modality)"
+            if not_trained
+            else "- (modality absent)"
+        )
+    n = "" if clips is None else f", n={clips}"
+    if std is None:  # one scored fold: no spread to show
+        return f"{100 * mean:.1f} (1 fold{n})"
+    return f"{100 * mean:.1f} +- {100 * std:.1f} ({folds} folds{n})" + (
+        ", some folds never trained it" if not_trained else ""
+    )
 
 
 def _delta(result, output, paper_value) -> str:

@@ -147,7 +147,8 @@ def _fold_values(per_fold: list, key: str) -> dict:
     return {
         "per_fold": values,
         "mean": float(scored.mean()) if len(scored) else None,
-        "std": float(scored.std(ddof=1)) if len(scored) > 1 else 0.0,
+        # One scored fold has no spread: null, not 0.
+        "std": float(scored.std(ddof=1)) if len(scored) > 1 else None,
         "folds_scored": int(len(scored)),
     }
 
@@ -155,8 +156,10 @@ def _fold_values(per_fold: list, key: str) -> dict:
 def summarize(cv_root: Path) -> dict:
     """Per-fold and mean +- std (sample std, ddof=1) of every finished fold, with each fold's n.
 
-    A fold where a modality is absent from every test clip has no accuracy
-    for that modality (null) and is left out of its mean.
+    A fold where a modality is absent from every test clip, or from every
+    training clip (its branch never learned), has no accuracy for that
+    modality (null) and is left out of its mean; fewer than 2 scored folds
+    have no std (null).
     """
     cv_root = Path(cv_root)
     fold_metrics = [json.loads(path.read_text()) for path in sorted(cv_root.glob("fold_*/metrics.json"))]
@@ -184,6 +187,8 @@ def summarize(cv_root: Path) -> dict:
         entry = {
             "pooled": classification_metrics(labels, predictions, label_names),
             "num_clips": {"per_fold": [m["num_clips"] for m in per_fold], "total": int(pooled.sum())},
+            # Folds whose training split had no clip of this modality (its branch never learned).
+            "folds_not_trained": sum(bool(m.get("not_trained")) for m in per_fold),
         }
         for key in ("accuracy", "unweighted_accuracy"):
             entry[key] = _fold_values(per_fold, key)

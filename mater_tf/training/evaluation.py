@@ -1,10 +1,19 @@
 """How a trained model is evaluated: predictions of a split, and the metrics of every output.
 
-The fused output (AV) is scored on every clip of the split. A modality's own
-output (audio, face) is scored only on the clips where that modality is
-present (at least one window): a clip with no face has no face verdict, so
-it neither helps nor hurts the face accuracy. Every metrics entry carries
-its `num_clips` (n) and, for a modality, how many clips lacked it.
+A modality's own output (audio, face) is scored only on the clips where that
+modality is present (at least one window): a clip with no face has no face
+verdict, so it neither helps nor hurts the face accuracy. The fused output
+(AV) is scored on the clips where at least one of the model's modalities is
+present: late fusion gives a clip with none all-zero logits (argmax: class
+0), no verdict either. So a face-only model's accuracy counts the clips with
+a face, as its face branch's does in an AV model. Every metrics entry carries
+its `num_clips` (n) and how many clips lacked the modality (for AV: lacked
+every modality of the model), `num_clips_without_modality`.
+
+A branch whose modality no training clip has never learned (e.g. the face
+branch where every training speaker has audio files only): its output is
+chance, so it is not scored (`not_trained` says why), and the fused output
+says which modality it averaged in untrained (`untrained_modalities`).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.data.records import count_clips
+from mater_tf.data.records import count_clips, count_clips_with
 from mater_tf.reporting.plots import confusion_matrix_png
 from mater_tf.training.metrics import classification_metrics
 
@@ -41,24 +50,45 @@ def predict_split(model: keras.Model, dataset: tf.data.Dataset) -> dict:
 
 
 def output_metrics(predictions: dict, output: str, label_names) -> dict:
-    """Metrics of one output; a modality's output only over the clips where it is present."""
+    """Metrics of one output over the clips where it has a verdict: a modality's output where
+    that modality is present, the fused output where any of the model's modalities is."""
     labels, scores = predictions["label"], predictions[output]
     name = OUTPUT_NAMES[output]
     if name == "av":
-        return classification_metrics(labels, scores.argmax(-1), label_names)
-    present = predictions[f"{name}_present"].astype(bool)
+        present = np.zeros(len(labels), bool)
+        for modality in ("audio", "face"):
+            present |= predictions.get(f"{modality}_present", np.zeros(len(labels), bool)).astype(bool)
+    else:
+        present = predictions[f"{name}_present"].astype(bool)
     metrics = classification_metrics(labels[present], scores[present].argmax(-1), label_names)
     metrics["num_clips_without_modality"] = int((~present).sum())
     return metrics
 
 
-def split_metrics(predictions: dict, label_names) -> dict:
-    """Metrics of every output (av, audio, face) from `predict_split` arrays."""
-    return {
+def split_metrics(predictions: dict, label_names, untrained=()) -> dict:
+    """Metrics of every output (av, audio, face) from `predict_split` arrays; the outputs of
+    the `untrained` modalities (no training clip had them) are not scored."""
+    metrics = {
         OUTPUT_NAMES[key]: output_metrics(predictions, key, label_names)
         for key in OUTPUT_NAMES
         if key in predictions
     }
+    for modality in untrained:
+        if modality in metrics:
+            without = metrics[modality]["num_clips_without_modality"]
+            metrics[modality] = classification_metrics(np.zeros(0), np.zeros(0), label_names)
+            metrics[modality].update(
+                num_clips_without_modality=without,
+                not_trained=f"no training clip has a {modality}: the {modality} branch never learned",
+            )
+    if untrained and "av" in metrics:
+        metrics["av"]["untrained_modalities"] = list(untrained)
+    return metrics
+
+
+def untrained_modalities(task, split) -> list[str]:
+    """The model's modalities that no clip of the training subjects has."""
+    return [m for m in task.config.model.modalities if not count_clips_with(task.index, split.train, m)]
 
 
 def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
@@ -68,6 +98,7 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
     metrics: `metrics["test"]` is empty.
     """
     label_names = list(task.index.label_names)
+    untrained = untrained_modalities(task, split)
     test = predict_split(model, task.build_inputs(split.test, with_context=True)) if split.test else None
     metrics = {
         "experiment": task.config.name,
@@ -78,11 +109,11 @@ def evaluate(model: keras.Model, task, split, data_prefix: str = "") -> dict:
         "protocol": protocol(task, split),
         "test_subjects": list(split.test),
         "validation_subjects": list(split.validation),
-        "test": split_metrics(test, label_names) if split.test else {},
+        "test": split_metrics(test, label_names, untrained) if split.test else {},
     }
     if split.validation:
         validation = predict_split(model, task.build_inputs(split.validation, with_context=True))
-        metrics["validation"] = split_metrics(validation, label_names)
+        metrics["validation"] = split_metrics(validation, label_names, untrained)
     return metrics
 
 

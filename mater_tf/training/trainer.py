@@ -177,6 +177,7 @@ def fit_run(
             train_data = task.build_inputs(split.train, training=True, epochs=(start, epochs))
             validation_data = task.build_inputs(split.validation) if split.validation else None
             verbose = 1 if sys.stdout.isatty() else 2
+            validation_steps = task.steps_per_epoch(split.validation) if split.validation else None
             if distribution.is_multi_worker(strategy):
                 history = distribution.fit_across_workers(
                     model,
@@ -186,7 +187,7 @@ def fit_run(
                     epochs=epochs,
                     initial_epoch=start,
                     steps_per_epoch=steps,
-                    validation_steps=task.steps_per_epoch(split.validation) if split.validation else 0,
+                    validation_steps=validation_steps or 0,
                     callbacks=callbacks,
                     verbose=verbose,
                 )
@@ -197,6 +198,11 @@ def fit_run(
                     epochs=epochs,
                     initial_epoch=start,
                     steps_per_epoch=steps,
+                    # Without it Keras reads one step past the end of the (unknown-length) validation
+                    # data, which adds a batch to each output's own loss count but nothing to its total:
+                    # val_logits_loss would read val_loss x n/(n+1) (Keras 3.15; see
+                    # `distribution.fit_across_workers`, which runs these steps too).
+                    validation_steps=validation_steps,
                     shuffle=False,  # the input pipeline shuffles each epoch (seeded by the epoch)
                     callbacks=callbacks,
                     verbose=verbose,
@@ -224,7 +230,7 @@ def fit_run(
         "weights": "best validation loss" if run.best_weights.is_file() else "last epoch",
     }
     evaluation.write_test_figures(metrics, index.label_names, run.root, run.logs, data_prefix(index))
-    if split.validation:
+    if split.validation and metrics["validation"]["av"]["accuracy"] is not None:
         with tf.summary.create_file_writer(str(run.logs / "validation")).as_default():
             tf.summary.scalar(
                 "hparams/validation_av_accuracy", metrics["validation"]["av"]["accuracy"], step=0

@@ -4,8 +4,11 @@ The hypermodel samples values, writes them into a copy of the experiment
 config and calls the same model factory as training, so the best trial is an
 ordinary experiment YAML (`best_experiment.yaml`) that `mater-tf cv` accepts.
 
-The objective is the fused accuracy on the validation subjects: the fold
-after `cv.test_fold`, taken from the training folds, even where the
+A trial is scored as `mater-tf cv` selects (`trial_score`): by the validation
+loss of the weights cv would keep, the epoch of lowest validation loss (the
+best checkpoint) or, where the experiment sets `cv.validation: false`, the
+last epoch (cv's last weights); lower is better. The validation subjects are
+the fold after `cv.test_fold`, taken from the training folds, even where the
 experiment sets `cv.validation: false` (a search needs held-out subjects to
 score its trials). The test fold's subjects are excluded from every dataset
 the search builds. Trials train as `mater-tf cv` does (the same Task: model,
@@ -21,7 +24,7 @@ see cv.py), where every fold runs its own search on its training subjects.
     <tune dir>/split.json            subjects of the search's train / validation splits (and the excluded test fold)
     <tune dir>/keras_tuner/          the tuner's own state (an interrupted search continues from it)
     <tune dir>/logs/                 TensorBoard, one folder per trial, with HParams
-    <tune dir>/trials.json           every finished trial: values and validation accuracy
+    <tune dir>/trials.json           every finished trial: values, validation loss and AV accuracy
     <tune dir>/best_experiment.yaml  the best trial as an experiment
 
 Distributed search uses Keras Tuner's own variables: the chief
@@ -50,7 +53,10 @@ from mater_tf.training.task import Task, index_for, make_split, resolve_records
 
 log = logging.getLogger(__name__)
 
-OBJECTIVE = "val_logits_accuracy"
+# The validation loss, as cv's best checkpoint and learning-rate plateau monitor it (lower is better).
+OBJECTIVE = "val_loss"
+# Reported beside it: the fused accuracy of the same epoch.
+ACCURACY = "val_logits_accuracy"
 
 
 def _import_keras_tuner():
@@ -101,10 +107,21 @@ def sample_config(hp, config: ExperimentConfig) -> ExperimentConfig:
     )
 
 
+def trial_score(history: dict, keeps_best_checkpoint: bool) -> dict:
+    """A trial's metrics at the epoch whose weights `mater-tf cv` would keep: the lowest
+    validation loss (`cv.validation: true`, the best checkpoint) or the last epoch
+    (`cv.validation: false`, last weights). Keras Tuner would take each trial's best epoch
+    by the objective, an epoch cv may never keep."""
+    losses = history[OBJECTIVE]
+    epoch = min(range(len(losses)), key=losses.__getitem__) if keeps_best_checkpoint else len(losses) - 1
+    return {name: float(values[epoch]) for name, values in history.items() if len(values) == len(losses)}
+
+
 def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_dataset, split):
     keras_tuner = _import_keras_tuner()
     task = Task(config, index)
     steps = task.steps_per_epoch(split.train)
+    validation_steps = task.steps_per_epoch(split.validation)  # as fit_run: every output's loss right
     common = task.input_options()  # as training builds them
     train_data = make_dataset(subjects=split.train, training=True, epochs=(0, config.tune.epochs), **common)
     train_statistics = make_dataset(subjects=split.train, training=False, **common)
@@ -127,20 +144,22 @@ def build_hypermodel(config: ExperimentConfig, index: records.RecordIndex, make_
                 callbacks.append(plateau)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
-                return model.fit(
+                history = model.fit(
                     train_data,
                     validation_data=validation_data,
                     steps_per_epoch=steps,
+                    validation_steps=validation_steps,
                     callbacks=callbacks,
                     **kwargs,
                 )
+            return trial_score(history.history, keeps_best_checkpoint=config.cv.validation)
 
     return MaterHyperModel(name="mater")
 
 
 def make_tuner(config: ExperimentConfig, hypermodel, tune_dir: Path):
     keras_tuner = _import_keras_tuner()
-    objective = keras_tuner.Objective(OBJECTIVE, direction="max")
+    objective = keras_tuner.Objective(OBJECTIVE, direction="min")
     common = dict(
         objective=objective,
         directory=str(tune_dir),
@@ -208,17 +227,29 @@ def run_search(config: ExperimentConfig, tune_dir: Path, make_dataset=None) -> d
     return write_results(config, tuner, tune_dir, searched=sorted(split.train + split.validation))
 
 
+SELECTION = {
+    True: "the epoch of lowest validation loss, as cv's best checkpoint",
+    False: "the last epoch, as cv's last weights (cv.validation=false)",
+}
+
+
 def write_results(config: ExperimentConfig, tuner, tune_dir: Path, searched: list) -> dict:
     """trials.json and best_experiment.yaml from the oracle's finished trials."""
     trials = []
     for trial in tuner.oracle.trials.values():
         if trial.score is not None:
+            accuracy = trial.metrics.get_last_value(ACCURACY) if trial.metrics.exists(ACCURACY) else None
             trials.append(
-                {"trial": trial.trial_id, "values": trial.hyperparameters.values, OBJECTIVE: trial.score}
+                {
+                    "trial": trial.trial_id,
+                    "values": trial.hyperparameters.values,
+                    OBJECTIVE: trial.score,
+                    ACCURACY: accuracy,
+                }
             )
     if not trials:
         raise UserError(f"no trial of the search in {tune_dir} finished; see the log above")
-    trials.sort(key=lambda t: -t[OBJECTIVE])
+    trials.sort(key=lambda t: t[OBJECTIVE])
     best = tuner.get_best_hyperparameters(1)[0]
     best_config = sample_config(best, config)
     best_config = dataclasses.replace(
@@ -228,7 +259,8 @@ def write_results(config: ExperimentConfig, tuner, tune_dir: Path, searched: lis
     )
     header = (
         f"# Best of a Keras Tuner {config.tune.algorithm} search ({len(trials)} trials) over {tune_dir}.\n"
-        f"# Objective: AV accuracy on validation subjects {OBJECTIVE} = {trials[0][OBJECTIVE]:.4f}.\n"
+        f"# Objective: the lowest validation loss ({OBJECTIVE} = {trials[0][OBJECTIVE]:.4f}, at the epoch "
+        f"cv would keep: {SELECTION[config.cv.validation]}).\n"
         f"# The search trained and validated on {len(searched)} subjects (tune.searched_subjects); only\n"
         f"# test fold {config.cv.test_fold} is unseen by it, so test it there:\n"
         f"#   mater-tf train --experiment {tune_dir / 'best_experiment.yaml'}\n"
@@ -240,6 +272,8 @@ def write_results(config: ExperimentConfig, tuner, tune_dir: Path, searched: lis
     summary = {
         "algorithm": config.tune.algorithm,
         "objective": OBJECTIVE,
+        "direction": "min",
+        "epoch_scored": SELECTION[config.cv.validation],
         "best": trials[0],
         "trials": trials,
     }
