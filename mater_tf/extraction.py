@@ -303,17 +303,20 @@ class ClipExtractor:
         )
         return features, track_last
 
-    def _too_short(self, path, duration: float) -> str:
-        """Why a clip has less than one window of audio: truncated or corrupt, or really that short."""
-        from mater_tf.media import declared_seconds
+    def check_length(self, path, duration: float) -> None:
+        """Refuses a clip whose decoded audio falls short of its header's length by half a window or
+        more (truncated or corrupt, whatever is left), or that is shorter than one window.
 
-        declared = declared_seconds(path)
-        if declared is not None and declared >= duration + self.windowing.window_seconds / 2:
-            return (
-                f"{path}: truncated or corrupt: only {duration:.2f} s of audio decode of the {declared:.2f} s "
-                "its header declares; replace it with a complete copy"
+        Raises:
+            MediaError: naming the file and the lengths.
+        """
+        from mater_tf.media import check_not_truncated
+
+        check_not_truncated(path, duration, self.windowing.window_seconds / 2)
+        if duration < self.windowing.window_seconds:
+            raise MediaError(
+                f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
             )
-        return f"{path}: {duration:.2f} s long, shorter than one {self.windowing.window_seconds} s window"
 
     def extract(
         self, path, clip_id, corpus="", subject="", label=-1, label_name="", waveform=None, video=None
@@ -335,8 +338,7 @@ class ClipExtractor:
             waveform, video = self.decode(path)
             seconds["decode"] += time.perf_counter() - started
         duration = len(waveform) / SAMPLE_RATE
-        if duration < self.windowing.window_seconds:
-            raise MediaError(self._too_short(path, duration))
+        self.check_length(path, duration)
         if np.abs(waveform).max() < SILENCE_PEAK:
             raise MediaError(f"{path}: the audio is silent (peak below {SILENCE_PEAK})")
         audio, audio_valid, patches = self.audio_windows(waveform, seconds)

@@ -330,3 +330,17 @@ def test_a_fresh_install_predicts_a_real_clip_offline(shared_dir, tmp_path):
     ).stdout.strip()
     assert Path(where).is_relative_to(site)  # the installed copy ran, not this checkout
     assert not log.exists()  # nothing tried to connect
+
+
+@pytest.mark.slow
+def test_a_truncated_clip_is_refused_though_windows_of_it_decode(shared_dir, default_predictor, tmp_path):
+    from mater_tf.media import MediaError
+
+    source = (shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv").read_bytes()
+    (tmp_path / "cut.flv").write_bytes(source[: round(len(source) * 0.3)])  # 0.5 of its 2.27 s decode
+    with pytest.raises(
+        MediaError, match=r"cut.flv: truncated or corrupt: only 0.\d\d s of audio decode of the 2.2"
+    ):
+        default_predictor.predict(str(tmp_path / "cut.flv"))
+    (tmp_path / "whole.flv").write_bytes(source)
+    assert default_predictor.predict(str(tmp_path / "whole.flv"))["duration"] > 2

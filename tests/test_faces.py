@@ -170,13 +170,32 @@ def test_every_frame_is_detected_with_detect_every_1():
     assert sorted(tracker.detected) == list(range(6)) and tracker.scored == []
 
 
+# MTCNN's boxes are whole pixels chosen by thresholds and non-maximum suppression, so a tiny change
+# in what it is given can move a box by several pixels. Measured on the clip below: frames from
+# FFmpeg's plain C colour conversion instead of its SIMD one (pixels up to 3 levels apart) move 81
+# of the 280 box values, by up to 12 px; the same code on another 2-core CPU moved 26, by up to
+# 6 px. (oneDNN's vector width, ONEDNN_MAX_CPU_ISA=SSE41 to AVX512_CORE, and 1 to 8 intra-op threads
+# moved none here.) Boxes stored on one machine are compared within that; the compiled detector is
+# compared with MTCNN's own eager one on the same frames, which any machine must match exactly.
+STORED_BOX_TOLERANCE = 16  # px, on a 110 px face: the 12 measured, and a margin
+
+
 @pytest.mark.slow
 def test_detect_every_1_gives_the_boxes_of_detection_in_every_frame(shared_dir):
+    from mtcnn import MTCNN
+
     before = np.load(DATA / "face_boxes_before_issue13.npz")
     video = decode_video(shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_DIS_XX.flv", 640)
     track = FaceTracker(detect_side=320, detect_every=1).track(video.frames)
     np.testing.assert_array_equal(track.found, before["found"])
-    np.testing.assert_allclose(track.boxes, before["boxes"], atol=0.51)  # MTCNN rounds to pixels
+    moved = np.abs(track.boxes - before["boxes"])
+    assert moved.max() <= STORED_BOX_TOLERANCE and np.mean(moved <= 0.51) >= 0.5, moved.max()
+
+    # The same frames through MTCNN's own (eager, uncompiled) networks: the same boxes.
+    eager = FaceTracker(detect_side=320, detect_every=1)
+    eager._detector = MTCNN(stages="face_and_landmarks_detection")
+    first = video.frames[:32]  # two batches of 16: eager Keras is slow
+    np.testing.assert_array_equal(eager.track(first).boxes, track.boxes[:32])
 
 
 @pytest.mark.slow

@@ -203,17 +203,21 @@ def test_an_audio_only_mp4_keeps_its_voice_with_faces_masked(tmp_path):
     assert extraction.record.face_valid.tolist() == [0, 0, 0, 0] and extraction.face_found_rate is None
 
 
-def test_a_truncated_video_is_called_truncated_not_short(shared_dir, tmp_path):
+@pytest.mark.parametrize(("share", "decoded"), [(0.05, r"0.05"), (0.3, r"0.\d\d")])
+def test_a_truncated_video_is_called_truncated_not_short(shared_dir, tmp_path, share, decoded):
+    """Cut to 5% (less than a window decodes) or to 30% (more than one window decodes)."""
     from mater_tf.extraction import ClipExtractor, Windowing
     from mater_tf.features.embedders import audio_embedder
 
     source = (shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv").read_bytes()
-    (tmp_path / "cut.flv").write_bytes(source[: len(source) // 20])
+    (tmp_path / "cut.flv").write_bytes(source[: round(len(source) * share)])
     extractor = ClipExtractor(Windowing(6, 0.5), audio_embedder("logmel"))
     with pytest.raises(
-        MediaError, match=r"cut.flv: truncated or corrupt: only 0.05 s of audio decode of the 2.2\d s"
+        MediaError, match=rf"cut.flv: truncated or corrupt: only {decoded} s of audio decode of the 2.2\d s"
     ):
         extractor.extract(str(tmp_path / "cut.flv"), "cut")
+    (tmp_path / "whole.flv").write_bytes(source)  # the whole file, decoded to within 0.04 s of its header
+    assert extractor.extract(str(tmp_path / "whole.flv"), "whole").record.duration > 2.2
     short = tmp_path / "short.wav"
     short.write_bytes(tf.audio.encode_wav(np.full((3000, 1), 0.1, np.float32), 16000).numpy())
     with pytest.raises(MediaError, match=r"short.wav: 0.19 s long, shorter than one 0.5 s window"):

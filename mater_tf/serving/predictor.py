@@ -385,6 +385,12 @@ class Predictor:
             )
         if peak < SILENCE_PEAK:
             raise MediaError(f"{source}: the audio is silent (peak below {SILENCE_PEAK})")
+        if not interrupted and isinstance(source, str | Path) and Path(source).is_file():
+            from mater_tf.media import check_not_truncated
+
+            # The windows scored end within half a window of the audio's end (a last window less
+            # than half full is not scored): prepare's half-window margin, plus that half window.
+            check_not_truncated(source, scorer.ends[-1], self.metadata["window_seconds"])
         result = {"clip": str(source), "model": self.model_name, **scorer.result()}
         if self.builtin is not None:
             result["model_sha256"] = self.builtin.sha256
