@@ -2,6 +2,8 @@
 
 The browser tests open the pages in headless Chromium (installed by `tests/install_browser.py`,
 which tox runs first), read the DOM the page's script rendered, and compare it with the JSON.
+The interaction tests drive the page with real mouse and key events over the DevTools protocol
+(`tests/cdp.py`): hover, click and drag on the timeline, the arrow keys, the index's headings.
 """
 
 import csv
