@@ -2,6 +2,8 @@
 
 The browser tests open the pages in headless Chromium (installed by `tests/install_browser.py`,
 which tox runs first), read the DOM the page's script rendered, and compare it with the JSON.
+The interaction tests drive the page with real mouse and key events over the DevTools protocol
+(`tests/cdp.py`): hover, click and drag on the timeline, the arrow keys, the index's headings.
 """
 
 import csv
@@ -22,18 +24,20 @@ VIDEO = ("CREMA-D", "VideoFlash", "1001_DFA_ANG_XX.flv")
 MODEL = {"name": "a run", "what": "a trained run's export", "modalities": ["audio", "face"], "cards": []}
 
 
-def _install_script():
-    spec = importlib.util.spec_from_file_location(
-        "install_browser", Path(__file__).parent / "install_browser.py"
-    )
+def _helper(name: str):
+    """A module of tests/ (not a package: tox imports the tests in importlib mode)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+cdp = _helper("cdp")
+
+
 @pytest.fixture(scope="module")
 def browser():
-    found = _install_script().find_browser()
+    found = _helper("install_browser").find_browser()
     if not found:
         pytest.skip(
             "no chromium on PATH (tests/install_browser.py installs it as root with apt-get; tox runs it)"
@@ -241,3 +245,266 @@ def test_live_writes_the_page_of_what_it_read(shared_dir, tmp_path):
     page = out / f"{mp3.stem}.html"
     assert embedded(page, "prediction") == json.loads((out / f"{mp3.stem}.json").read_text())
     assert embedded(page, "page")["media"]["kind"] == "audio"  # a file read as a stream still plays
+
+
+# The page's interactions, driven with real input events through the DevTools protocol (tests/cdp.py).
+# What each should show is computed from the clip's JSON and the geometry the DOM reports
+# (getBoundingClientRect), never from the page's own functions.
+
+# The media has loaded or failed: the note a failed one writes moves the timeline down.
+SETTLED = "(() => { const m = document.getElementById('media');"
+SETTLED += " return !m || m.dataset.failed === '1' || m.readyState > 0; })()"
+
+
+@pytest.fixture(scope="module")
+def driven(browser):
+    """One headless Chromium for the module's tests; each test opens its own page in it."""
+    with cdp.Browser(browser) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def predicted(shared_dir_module, tmp_path_factory):
+    """predict's output for a real video (a face, 5 windows) and six MP3s: the pages and index.html."""
+    out = tmp_path_factory.mktemp("predicted")
+    video = shared_dir_module.joinpath("data", *VIDEO)
+    assert (
+        main(
+            [
+                "predict",
+                str(video),
+                str(shared_dir_module / "data" / "CREMA-D" / "AudioMP3"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+class Timeline:
+    """A clip page open in the browser, and where its windows lie on the screen."""
+
+    def __init__(self, tab, page: Path):
+        self.tab = tab
+        tab.wait_for(SETTLED)
+        self.result = embedded(page, "prediction")
+        self.windows = self.result["windows"]
+        # The view opens on the whole clip (a clip of up to 160 windows, as these are).
+        assert len(self.windows) <= 160
+        self.duration = max(self.result["duration"], self.windows[-1]["end"])
+        self.tracks = tab.box("#tracks")
+        self.band = self.tracks["top"] + 10  # the middle of the first band (fused emotion, 20 px)
+
+    def x(self, seconds: float) -> float:
+        return self.tracks["left"] + seconds / self.duration * self.tracks["width"]
+
+    def seconds(self, x: float) -> float:
+        share = (x - self.tracks["left"]) / self.tracks["width"]
+        return min(max(share, 0.0), 1.0) * self.duration
+
+    def window_at(self, seconds: float) -> int:
+        return max(k for k, w in enumerate(self.windows) if w["start"] <= seconds)
+
+    def shown(self) -> dict:
+        """The window the page shows, the highlight's and the cursor's place, the clock."""
+        return self.tab.evaluate(
+            """(() => { const box = (id) => document.getElementById(id).getBoundingClientRect();
+            const highlight = box("highlight"), cursor = box("cursor");
+            return { readout: document.getElementById("readout").dataset.window,
+                     highlighted: document.getElementById("highlight").dataset.window,
+                     start: document.getElementById("readout-start").textContent,
+                     left: highlight.left, right: highlight.right, cursor: cursor.left + cursor.width / 2,
+                     clock: document.getElementById("clock").textContent }; })()"""
+        )
+
+    def check_at(self, seconds: float):
+        """The page shows the window at `seconds`: readout, highlight over its span, cursor, clock."""
+        expected = self.window_at(seconds)
+        window, shown = self.windows[expected], self.shown()
+        assert shown["readout"] == shown["highlighted"] == str(expected), (seconds, shown)
+        assert float(shown["start"]) == pytest.approx(window["start"], abs=0.005)
+        assert shown["left"] == pytest.approx(self.x(window["start"]), abs=1)
+        assert shown["right"] == pytest.approx(self.x(window["end"]), abs=1)
+        assert shown["cursor"] == pytest.approx(self.x(seconds), abs=1)
+        minutes, rest = shown["clock"].split(" / ")[0].split(":")
+        assert 60 * int(minutes) + float(rest) == pytest.approx(
+            seconds, abs=0.006 + self.duration / self.tracks["width"]
+        )
+
+
+@pytest.mark.slow
+def test_hovering_a_window_shows_its_start_end_and_probabilities(driven, predicted):
+    page = predicted / f"{Path(VIDEO[-1]).stem}.html"
+    with driven.open(page.as_uri()) as tab:
+        timeline = Timeline(tab, page)
+        for k, window in enumerate(timeline.windows):
+            # The window's middle, and its last whole pixel (the right edge keeps the tooltip on screen).
+            for x in (
+                round(timeline.x(0.5 * (window["start"] + window["end"]))),
+                int(timeline.x(window["end"])) - 1,
+            ):
+                tab.mouse_move(x, timeline.band)
+                tooltip = tab.evaluate(
+                    """(() => { const t = document.getElementById("tooltip"), b = t.getBoundingClientRect();
+                    return { hidden: t.hidden, window: t.dataset.window, heading: t.querySelector("b").textContent,
+                             values: [...t.querySelectorAll("td[data-series]")].map((c) => [c.dataset.series, c.dataset.label, c.dataset.value]),
+                             left: b.left, right: b.right, top: b.top, bottom: b.bottom,
+                             width: innerWidth, height: innerHeight }; })()"""
+                )
+                assert not tooltip["hidden"] and tooltip["window"] == str(k), (k, x, tooltip)
+                number, start, end = re.fullmatch(
+                    r"window (\d+): ([\d.]+)\u2013([\d.]+) s", tooltip["heading"]
+                ).groups()
+                assert int(number) == k + 1
+                assert float(start) == pytest.approx(window["start"], abs=0.005)
+                assert float(end) == pytest.approx(window["end"], abs=0.005)
+                # The exact values, as the JSON has them (data-value; the text shows them rounded).
+                shown = {
+                    (key, label): float(value) if value else None for key, label, value in tooltip["values"]
+                }
+                expected = {
+                    (key, label): None if window[key] is None else window[key][j]
+                    for j, label in enumerate(timeline.result["labels"])
+                    for key in ("probabilities", "audio_probabilities")
+                }
+                face = zip(timeline.result["face_expression"]["labels"], window["face_expression"] or [])
+                expected.update({("face_expression", label): value for label, value in face})
+                assert shown == expected
+                assert 0 <= tooltip["left"] and tooltip["right"] <= tooltip["width"]
+                assert 0 <= tooltip["top"] and tooltip["bottom"] <= tooltip["height"]
+        tab.mouse_move(timeline.tracks["left"] - 50, timeline.band)  # off the tracks: the tooltip goes
+        assert tab.evaluate("document.getElementById('tooltip').hidden")
+
+
+@pytest.mark.slow
+def test_a_click_on_the_tracks_or_the_overview_seeks_there(driven, predicted):
+    page = predicted / f"{Path(VIDEO[-1]).stem}.html"
+    with driven.open(page.as_uri()) as tab:
+        timeline = Timeline(tab, page)
+        left, width = timeline.tracks["left"], timeline.tracks["width"]
+        for share in (0.03, 0.37, 0.5, 0.81, 0.99):
+            x = round(left + share * width)
+            tab.click(x, timeline.band)
+            timeline.check_at(timeline.seconds(x))
+        overview = tab.box("#overview")
+        for share in (0.62, 0.1):
+            x = round(overview["left"] + share * overview["width"])
+            tab.click(x, overview["top"] + overview["height"] / 2)
+            timeline.check_at((x - overview["left"]) / overview["width"] * timeline.duration)
+
+
+@pytest.mark.slow
+def test_a_drag_seeks_to_where_it_ends_even_past_the_tracks(driven, predicted):
+    page = predicted / f"{Path(VIDEO[-1]).stem}.html"
+    with driven.open(page.as_uri()) as tab:
+        timeline = Timeline(tab, page)
+        left, right, y = timeline.tracks["left"], timeline.tracks["right"], timeline.band
+        for start, end in (
+            (left + 100, right - 300),  # rightwards
+            (right - 150, left + 260),  # leftwards
+            (left + 200, right + 120),  # past the end: the clip's end
+            (right - 100, left - 120),  # past the start: 0
+            (left + 300, left + 300),  # pressed and released in place
+        ):
+            tab.drag((start, y), (end, y + 40))  # the button held, the pointer may leave the band
+            timeline.check_at(timeline.seconds(end))
+        # Released: moving on no longer seeks.
+        before = timeline.shown()
+        tab.mouse_move(left + 20, y)
+        assert timeline.shown()["cursor"] == before["cursor"]
+
+
+def _highlighted(tab) -> int:
+    return int(tab.evaluate("document.getElementById('highlight').dataset.window"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", [Path(VIDEO[-1]).stem, "1002_DFA_ANG_XX"], ids=["video", "playing-mp3"])
+def test_arrow_keys_move_window_by_window(driven, predicted, clip):
+    # The video is one this browser cannot play (.flv); the MP3 plays, so each move seeks its audio too.
+    page = predicted / f"{clip}.html"
+    with driven.open(page.as_uri()) as tab:
+        timeline = Timeline(tab, page)
+        last = len(timeline.windows) - 1
+        expected = 0
+        for key, shift, step in [
+            ("ArrowRight", False, 1),
+            ("ArrowRight", True, 10),
+            ("ArrowLeft", False, -1),
+        ] * 2 + [
+            ("ArrowLeft", True, -10),
+            ("ArrowLeft", False, -1),
+            ("End", False, last),
+            ("Home", False, -last),
+        ]:
+            tab.press(key, shift=shift)
+            expected = min(max(expected + step, 0), last)
+            if timeline.result.get("clip", "").endswith(".mp3"):
+                tab.wait_for(
+                    f"document.getElementById('media').currentTime === {timeline.windows[expected]['start']}",
+                    5,
+                )
+                tab.evaluate("new Promise((done) => setTimeout(done, 100))")  # its 'seeked' has come back
+            assert _highlighted(tab) == expected, (key, shift)
+            timeline.check_at(timeline.windows[expected]["start"])
+        # In the middle of a window, the left arrow goes back to its start first, as a player does.
+        middle = 0.5 * (timeline.windows[2]["start"] + timeline.windows[2]["end"])
+        tab.click(round(timeline.x(middle)), timeline.band)
+        tab.press("ArrowLeft")
+        assert _highlighted(tab) == 2
+        timeline.check_at(timeline.windows[2]["start"])
+        tab.press("ArrowLeft")
+        assert _highlighted(tab) == 1
+
+
+@pytest.mark.slow
+def test_shift_arrows_move_ten_windows_on_a_long_clip(driven, tmp_path):
+    page = write_page(a_result(windows=25), tmp_path, "long", MODEL)
+    with driven.open(page.as_uri()) as tab:
+        timeline = Timeline(tab, page)
+        for key, expected in [
+            ("ArrowRight", 10),
+            ("ArrowRight", 20),
+            ("ArrowRight", 24),
+            ("ArrowLeft", 14),
+            ("ArrowLeft", 4),
+            ("ArrowLeft", 0),
+        ]:
+            tab.press(key, shift=True)
+            assert _highlighted(tab) == expected, (key, expected)
+            timeline.check_at(timeline.windows[expected]["start"])
+
+
+@pytest.mark.slow
+def test_a_click_on_a_column_heading_sorts_the_index(driven, predicted):
+    with (predicted / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 7 and not any(row["error"] for row in rows)
+    confidence = {row["clip"]: float(row[f"fused_{row['emotion']}"]) for row in rows}
+    by_name = sorted(confidence)
+    with driven.open((predicted / "index.html").as_uri()) as tab:
+
+        def click_heading(key):
+            box = tab.box(f'#clips th[data-key="{key}"]')
+            tab.click(box["left"] + box["width"] / 2, box["top"] + box["height"] / 2)
+            return tab.evaluate(
+                "({ order: [...document.querySelectorAll('#clips tbody tr')].map((r) => r.dataset.clip),"
+                " sorted: [...document.querySelectorAll('#clips th[data-sorted]')].map((h) => [h.dataset.key, h.dataset.sorted]) })"
+            )
+
+        assert tab.evaluate(
+            "[...document.querySelectorAll('#clips tbody tr')].map((r) => r.dataset.clip)"
+        ) == [row["clip"] for row in rows]  # summary.csv's order until a heading is clicked
+        shown = click_heading("confidence")
+        assert shown == {"order": sorted(confidence, key=confidence.get), "sorted": [["confidence", "up"]]}
+        shown = click_heading("confidence")  # again: the other way
+        assert shown == {
+            "order": sorted(confidence, key=confidence.get, reverse=True),
+            "sorted": [["confidence", "down"]],
+        }
+        shown = click_heading("clip")
+        assert shown == {"order": by_name, "sorted": [["clip", "up"]]}
+        shown = click_heading("emotion")  # ties keep summary.csv's order
+        assert shown["order"] == [row["clip"] for row in sorted(rows, key=lambda row: row["emotion"])]
