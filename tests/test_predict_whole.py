@@ -342,6 +342,24 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     assert "Traceback" not in error
 
 
+@pytest.mark.slow
+def test_a_face_only_model_predicts_a_video_and_refuses_a_clip_without_a_face(shared_dir, tmp_path, capsys):
+    """The face-only model's signature takes no audio mask (it was always passed: TypeError)."""
+    export = export_tiny_model(
+        tmp_path / "face", f"keras:{shared_dir / 'weights' / FER}", modalities=("face",)
+    )
+    video = shared_dir / "data" / "CREMA-D" / "VideoFlash" / SOURCES[0]
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    out = tmp_path / "out"
+    assert main(["predict", str(video), str(mp3), "--model", str(export), "--out", str(out)]) == 1
+    result = json.loads((out / f"{video.stem}.json").read_text())
+    assert result["face"] == "found" and result["emotion"] in LABELS and "audio_emotion" not in result
+    assert result["probabilities"] == result["face_probabilities"]  # the face alone decides
+    printed = capsys.readouterr().out
+    assert f"{mp3}: no face found in any window" in printed and "reads only the face" in printed
+    assert not (out / f"{mp3.stem}.json").exists()
+
+
 @pytest.fixture(scope="module")
 def short_video(shared_dir_module, tmp_path_factory):
     """Two real CREMA-D videos (about 4 s) joined: a stream long enough for several model inputs."""

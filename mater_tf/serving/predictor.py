@@ -385,6 +385,12 @@ class Predictor:
             )
         if peak < SILENCE_PEAK:
             raise MediaError(f"{source}: the audio is silent (peak below {SILENCE_PEAK})")
+        if self.modalities == ["face"] and not any(scorer.features["face_valid"]):
+            # A face-only model has nothing to read: its "emotion" would be its bias alone.
+            raise MediaError(
+                f"{source}: no face found in any window (or no video), and this model reads only the face; "
+                "give a video that shows the face"
+            )
         result = {"clip": str(source), "model": self.model_name, **scorer.result()}
         if self.builtin is not None:
             result["model_sha256"] = self.builtin.sha256
