@@ -186,6 +186,41 @@ def test_an_out_folder_that_cannot_be_written(messy_csv, tmp_path, capsys, monke
     )
 
 
+@pytest.mark.parametrize("weights", ["notes.txt", "fer2013_mini_xception.hdf5"])
+def test_a_vggm_spec_of_another_file_is_one_line_and_writes_no_plan(
+    messy_csv, shared_dir, tmp_path, capsys, weights
+):
+    """A text file, or a Keras model that is not VGG-M (it loaded, then crashed at the first face)."""
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    path = tmp_path / weights if weights == "notes.txt" else shared_dir / "weights" / weights
+    out = tmp_path / "records"
+    argv = prepare_argv(messy_csv, out, "--face-embedder", f"vggm:{path}")
+    argv[argv.index("audio")] = "audio,face"
+    assert main(argv) == 2
+    line = error_line(capsys)
+    assert (
+        str(path) in line and "vgg-m-face-bn-fer.mat or the .keras file mater-tf weights convert-vggm" in line
+    )
+    assert not (out / "plan.json").exists()
+
+
+def test_a_face_model_that_loads_but_cannot_embed_is_refused_at_once(shared_dir, tmp_path):
+    import keras
+
+    from mater_tf.errors import UserError
+    from mater_tf.features.embedders import face_embedder
+
+    # A face "embedder" whose input takes 5 channels: no RGB crop fits it.
+    inputs = keras.Input((32, 32, 5))
+    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))).save(
+        tmp_path / "five.keras"
+    )
+    with pytest.raises(
+        UserError, match=r"--face-embedder keras:.*five.keras: the model loads but cannot embed"
+    ):
+        face_embedder(f"keras:{tmp_path / 'five.keras'}")
+
+
 def test_a_full_disk_keeps_the_finished_shards(messy_csv, tmp_path, capsys, monkeypatch):
     out = tmp_path / "records"
     real_write = records.write_shard
