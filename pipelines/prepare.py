@@ -213,24 +213,6 @@ def write_plan(out_dir: Path, plan: dict) -> None:
     records.write_json(path, plan)
 
 
-def _make_out_dir(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except FileExistsError:
-        raise UserError(f"--out {out_dir}: a file, not a folder, is there; choose a folder") from None
-    except NotADirectoryError:
-        raise UserError(
-            f"--out {out_dir}: part of that path is a file, not a folder; choose a folder"
-        ) from None
-    except OSError as error:
-        raise UserError(
-            f"--out {out_dir}: cannot write there ({error.strerror}); choose a folder you can write to"
-        ) from None
-
-
 @dataclasses.dataclass
 class ClipOutcome:
     """One clip's result: its record and manifest entry, or why it failed; seconds per stage either way."""
@@ -320,7 +302,7 @@ def start_run(out_dir: Path, clips, corpus, windowing: dict, embedder_info, clip
     """Checks the settings, makes `out_dir`, writes (or checks) plan.json; returns the shards still to write."""
     if clips_per_shard < 1:
         raise UserError(f"--clips-per-shard {clips_per_shard} must be at least 1 (default 64)")
-    _make_out_dir(out_dir)
+    records.make_out_dir(out_dir)
     write_plan(
         out_dir,
         {

@@ -72,6 +72,8 @@ def run(args) -> int:
         raise UserError("--live reads one stream: give either --live SOURCE or clips, not both")
     if not args.live and not args.inputs:
         raise UserError("give clips, folders or CSVs to predict, or --live SOURCE")
+    if args.live_format:
+        _check_live_format(args.live_format)
     clips = None if args.live else collect_clips(args.inputs)
     predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
     require_media_packages("face" in predictor.modalities, "mater-tf predict")
@@ -86,6 +88,22 @@ def run(args) -> int:
     if args.live:
         return run_live(args, predictor)
     return run_clips(args, predictor, *clips)
+
+
+def _check_live_format(name: str) -> None:
+    """Refuses an input format this FFmpeg (PyAV's) does not have, before the model loads."""
+    import difflib
+
+    import av
+
+    if name not in av.formats_available:
+        close = difflib.get_close_matches(name, sorted(av.formats_available), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UserError(
+            f"--live-format {name}: not an input format of this FFmpeg (PyAV {av.__version__}); {hint}devices "
+            "are v4l2 (Linux), avfoundation (macOS) or dshow (Windows) where FFmpeg was built with them; "
+            "leave it out for files and URLs"
+        )
 
 
 def _builtin_line(predictor) -> str:
