@@ -17,8 +17,10 @@ wall time) is written the same way; a shard counts as done only when both exist.
 any moment and running it again finishes the rest with no clip missing or
 duplicated, and the same records as an uninterrupted run.
 
-`plan.json` (written first) pins the clip list, windowing and embedders: a
-second run with other settings into the same folder is refused.
+`plan.json` (written first, once the embedders have embedded a blank input)
+pins the clip list, windowing and embedders: once a shard is written, a
+second run with other settings into the same folder is refused (before that
+there is nothing to finish, and the new plan replaces it).
 `manifest.json` (written last) gathers counts, windowing, embedders with
 their weights' checksums, per-clip face-found rates and face windows, every
 file passed over and every clip that failed, with its reason. A video in
@@ -204,12 +206,15 @@ def write_plan(out_dir: Path, plan: dict) -> None:
     path = out_dir / PLAN_FILE
     if path.is_file():
         difference = plan_difference(json.loads(path.read_text()), plan)
-        if difference:
+        if not difference:
+            return
+        if any(out_dir.glob("*" + records.SHARD_SUFFIX)):
             raise UserError(
                 f"{out_dir} holds a prepare run with other settings ({difference}); run the first command "
                 "again to finish it, or use a new --out folder (or delete that one to start over)"
             )
-        return
+        # A run that stopped before its first shard (a crash, a Ctrl-C) has nothing to finish.
+        log.info("replacing the plan of a run that wrote no shard (%s)", difference)
     records.write_json(path, plan)
 
 

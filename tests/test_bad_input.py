@@ -221,6 +221,26 @@ def test_a_face_model_that_loads_but_cannot_embed_is_refused_at_once(shared_dir,
         face_embedder(f"keras:{tmp_path / 'five.keras'}")
 
 
+def test_a_prepare_stopped_before_its_first_shard_does_not_block_a_corrected_command(
+    messy_csv, tmp_path, capsys, monkeypatch
+):
+    """Its plan.json pins nothing worth finishing: another command replaces it (one with a shard does not)."""
+
+    def crashes(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "records"
+    monkeypatch.setattr("pipelines.prepare.decoded_clips", crashes)
+    assert main(prepare_argv(messy_csv, out, "--windows", "8")) == 130
+    assert (out / "plan.json").is_file() and not list(out.glob("*.tfrecord"))
+    capsys.readouterr()
+    monkeypatch.undo()
+    assert main(prepare_argv(messy_csv, out, "--windows", "6")) == 0
+    assert json.loads((out / "manifest.json").read_text())["windowing"]["num_windows"] == 6
+    assert main(prepare_argv(messy_csv, out, "--windows", "4")) == 2  # shards written: refused
+    assert "other settings (--windows: 6 there, 4 now)" in error_line(capsys)
+
+
 def test_a_full_disk_keeps_the_finished_shards(messy_csv, tmp_path, capsys, monkeypatch):
     out = tmp_path / "records"
     real_write = records.write_shard
