@@ -168,6 +168,24 @@ def _checked(embedder, spec: str):
     return embedder
 
 
+def resolved_spec(spec: str | None) -> str | None:
+    """The spec with its file's path made absolute, as the manifest and the export record it, so a
+    command run from another folder (predict) finds the same file; `logmel` and TF-Hub handles as given."""
+    import os
+
+    kind, _, rest = (spec or "").partition(":")
+    if kind not in ("vggm", "keras", "vggish") or not rest:
+        return spec
+    if kind == "vggish":
+        from mater_tf.features.vggish import is_hub_handle
+
+        if is_hub_handle(rest):
+            return spec
+        return f"{kind}:{os.path.abspath(rest)}"
+    path, colon, layer = rest.partition(":") if kind == "keras" else (rest, "", "")
+    return f"{kind}:{os.path.abspath(path)}{colon}{layer}"
+
+
 def face_embedder(spec: str) -> FaceEmbedder:
     """Builds the face embedder of a `--face-embedder` spec."""
 
