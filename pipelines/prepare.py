@@ -104,12 +104,31 @@ def decoded_clips(clips: list[Clip], workers: int, extractor: ClipExtractor | No
         yield (None, "", 0.0) if left else next(audio)
 
 
+class _ClearsProgressLine(logging.Filter):
+    """Clears a progress line left open on the terminal before a log record is printed, so a
+    warning starts its own line (the next step draws the progress again below it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.open = False
+
+    def filter(self, record) -> bool:
+        if self.open:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+            self.open = False
+        return True
+
+
 class Progress:
     """clips done / total, clips per second, ETA, on one terminal line (or every 10 clips)."""
 
     def __init__(self, total: int, done: int = 0):
         self.total, self.done, self.started, self.new = total, done, time.time(), 0
         self.interactive = sys.stderr.isatty()
+        self._clear = _ClearsProgressLine()
+        self._handlers = list(logging.getLogger().handlers) if self.interactive else []
+        for handler in self._handlers:
+            handler.addFilter(self._clear)
 
     def step(self) -> None:
         self.done += 1
@@ -119,12 +138,17 @@ class Progress:
         line = f"prepare: {self.done}/{self.total} clips, {rate:.2f} clips/s, ETA {eta:.0f} s"
         if self.interactive:
             print("\r" + line, end="", file=sys.stderr, flush=True)
+            self._clear.open = True
         elif self.done % 10 == 0 or self.done == self.total:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.interactive:
+        for handler in self._handlers:
+            handler.removeFilter(self._clear)
+        self._handlers = []
+        if self.interactive and self._clear.open:
             print(file=sys.stderr)
+        self._clear.open = False
 
 
 def _shard_paths(out_dir: Path, prefix: str, index: int, total: int) -> tuple[Path, Path]:
@@ -357,7 +381,10 @@ def prepare(
     # extraction threads; each shard takes exactly its clips' outcomes, in order.
     pending_clips = [clip for index in pending for clip in shards[index]]
     decoded = decoded_clips(pending_clips, workers, extractor)
-    with contextlib.closing(extracted_clips(extractor, pending_clips, decoded, workers)) as outcomes_in_order:
+    with (
+        contextlib.closing(progress),  # however the run ends: the terminal line finished, its filter gone
+        contextlib.closing(extracted_clips(extractor, pending_clips, decoded, workers)) as outcomes_in_order,
+    ):
         for shard_index in pending:
             outcomes = []
             for outcome in itertools.islice(outcomes_in_order, len(shards[shard_index])):
@@ -368,7 +395,6 @@ def prepare(
             except (OSError, tf.errors.OpError) as error:
                 progress.close()
                 _write_failed(out_dir, _shard_paths(out_dir, corpus, shard_index, total_shards)[0], error)
-    progress.close()
     return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
 
 

@@ -7,6 +7,7 @@ log-mel embedder (no weights); no training here.
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -239,6 +240,36 @@ def test_a_prepare_stopped_before_its_first_shard_does_not_block_a_corrected_com
     assert json.loads((out / "manifest.json").read_text())["windowing"]["num_windows"] == 6
     assert main(prepare_argv(messy_csv, out, "--windows", "4")) == 2  # shards written: refused
     assert "other settings (--windows: 6 there, 4 now)" in error_line(capsys)
+
+
+def test_a_warning_during_prepare_gets_its_own_line_not_the_progress_line(monkeypatch):
+    import io
+    import logging
+
+    from pipelines.prepare import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(terminal)
+    logging.getLogger().addHandler(handler)
+    try:
+        progress = Progress(2)
+        progress.step()
+        logging.getLogger("pipelines.prepare").warning("skipped broken.mp3: corrupt")
+        progress.step()
+        progress.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    # The line is cleared (ESC [K) before the warning, which ends with its own newline.
+    assert re.fullmatch(
+        r"\rprepare: 1/2 clips[^\n]*\r\x1b\[Kskipped broken.mp3: corrupt\n\rprepare: 2/2 clips[^\n]*\n",
+        terminal.getvalue(),
+    )
+    assert not handler.filters  # the filter leaves with the progress
 
 
 def test_a_full_disk_keeps_the_finished_shards(messy_csv, tmp_path, capsys, monkeypatch):

@@ -82,8 +82,8 @@ def test_beam_records_are_byte_identical_to_the_tf_data_run(shared_dir, tmp_path
     )
     common = ["prepare", "--corpus", "csv", "--root", str(tmp_path / "clips.csv"), "--modalities", "audio"]
     common += ["--windows", "6", "--clips-per-shard", "2"]
-    assert main([*common, "--out", str(tmp_path / "local")]) == 0
-    assert main([*common, "--out", str(tmp_path / "beam"), "--runner", "beam"]) == 0
+    assert main([*common, "--out", str(tmp_path / "local")]) == 1  # the broken file failed
+    assert main([*common, "--out", str(tmp_path / "beam"), "--runner", "beam"]) == 1
 
     local, beam = json.loads((tmp_path / "local" / "manifest.json").read_text()), None
     beam = json.loads((tmp_path / "beam" / "manifest.json").read_text())

@@ -342,6 +342,14 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     assert "Traceback" not in error
 
 
+def test_predict_exits_1_when_every_clip_failed_as_prepare_does(audio_export, tmp_path, capsys):
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(100))
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "junk.wav"), "--model", str(audio_export), "--out", str(out)]) == 1
+    assert "no clip could be predicted" in capsys.readouterr().out
+    assert "junk.wav" in read_csv(out / "summary.csv")[0]["error"]
+
+
 @pytest.mark.slow
 def test_a_face_only_model_predicts_a_video_and_refuses_a_clip_without_a_face(shared_dir, tmp_path, capsys):
     """The face-only model's signature takes no audio mask (it was always passed: TypeError)."""

@@ -210,8 +210,11 @@ def run_clips(args, predictor, clips, skipped) -> int:
         )
     if scored:
         write_score(args.out, scored, predictor.metadata["label_names"], len(rows))
+    if not clips:
+        raise UserError("no clip to predict (reasons above)")
     if failures == len(clips):
-        raise UserError("no clip could be predicted (reasons above)")
+        print("mater-tf predict: no clip could be predicted (reasons above)")
+    # The rule prepare follows too (README, "Exit codes"): 1 when any clip failed, however many.
     return 1 if failures else 0
 
 
