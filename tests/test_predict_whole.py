@@ -342,6 +342,27 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     assert "Traceback" not in error
 
 
+def test_predict_does_not_replace_files_it_did_not_write(shared_dir, audio_export, tmp_path, capsys):
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("my own notes\n")
+    (tmp_path / "notes.txt").write_text("a file\n")
+    for out, said in (
+        (mine, "holds summary.csv, which mater-tf predict did not write"),
+        (tmp_path / "notes.txt", "a file, not a folder"),
+    ):
+        started = time.perf_counter()
+        assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(out)]) == 2
+        assert said in capsys.readouterr().err and time.perf_counter() - started < 1.0  # before any work
+    assert (mine / "summary.csv").read_text() == "my own notes\n"
+    assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(mine), "--overwrite"]) == 0
+    assert read_csv(mine / "summary.csv")[0]["clip"] == mp3.stem
+    out = tmp_path / "out"  # a folder predict wrote: run again, its own files are replaced
+    for _ in range(2):
+        assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(out)]) == 0
+
+
 def test_predict_exits_1_when_every_clip_failed_as_prepare_does(audio_export, tmp_path, capsys):
     (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(100))
     out = tmp_path / "out"
