@@ -394,7 +394,7 @@ def build_extractor(
     Raises:
         UserError: naming the `mater-tf prepare` option to fix.
     """
-    from mater_tf.features.embedders import audio_embedder, face_embedder
+    from mater_tf.features.embedders import audio_embedder, face_embedder, resolved_spec
 
     if windows < 1 or window_seconds <= 0:
         raise UserError(f"--windows {windows} and --window-seconds {window_seconds} must be positive")
@@ -423,10 +423,10 @@ def build_extractor(
         face = face_embedder(face_spec)
         tracker = FaceTracker(detect_side=detect_side, detect_every=detect_every)
     info = {
-        "audio": {"name": audio.name, "spec": audio_spec, "sha256": audio.checksum},
+        "audio": {"name": audio.name, "spec": resolved_spec(audio_spec), "sha256": audio.checksum},
         "face": {
             "name": face.name,
-            "spec": face_spec,
+            "spec": resolved_spec(face_spec),
             "sha256": face.checksum,
             "detect_side": detect_side,
             "detect_every": detect_every,

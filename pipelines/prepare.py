@@ -17,8 +17,10 @@ wall time) is written the same way; a shard counts as done only when both exist.
 any moment and running it again finishes the rest with no clip missing or
 duplicated, and the same records as an uninterrupted run.
 
-`plan.json` (written first) pins the clip list, windowing and embedders: a
-second run with other settings into the same folder is refused.
+`plan.json` (written first, once the embedders have embedded a blank input)
+pins the clip list, windowing and embedders: once a shard is written, a
+second run with other settings into the same folder is refused (before that
+there is nothing to finish, and the new plan replaces it).
 `manifest.json` (written last) gathers counts, windowing, embedders with
 their weights' checksums, per-clip face-found rates and face windows, every
 file passed over and every clip that failed, with its reason. A video in
@@ -102,12 +104,31 @@ def decoded_clips(clips: list[Clip], workers: int, extractor: ClipExtractor | No
         yield (None, "", 0.0) if left else next(audio)
 
 
+class _ClearsProgressLine(logging.Filter):
+    """Clears a progress line left open on the terminal before a log record is printed, so a
+    warning starts its own line (the next step draws the progress again below it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.open = False
+
+    def filter(self, record) -> bool:
+        if self.open:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+            self.open = False
+        return True
+
+
 class Progress:
     """clips done / total, clips per second, ETA, on one terminal line (or every 10 clips)."""
 
     def __init__(self, total: int, done: int = 0):
         self.total, self.done, self.started, self.new = total, done, time.time(), 0
         self.interactive = sys.stderr.isatty()
+        self._clear = _ClearsProgressLine()
+        self._handlers = list(logging.getLogger().handlers) if self.interactive else []
+        for handler in self._handlers:
+            handler.addFilter(self._clear)
 
     def step(self) -> None:
         self.done += 1
@@ -117,12 +138,17 @@ class Progress:
         line = f"prepare: {self.done}/{self.total} clips, {rate:.2f} clips/s, ETA {eta:.0f} s"
         if self.interactive:
             print("\r" + line, end="", file=sys.stderr, flush=True)
+            self._clear.open = True
         elif self.done % 10 == 0 or self.done == self.total:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.interactive:
+        for handler in self._handlers:
+            handler.removeFilter(self._clear)
+        self._handlers = []
+        if self.interactive and self._clear.open:
             print(file=sys.stderr)
+        self._clear.open = False
 
 
 def _shard_paths(out_dir: Path, prefix: str, index: int, total: int) -> tuple[Path, Path]:
@@ -204,31 +230,16 @@ def write_plan(out_dir: Path, plan: dict) -> None:
     path = out_dir / PLAN_FILE
     if path.is_file():
         difference = plan_difference(json.loads(path.read_text()), plan)
-        if difference:
+        if not difference:
+            return
+        if any(out_dir.glob("*" + records.SHARD_SUFFIX)):
             raise UserError(
                 f"{out_dir} holds a prepare run with other settings ({difference}); run the first command "
                 "again to finish it, or use a new --out folder (or delete that one to start over)"
             )
-        return
+        # A run that stopped before its first shard (a crash, a Ctrl-C) has nothing to finish.
+        log.info("replacing the plan of a run that wrote no shard (%s)", difference)
     records.write_json(path, plan)
-
-
-def _make_out_dir(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except FileExistsError:
-        raise UserError(f"--out {out_dir}: a file, not a folder, is there; choose a folder") from None
-    except NotADirectoryError:
-        raise UserError(
-            f"--out {out_dir}: part of that path is a file, not a folder; choose a folder"
-        ) from None
-    except OSError as error:
-        raise UserError(
-            f"--out {out_dir}: cannot write there ({error.strerror}); choose a folder you can write to"
-        ) from None
 
 
 @dataclasses.dataclass
@@ -320,7 +331,7 @@ def start_run(out_dir: Path, clips, corpus, windowing: dict, embedder_info, clip
     """Checks the settings, makes `out_dir`, writes (or checks) plan.json; returns the shards still to write."""
     if clips_per_shard < 1:
         raise UserError(f"--clips-per-shard {clips_per_shard} must be at least 1 (default 64)")
-    _make_out_dir(out_dir)
+    records.make_out_dir(out_dir)
     write_plan(
         out_dir,
         {
@@ -370,7 +381,10 @@ def prepare(
     # extraction threads; each shard takes exactly its clips' outcomes, in order.
     pending_clips = [clip for index in pending for clip in shards[index]]
     decoded = decoded_clips(pending_clips, workers, extractor)
-    with contextlib.closing(extracted_clips(extractor, pending_clips, decoded, workers)) as outcomes_in_order:
+    with (
+        contextlib.closing(progress),  # however the run ends: the terminal line finished, its filter gone
+        contextlib.closing(extracted_clips(extractor, pending_clips, decoded, workers)) as outcomes_in_order,
+    ):
         for shard_index in pending:
             outcomes = []
             for outcome in itertools.islice(outcomes_in_order, len(shards[shard_index])):
@@ -381,7 +395,6 @@ def prepare(
             except (OSError, tf.errors.OpError) as error:
                 progress.close()
                 _write_failed(out_dir, _shard_paths(out_dir, corpus, shard_index, total_shards)[0], error)
-    progress.close()
     return write_manifest(out_dir, corpus, total_shards, windowing, embedder_info, label_names, skipped)
 
 

@@ -7,6 +7,7 @@ log-mel embedder (no weights); no training here.
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -184,6 +185,91 @@ def test_an_out_folder_that_cannot_be_written(messy_csv, tmp_path, capsys, monke
     assert "cannot write there (Read-only file system); choose a folder you can write to" in error_line(
         capsys
     )
+
+
+@pytest.mark.parametrize("weights", ["notes.txt", "fer2013_mini_xception.hdf5"])
+def test_a_vggm_spec_of_another_file_is_one_line_and_writes_no_plan(
+    messy_csv, shared_dir, tmp_path, capsys, weights
+):
+    """A text file, or a Keras model that is not VGG-M (it loaded, then crashed at the first face)."""
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    path = tmp_path / weights if weights == "notes.txt" else shared_dir / "weights" / weights
+    out = tmp_path / "records"
+    argv = prepare_argv(messy_csv, out, "--face-embedder", f"vggm:{path}")
+    argv[argv.index("audio")] = "audio,face"
+    assert main(argv) == 2
+    line = error_line(capsys)
+    assert (
+        str(path) in line and "vgg-m-face-bn-fer.mat or the .keras file mater-tf weights convert-vggm" in line
+    )
+    assert not (out / "plan.json").exists()
+
+
+def test_a_face_model_that_loads_but_cannot_embed_is_refused_at_once(shared_dir, tmp_path):
+    import keras
+
+    from mater_tf.errors import UserError
+    from mater_tf.features.embedders import face_embedder
+
+    # A face "embedder" whose input takes 5 channels: no RGB crop fits it.
+    inputs = keras.Input((32, 32, 5))
+    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))).save(
+        tmp_path / "five.keras"
+    )
+    with pytest.raises(
+        UserError, match=r"--face-embedder keras:.*five.keras: the model loads but cannot embed"
+    ):
+        face_embedder(f"keras:{tmp_path / 'five.keras'}")
+
+
+def test_a_prepare_stopped_before_its_first_shard_does_not_block_a_corrected_command(
+    messy_csv, tmp_path, capsys, monkeypatch
+):
+    """Its plan.json pins nothing worth finishing: another command replaces it (one with a shard does not)."""
+
+    def crashes(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "records"
+    monkeypatch.setattr("pipelines.prepare.decoded_clips", crashes)
+    assert main(prepare_argv(messy_csv, out, "--windows", "8")) == 130
+    assert (out / "plan.json").is_file() and not list(out.glob("*.tfrecord"))
+    capsys.readouterr()
+    monkeypatch.undo()
+    assert main(prepare_argv(messy_csv, out, "--windows", "6")) == 0
+    assert json.loads((out / "manifest.json").read_text())["windowing"]["num_windows"] == 6
+    assert main(prepare_argv(messy_csv, out, "--windows", "4")) == 2  # shards written: refused
+    assert "other settings (--windows: 6 there, 4 now)" in error_line(capsys)
+
+
+def test_a_warning_during_prepare_gets_its_own_line_not_the_progress_line(monkeypatch):
+    import io
+    import logging
+
+    from pipelines.prepare import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(terminal)
+    logging.getLogger().addHandler(handler)
+    try:
+        progress = Progress(2)
+        progress.step()
+        logging.getLogger("pipelines.prepare").warning("skipped broken.mp3: corrupt")
+        progress.step()
+        progress.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+    # The line is cleared (ESC [K) before the warning, which ends with its own newline.
+    assert re.fullmatch(
+        r"\rprepare: 1/2 clips[^\n]*\r\x1b\[Kskipped broken.mp3: corrupt\n\rprepare: 2/2 clips[^\n]*\n",
+        terminal.getvalue(),
+    )
+    assert not handler.filters  # the filter leaves with the progress
 
 
 def test_a_full_disk_keeps_the_finished_shards(messy_csv, tmp_path, capsys, monkeypatch):

@@ -310,12 +310,57 @@ def test_export_refuses_a_non_empty_folder(trained_run, tmp_path, capsys):
         (["train", "--set", "cv.num_folds=40"], "24 subjects but cv.num_folds=40"),
         (["evaluate", "--run", "/nonexistent/run"], "'/nonexistent/run' does not exist"),
         (["export", "--run", "/nonexistent/run", "--out", "x"], "'/nonexistent/run' does not exist"),
+        (["predict", "--live", "cam", "--live-format", "v4l3"], "--live-format v4l3: not an input format"),
     ],
 )
 def test_bad_input_gets_one_clear_line(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in _error_line(capsys)
+
+
+def test_a_run_given_as_a_file_or_an_out_that_cannot_be_written(trained_run, tmp_path, capsys, monkeypatch):
+    (tmp_path / "config.yaml").write_text("name: x\n")
+    for verb in ("evaluate", "export"):
+        assert (
+            main(
+                [verb, "--run", str(tmp_path / "config.yaml"), "--out", "x"][: 3 if verb == "evaluate" else 5]
+            )
+            == 2
+        )
+        assert "config.yaml' is a file; give the run's folder" in _error_line(capsys)
+    assert main(["export", "--run", str(trained_run), "--out", str(tmp_path / "config.yaml" / "base")]) == 2
+    assert "part of that path is a file, not a folder" in _error_line(capsys)
+    loaded = []
+    monkeypatch.setattr(keras.models, "load_model", lambda *a, **k: loaded.append(a))
+    real_write = Path.write_bytes
+
+    def read_only(self, data):
+        if self.name == ".write-test":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    assert main(["export", "--run", str(trained_run), "--out", str(tmp_path / "locked")]) == 2
+    assert "locked: cannot write there (Permission denied)" in _error_line(capsys)
+    assert not loaded and not (tmp_path / "locked").exists()  # said before any work
+
+
+def test_a_run_whose_records_were_prepared_again_is_refused(trained_run, tmp_path, capsys):
+    """split.json says what the records were when it trained; records remade at another windowing differ."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    split = json.loads((run / "split.json").read_text())
+    (run / "split.json").write_text(json.dumps({**split, "window_seconds": 0.25}))
+    for argv in (
+        ["evaluate", "--run", str(run)],
+        ["export", "--run", str(run), "--out", str(tmp_path / "b")],
+    ):
+        assert main(argv) == 2
+        line = _error_line(capsys)
+        assert "were prepared again since it trained (window_seconds: 0.25 then, 0.5 now)" in line
+        assert "--window-seconds 0.25" in line
+    assert not (tmp_path / "b").exists()
 
 
 def test_bad_records_get_one_clear_line(tmp_path, capsys, monkeypatch):

@@ -243,6 +243,7 @@ def test_a_run_config_with_an_unknown_key_names_the_file(tmp_path, tiny_config):
         (["train.label_smoothing=1"], ["train.label_smoothing=0.0"]),
         (["tune.algorithm=grid"], ["tune.algorithm=random"]),
         (["tune.learning_rate=1"], ["tune.learning_rate=[1e-5,1e-2]"]),
+        (["tune.learning_rate=[1e-2,1e-5]"], ["tune.learning_rate=[1e-5,1e-2]"]),
         (["paper.table3=nope"], ["paper.table3=ravdess-attention"]),
         (["train.learning_rate=0"], ["train.learning_rate=1e-06"]),
         (["data.synthetic.evidence_windows=4"], ["data.synthetic.evidence_windows=3"]),

@@ -79,6 +79,25 @@ def test_keras_embedder_with_the_real_fer_network(shared_dir, golden):
         face_embedder(f"keras:{shared_dir / 'weights' / 'fer2013_mini_xception.hdf5'}:nope")
 
 
+def test_relative_embedder_paths_are_recorded_resolved(shared_dir, golden, monkeypatch):
+    """predict, run from another folder, reads the spec the records name: it must lead to the same file."""
+    from mater_tf.extraction import build_extractor
+
+    monkeypatch.chdir(shared_dir)
+    mat = golden[1] / "vgg-m-face-bn-fer-seeded-conv.mat"
+    for typed, resolved in (
+        (
+            "keras:weights/fer2013_mini_xception.hdf5:add_4",
+            f"keras:{shared_dir}/weights/fer2013_mini_xception.hdf5:add_4",
+        ),
+        ("vggm:golden/vgg-m-face-bn-fer-seeded-conv.mat", f"vggm:{mat}"),
+    ):
+        _, info = build_extractor(4, 0.5, ["audio", "face"], typed, "logmel")
+        assert info["face"]["spec"] == resolved and info["audio"]["spec"] == "logmel"
+    monkeypatch.chdir("/")
+    assert face_embedder(info["face"]["spec"]).dim == 512  # found from anywhere
+
+
 def test_bad_embedder_specs(tmp_path):
     with pytest.raises(UserError, match="not vggm:PATH or keras:PATH"):
         face_embedder("resnet")

@@ -342,6 +342,53 @@ def test_predict_bad_arguments_get_one_line(audio_export, tmp_path, capsys):
     assert "Traceback" not in error
 
 
+def test_predict_does_not_replace_files_it_did_not_write(shared_dir, audio_export, tmp_path, capsys):
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("my own notes\n")
+    (tmp_path / "notes.txt").write_text("a file\n")
+    for out, said in (
+        (mine, "holds summary.csv, which mater-tf predict did not write"),
+        (tmp_path / "notes.txt", "a file, not a folder"),
+    ):
+        started = time.perf_counter()
+        assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(out)]) == 2
+        assert said in capsys.readouterr().err and time.perf_counter() - started < 1.0  # before any work
+    assert (mine / "summary.csv").read_text() == "my own notes\n"
+    assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(mine), "--overwrite"]) == 0
+    assert read_csv(mine / "summary.csv")[0]["clip"] == mp3.stem
+    out = tmp_path / "out"  # a folder predict wrote: run again, its own files are replaced
+    for _ in range(2):
+        assert main(["predict", str(mp3), "--model", str(audio_export), "--out", str(out)]) == 0
+
+
+def test_predict_exits_1_when_every_clip_failed_as_prepare_does(audio_export, tmp_path, capsys):
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(100))
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "junk.wav"), "--model", str(audio_export), "--out", str(out)]) == 1
+    assert "no clip could be predicted" in capsys.readouterr().out
+    assert "junk.wav" in read_csv(out / "summary.csv")[0]["error"]
+
+
+@pytest.mark.slow
+def test_a_face_only_model_predicts_a_video_and_refuses_a_clip_without_a_face(shared_dir, tmp_path, capsys):
+    """The face-only model's signature takes no audio mask (it was always passed: TypeError)."""
+    export = export_tiny_model(
+        tmp_path / "face", f"keras:{shared_dir / 'weights' / FER}", modalities=("face",)
+    )
+    video = shared_dir / "data" / "CREMA-D" / "VideoFlash" / SOURCES[0]
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    out = tmp_path / "out"
+    assert main(["predict", str(video), str(mp3), "--model", str(export), "--out", str(out)]) == 1
+    result = json.loads((out / f"{video.stem}.json").read_text())
+    assert result["face"] == "found" and result["emotion"] in LABELS and "audio_emotion" not in result
+    assert result["probabilities"] == result["face_probabilities"]  # the face alone decides
+    printed = capsys.readouterr().out
+    assert f"{mp3}: no face found in any window" in printed and "reads only the face" in printed
+    assert not (out / f"{mp3.stem}.json").exists()
+
+
 @pytest.fixture(scope="module")
 def short_video(shared_dir_module, tmp_path_factory):
     """Two real CREMA-D videos (about 4 s) joined: a stream long enough for several model inputs."""

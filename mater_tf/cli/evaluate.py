@@ -32,7 +32,7 @@ def evaluate_run(run_dir: Path) -> dict:
     split_info = rundir.read_split(run)
     if not run.model.is_file():
         raise UserError(f"{run_dir} has no model.keras: training has not finished; run mater-tf train again")
-    index = records.index_records(rundir.find_records(run, split_info))
+    _, index = rundir.trained_records(run, split_info)
     split = rundir.split_from_file(split_info)
     model = keras.models.load_model(str(run.model))
     prefix = trainer.data_prefix(index)
@@ -52,6 +52,8 @@ def run(args) -> int:
     from mater_tf.training import cv
 
     run_dir = args.run_dir
+    if run_dir.is_file():
+        raise UserError(f"'{run_dir}' is a file; give the run's folder (made by mater-tf train or cv)")
     if not run_dir.is_dir():
         raise UserError(
             f"run directory '{run_dir}' does not exist; give a folder made by mater-tf train or cv"

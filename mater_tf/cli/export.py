@@ -75,13 +75,20 @@ def run(args) -> int:
         )
     base = args.out
     versions = existing_versions(base)
+    # Before any work: a folder that cannot be written is said now, not after loading the model.
+    created_base = not base.exists()
+    try:
+        records.make_out_dir(base)
+    finally:
+        if created_base and base.is_dir():
+            base.rmdir()  # made again when the version is written whole
     version = args.version or (versions[-1] + 1 if versions else 1)
     if version in versions:
         raise UserError(
             f"--out {base} already holds version {version}; leave out --version to write version "
             f"{versions[-1] + 1}, or choose another number"
         )
-    records_path = rundir.find_records(run, split_info)
+    records_path, _ = rundir.trained_records(run, split_info)
     model = keras.models.load_model(str(run.model))
     metadata = {key: split_info[key] for key in records.METADATA_KEYS}
     # The warmup requests TF Serving replays on load: real clips of the run's records.

@@ -25,6 +25,8 @@ from pathlib import Path
 from mater_tf.errors import UserError
 
 RUN_FILES = ("summary", "score", "confusion", "index")  # index.html: the clips linked to their pages
+OUT_SUFFIXES = ("json", "csv", "png", "html")  # what write_prediction and the run write per name
+OUT_MARKER = ".mater-tf-predict"  # in every --out predict writes: its own files may be replaced
 
 
 def register(subparsers) -> None:
@@ -64,6 +66,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--live-format", help="FFmpeg input format of a --live device (v4l2, avfoundation, dshow)"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in --out that mater-tf predict did not write (it marks its own folders)",
+    )
     parser.add_argument("--audio-embedder", help="override the recorded audio embedder spec (moved weights)")
     parser.add_argument("--face-embedder", help="override the recorded face embedder spec (moved weights)")
     parser.set_defaults(handler=run)
@@ -79,7 +86,16 @@ def run(args) -> int:
         raise UserError("--live reads one stream: give either --live SOURCE or clips, not both")
     if not args.live and not args.inputs:
         raise UserError("give clips, folders or CSVs to predict, or --live SOURCE")
+    if args.live_format:
+        _check_live_format(args.live_format)
     clips = None if args.live else collect_clips(args.inputs)
+    if args.live:
+        stems = [_live_name(args.live)]
+    else:
+        from mater_tf.serving.predictor import output_names
+
+        stems = list(output_names([clip.path for clip in clips[0]], reserved=RUN_FILES).values())
+    check_out(args.out, stems + list(RUN_FILES), args.overwrite)
     predictor = Predictor(args.model, args.audio_embedder, args.face_embedder)
     require_media_packages("face" in predictor.modalities, "mater-tf predict")
     if predictor.builtin is not None:
@@ -90,9 +106,55 @@ def run(args) -> int:
             f"--stride {args.stride}: longer than the model's {predictor.metadata['num_windows']}-window "
             f"input, so some windows would never be scored; give 1 to {predictor.metadata['num_windows']}"
         )
+    mark_out(args.out)
     if args.live:
         return run_live(args, predictor)
     return run_clips(args, predictor, *clips)
+
+
+def check_out(out: Path, stems, overwrite: bool) -> None:
+    """Checks `--out` before any work: a file there, or files of a name predict would write in a
+    folder it did not write (no `OUT_MARKER`), are refused, the latter unless `overwrite`."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file, not a folder, is there; choose a folder")
+    if out.is_dir() and not overwrite and not (out / OUT_MARKER).is_file():
+        mine = {f"{stem}.{suffix}" for stem in stems for suffix in OUT_SUFFIXES}
+        taken = sorted(child.name for child in out.iterdir() if child.name in mine)
+        if taken:
+            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+            raise UserError(
+                f"--out {out}: holds {taken[0]}{more}, which mater-tf predict did not write and would "
+                "replace; choose another folder, or pass --overwrite to replace them"
+            )
+
+
+def mark_out(out: Path) -> None:
+    """Makes `--out` (refused in one line when it cannot be written) and marks it as predict's."""
+    from mater_tf.data.records import make_out_dir
+
+    make_out_dir(out)
+    (out / OUT_MARKER).write_text("Results of mater-tf predict: it may replace its own files here.\n")
+
+
+def _live_name(source: str) -> str:
+    """The output name of a live source (its file or device name, made safe)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(source)).stem or "live").strip("_") or "live"
+
+
+def _check_live_format(name: str) -> None:
+    """Refuses an input format this FFmpeg (PyAV's) does not have, before the model loads."""
+    import difflib
+
+    import av
+
+    if name not in av.formats_available:
+        close = difflib.get_close_matches(name, sorted(av.formats_available), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UserError(
+            f"--live-format {name}: not an input format of this FFmpeg (PyAV {av.__version__}); {hint}devices "
+            "are v4l2 (Linux), avfoundation (macOS) or dshow (Windows) where FFmpeg was built with them; "
+            "leave it out for files and URLs"
+        )
 
 
 def _builtin_line(predictor) -> str:
@@ -205,8 +267,11 @@ def run_clips(args, predictor, clips, skipped) -> int:
         len(rows) > 1 or any(given.is_dir() or given.suffix.lower() == ".csv" for given in args.inputs)
     ):
         print(f"the clips, linked to their pages: {write_index(args.out, rows, score)}")
+    if not clips:
+        raise UserError("no clip to predict (reasons above)")
     if failures == len(clips):
-        raise UserError("no clip could be predicted (reasons above)")
+        print("mater-tf predict: no clip could be predicted (reasons above)")
+    # The rule prepare follows too (README, "Exit codes"): 1 when any clip failed, however many.
     return 1 if failures else 0
 
 
@@ -357,7 +422,7 @@ def run_live(args, predictor) -> int:
         "latency": "seconds from the window's end (realtime: on the media clock; live: its data read) to its line",
         "outputs": outputs,
     }
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(args.live)).stem or "live").strip("_") or "live"
+    name = _live_name(args.live)
     json_path, csv_path, png_path = write_prediction(result, args.out, name)
     html_path = write_page(result, args.out, name, model_description(predictor), args.live, args.copy_media)
     latencies = [o["latency"] for o in outputs]

@@ -200,4 +200,6 @@ def run(args) -> int:
         )
     for clip_id, reason in list(manifest["failed"].items())[:5]:
         print(f"  failed {clip_id}: {reason}")
-    return 0
+    # As predict: 1 when any clip failed (the others' records are written and usable), so a script
+    # sees it; files passed over while listing the corpus (not media, unparsable names) do not count.
+    return 1 if manifest["num_failed"] else 0

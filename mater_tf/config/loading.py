@@ -104,6 +104,8 @@ def config_from_dict(values: dict, source: str = "config") -> ExperimentConfig:
 def read_run_config(run_dir: str | Path) -> ExperimentConfig:
     """Reads the resolved config of a run directory."""
     path = Path(run_dir) / "config.yaml"
+    if Path(run_dir).is_file():
+        raise UserError(f"'{run_dir}' is a file; give the run's folder (made by mater-tf train)")
     if not Path(run_dir).is_dir():
         raise UserError(f"run directory '{run_dir}' does not exist; give a folder made by mater-tf train")
     if not path.is_file():

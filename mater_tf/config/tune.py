@@ -40,8 +40,10 @@ class TuneConfig:
         at_least(self, "max_trials", 1)
         at_least(self, "epochs", 1)
         require(
-            len(self.learning_rate) in (0, 2) and all(v > 0 for v in self.learning_rate),
-            f"tune.learning_rate={self.learning_rate} must be [low, high] with both > 0: "
+            len(self.learning_rate) in (0, 2)
+            and all(v > 0 for v in self.learning_rate)
+            and self.learning_rate == sorted(self.learning_rate),
+            f"tune.learning_rate={self.learning_rate} must be [low, high] with both > 0 and low <= high: "
             "e.g. --set 'tune.learning_rate=[1e-5,1e-2]' (or [] to keep train.learning_rate)",
         )
         for name in ("num_heads", "num_layers", "d_model", "ff_dim"):

@@ -44,6 +44,30 @@ def write_atomically(path: str | Path, write) -> None:
     os.replace(tmp, path)
 
 
+def make_out_dir(folder: str | Path, option: str = "--out") -> None:
+    """Makes `folder` (and its parents) and checks a file can be written in it.
+
+    Raises:
+        UserError: naming `option` and the folder: a file is in the way, or it cannot be written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise UserError(f"{option} {folder}: a file, not a folder, is there; choose a folder") from None
+    except NotADirectoryError:
+        raise UserError(
+            f"{option} {folder}: part of that path is a file, not a folder; choose a folder"
+        ) from None
+    except OSError as error:
+        raise UserError(
+            f"{option} {folder}: cannot write there ({error.strerror}); choose a folder you can write to"
+        ) from None
+
+
 def write_json(path: str | Path, payload) -> None:
     """Writes JSON atomically (indented, keys kept in order)."""
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2) + "\n"))

@@ -40,6 +40,8 @@ def load_keras_model(path, kind: str, fix: str):
     "PATH: not a loadable KIND (why); FIX"."""
     import keras
 
+    if Path(path).suffix.lower() not in (".keras", ".h5", ".hdf5"):  # Keras' own paragraph says no more
+        raise UserError(f"{path}: not a loadable {kind} (Keras reads .keras and .h5 files); {fix}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
@@ -142,9 +144,50 @@ def _feature_model(model, layer_name):
     return keras.Model(model.inputs, output, name=f"{model.name}_{layer.name}")
 
 
+VGGM_MODEL_NAME = "vggm_face"  # `mater_tf.features.vggm.convert_vggm`'s model
+_VGGM_FILES = "give vgg-m-face-bn-fer.mat or the .keras file mater-tf weights convert-vggm makes of it"
+
+
+def _checked(embedder, spec: str):
+    """The embedder, once it has embedded a blank input: a model that loads but cannot embed is
+    refused now, in one line, not by a traceback in the middle of a run."""
+    blank = (
+        np.zeros((1, VGGM_INPUT, VGGM_INPUT, 3), np.uint8)
+        if isinstance(embedder, FaceEmbedder)
+        else np.zeros((1, 96, 64), np.float32)
+    )
+    try:
+        embedder.embed(blank)
+    except Exception as error:  # noqa: BLE001 - Keras and TensorFlow raise many kinds
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        option = "--face-embedder" if isinstance(embedder, FaceEmbedder) else "--audio-embedder"
+        raise UserError(
+            f"{option} {spec}: the model loads but cannot embed a blank input ({first}); give a model "
+            "of that kind"
+        ) from None
+    return embedder
+
+
+def resolved_spec(spec: str | None) -> str | None:
+    """The spec with its file's path made absolute, as the manifest and the export record it, so a
+    command run from another folder (predict) finds the same file; `logmel` and TF-Hub handles as given."""
+    import os
+
+    kind, _, rest = (spec or "").partition(":")
+    if kind not in ("vggm", "keras", "vggish") or not rest:
+        return spec
+    if kind == "vggish":
+        from mater_tf.features.vggish import is_hub_handle
+
+        if is_hub_handle(rest):
+            return spec
+        return f"{kind}:{os.path.abspath(rest)}"
+    path, colon, layer = rest.partition(":") if kind == "keras" else (rest, "", "")
+    return f"{kind}:{os.path.abspath(path)}{colon}{layer}"
+
+
 def face_embedder(spec: str) -> FaceEmbedder:
     """Builds the face embedder of a `--face-embedder` spec."""
-    import keras
 
     kind, _, rest = spec.partition(":")
     if kind == "vggm" and rest:
@@ -154,9 +197,14 @@ def face_embedder(spec: str) -> FaceEmbedder:
 
             model = convert_vggm(path)
         else:
-            model = keras.models.load_model(path, compile=False)
+            model = load_keras_model(path, "VGG-M model", _VGGM_FILES)
+            if model.name != VGGM_MODEL_NAME:  # the name mater-tf weights convert-vggm gives it
+                raise UserError(
+                    f"{path}: a Keras model named '{model.name}', not a VGG-M from mater-tf weights "
+                    f"convert-vggm; {_VGGM_FILES}, or pass any other Keras face model as keras:{path}"
+                )
         checksum = file_checksum(path)
-        return FaceEmbedder(model, f"vggm-relu5-mean:{checksum[:12]}", checksum)
+        return _checked(FaceEmbedder(model, f"vggm-relu5-mean:{checksum[:12]}", checksum), spec)
     if kind == "keras" and rest:
         path_text, _, layer_name = rest.partition(":")
         path = _require_file(path_text, "Keras face model")
@@ -169,8 +217,9 @@ def face_embedder(spec: str) -> FaceEmbedder:
         checksum = file_checksum(path)
         grey = model.input_shape[-1] == 1
         layer = layer_name or default_feature_layer(model).name
-        return FaceEmbedder(
-            features, f"keras-{path.stem}-{layer}:{checksum[:12]}", checksum, grey, "symmetric"
+        return _checked(
+            FaceEmbedder(features, f"keras-{path.stem}-{layer}:{checksum[:12]}", checksum, grey, "symmetric"),
+            spec,
         )
     raise UserError(f"--face-embedder '{spec}' is not vggm:PATH or keras:PATH[:LAYER]")
 
@@ -220,9 +269,15 @@ def audio_embedder(spec: str) -> AudioEmbedder:
         path = Path(resolve_hub_handle(rest)) if is_hub_handle(rest) else _require_file(rest, "VGGish")
         model = build_vggish("conv4_2", trainable=False)
         if str(path).endswith(".weights.h5"):
-            model.load_weights(path)
+            try:
+                model.load_weights(path)
+            except Exception as error:  # noqa: BLE001 - h5py and Keras raise many kinds
+                raise UserError(
+                    f"{path}: not VGGish weights ({error}); give the .weights.h5 that mater-tf weights "
+                    "convert-vggish makes, a VGGish checkpoint or a TF-Hub VGGish folder"
+                ) from None
         else:
             load_vggish_weights(model, path)
         checksum = file_checksum(path if path.exists() else Path(f"{path}.index"))
-        return AudioEmbedder(f"vggish-conv4_2-mean:{checksum[:12]}", checksum, model)
+        return _checked(AudioEmbedder(f"vggish-conv4_2-mean:{checksum[:12]}", checksum, model), spec)
     raise UserError(f"--audio-embedder '{spec}' is not vggish:PATH, vggish:TF_HUB_HANDLE or logmel")

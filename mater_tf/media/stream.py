@@ -57,7 +57,7 @@ def _open_source(source: str, input_format: str | None):
 
     try:
         return av.open(str(source), format=input_format)
-    except (av.error.FFmpegError, OSError) as error:
+    except (av.error.FFmpegError, OSError, ValueError) as error:  # ValueError: an unknown format
         raise MediaError(
             f"{source}: cannot be opened as media ({error}); give a readable file, a URL or a device "
             "(with --live-format for a device, e.g. v4l2)"

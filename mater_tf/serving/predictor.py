@@ -391,6 +391,12 @@ class Predictor:
             # The windows scored end within half a window of the audio's end (a last window less
             # than half full is not scored): prepare's half-window margin, plus that half window.
             check_not_truncated(source, scorer.ends[-1], self.metadata["window_seconds"])
+        if self.modalities == ["face"] and not any(scorer.features["face_valid"]):
+            # A face-only model has nothing to read: its "emotion" would be its bias alone.
+            raise MediaError(
+                f"{source}: no face found in any window (or no video), and this model reads only the face; "
+                "give a video that shows the face"
+            )
         result = {"clip": str(source), "model": self.model_name, **scorer.result()}
         if self.builtin is not None:
             result["model_sha256"] = self.builtin.sha256

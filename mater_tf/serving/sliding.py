@@ -127,7 +127,9 @@ class SlidingScorer:
             for name, array in arrays.items():
                 rows = self.features[name]
                 array[row, : stop - first] = np.asarray(rows[first:stop])
-        arrays["audio_valid"] = audio_valid
+        # Only the masks of the model's own modalities: a signature refuses any other input.
+        if "audio" in self.modalities:
+            arrays["audio_valid"] = audio_valid
         if "face" in self.modalities:
             arrays["face_valid"] = face_valid
         return {name: tf.constant(value) for name, value in arrays.items()}, face_valid

@@ -219,3 +219,25 @@ def find_records(run: RunDir, split_info: dict) -> Path:
         f"{run.root}: the records it trained on are not at {recorded} any more; move them back there "
         "(split.json names them) to evaluate or export this run"
     )
+
+
+def trained_records(run: RunDir, split_info: dict) -> tuple[Path, records.RecordIndex]:
+    """The records a run trained on (`find_records`) and their index, checked against what split.json
+    says they were when it trained.
+
+    Raises:
+        UserError: they are gone, or they were prepared again since (another windowing, embedder or
+            label set): the model would read windows it never learned, or crash.
+    """
+    path = find_records(run, split_info)
+    index = records.index_records(path)
+    for key, now in index.metadata().items():
+        then = split_info.get(key)
+        if then is not None and now != then:
+            raise UserError(
+                f"{run.root}: its records at {path} were prepared again since it trained ({key}: {then} "
+                f"then, {now} now); prepare them again as they were (mater-tf prepare --windows "
+                f"{split_info.get('num_windows')} --window-seconds {split_info.get('window_seconds')}, the "
+                "same embedders), or train again on the new ones"
+            )
+    return path, index
