@@ -484,3 +484,23 @@ def test_a_phone_recording_and_a_misnamed_file_are_prepared_and_predicted(
     result = json.loads((tmp_path / "out" / "voice memo.json").read_text())
     assert result["duration"] == pytest.approx(seconds, abs=0.025)
     assert "unknown media type" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_on_a_folder_counts_what_it_passed_over(ravdess_speech, tmp_path, capsys):
+    """A folder that links to a tree of other files (/usr: 122,589): counts by reason, not a line each."""
+    folder = tmp_path / "clips"
+    (folder / "lib").mkdir(parents=True)
+    os.symlink(ravdess_speech("03-01-01-01-01-01-01.wav"), folder / "voice.wav")
+    for index in range(300):
+        (folder / "lib" / f"module{index}.py").write_text("pass")
+    os.symlink(tmp_path / "nowhere", folder / "gone.wav")
+    model = export_log_mel_model(tmp_path / "model", frames=48)
+    assert main(["predict", str(folder), "--model", str(model), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "mater-tf predict: 301 files passed over" in printed
+    assert "  300 passed over: not a media file (e.g." in printed
+    assert "  1 passed over: broken symbolic link (e.g." in printed
+    assert len([line for line in printed.splitlines() if "passed over" in line]) == 3
+    with (tmp_path / "out" / "passed_over.csv").open() as handle:
+        assert len(handle.read().splitlines()) == 1 + 301
