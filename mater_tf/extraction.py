@@ -43,7 +43,6 @@ from mater_tf.media import (
     Video,
     decode_audio,
     decode_video,
-    has_video_stream,
     is_video,
 )
 
@@ -346,9 +345,7 @@ class ClipExtractor:
         face = np.zeros((count, self.face_dim), np.float32)
         frames_found = np.zeros(count, np.int64)
         found_rate, frames_decoded = None, 0
-        if self.face_embedder is not None and (
-            video is not None or (is_video(path) and has_video_stream(path))
-        ):
+        if self.face_embedder is not None and (video is not None or is_video(path)):
             face, frames_found, found_rate, frames_decoded = self.face_windows(path, seconds, video)
         face_valid = self.windowing.present(duration, frames_found)
         face = face * face_valid[:, None]

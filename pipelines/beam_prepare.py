@@ -39,11 +39,36 @@ BEAM_EXTRA = "pip install 'mater-tf[beam]' -c constraints/beam.txt"
 LOCAL_RUNNERS = (None, "DirectRunner", "SwitchingDirectRunner", "FnApiRunner")
 
 
+# Google's client libraries that Beam imports warn that they will drop this Python version in some
+# years (a FutureWarning each), and Beam logs that crcmod is missing (it writes no TFRecords here:
+# mater-tf writes the shards): 18 lines on a terminal per run, from the driver and every worker.
+# The driver filters them around the import; the workers, started by Beam, get PYTHONWARNINGS.
+GOOGLE_FUTURE_WARNINGS = "ignore::FutureWarning:google.api_core._python_version_support"
+
+
+class _NoCrcmodNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("crcmod package not found")
+
+
 def _import_beam():
+    import os
+    import warnings
+
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if GOOGLE_FUTURE_WARNINGS not in current:  # for the worker processes Beam starts
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, GOOGLE_FUTURE_WARNINGS]))
+    notice = _NoCrcmodNotice()
+    logging.getLogger().addFilter(notice)
     try:
-        import apache_beam as beam
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+            import apache_beam as beam
+            import apache_beam.io.filesystems  # noqa: F401 - the crcmod notice comes with it
     except ImportError as error:
         raise ImportError(f"--runner beam needs Apache Beam: {BEAM_EXTRA}") from error
+    finally:
+        logging.getLogger().removeFilter(notice)
     return beam
 
 

@@ -115,3 +115,30 @@ def write_tf1_checkpoint(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def phone_recording(ravdess_speech, tmp_path):
+    """`write(path)`: a real RAVDESS utterance (3.87 s) as a phone records it: AAC in MP4 (.m4a,
+    FFmpeg's ipod muxer), 44.1 kHz stereo. Returns the path and the source's length in seconds."""
+
+    def write(path=None):
+        import av
+
+        source = ravdess_speech("03-01-05-01-01-01-01.wav")
+        path = Path(path or tmp_path / "voice memo.m4a")
+        with av.open(str(source)) as reader, av.open(str(path), "w", format="ipod") as writer:
+            audio = writer.add_stream("aac", rate=44100)
+            audio.layout = "stereo"
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=44100)
+            for frame in reader.decode(audio=0):
+                for piece in resampler.resample(frame):
+                    writer.mux(audio.encode(piece))
+            for piece in resampler.resample(None):
+                writer.mux(audio.encode(piece))
+            writer.mux(audio.encode(None))
+        with av.open(str(source)) as reader:
+            seconds = reader.duration / 1e6
+        return path, seconds
+
+    return write

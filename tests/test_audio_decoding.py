@@ -162,9 +162,9 @@ def test_a_rate_with_no_common_factor_is_refused_by_the_graph_and_read_by_ffmpeg
     assert abs(np.argmax(spectrum) * 16000 / 12000 - 440) < 3
 
 
-def test_a_suffix_mater_tf_does_not_know_is_not_decoded_in_the_graph(shared_dir, tmp_path):
-    # tensorflow-io reads an mp3 named .mpga; decode_audio (predict, the Beam runner) refuses the
-    # suffix. The tf.data stage must hand it to the fallback so both runners say the same.
+def test_a_suffix_mater_tf_does_not_know_is_read_as_predict_reads_it(shared_dir, tmp_path):
+    # An mp3 named .mpga: not named as an audio file, so FFmpeg reads it, in the tf.data stage
+    # (prepare) as in decode_audio (predict, the Beam runner): both runners give the same samples.
     import shutil
 
     unknown = tmp_path / "clip.mpga"
@@ -176,7 +176,9 @@ def test_a_suffix_mater_tf_does_not_know_is_not_decoded_in_the_graph(shared_dir,
         return np.zeros(0, np.float32), "refused", 0.0
 
     results = list(decoded_audio_dataset([str(unknown)], 1, fallback))
-    assert handed_back == [str(unknown)] and results[0][1] == "refused"
+    assert handed_back == [] and results[0][1] == ""
+    np.testing.assert_array_equal(results[0][0], decode_audio(unknown))
+    assert len(results[0][0]) > 16000
 
 
 def test_a_failure_in_the_graph_is_reported_by_its_reason_not_its_stack(tmp_path):

@@ -111,7 +111,7 @@ def test_bad_beam_options_stop_the_command_with_one_line(shared_dir, tmp_path, c
 
 
 @pytest.mark.slow
-def test_beam_records_are_the_tf_data_runs_records(shared_dir, tmp_path, monkeypatch):
+def test_beam_records_are_the_tf_data_runs_records(shared_dir, tmp_path, monkeypatch, capfd):
     """Audio-only (the cheapest extractor): 3 real CREMA-D clips and a broken file, 2 clips a shard.
 
     The same records in the same shards; embeddings within EMBEDDING_TOLERANCE (see there)."""
@@ -134,6 +134,12 @@ def test_beam_records_are_the_tf_data_runs_records(shared_dir, tmp_path, monkeyp
     # other machines do: the records must agree all the same.
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", str(2 * (os.cpu_count() or 1)))
     assert main([*common, "--out", str(tmp_path / "beam"), "--runner", "beam"]) == 1  # the broken file failed
+    # Neither the driver nor a worker prints Google's FutureWarnings; the driver no crcmod notice.
+    # (Each worker still logs it while importing Beam, before any mater-tf code runs: installing
+    # crcmod, apache-beam[tfrecord], ends it.)
+    printed = capfd.readouterr().err
+    assert "FutureWarning" not in printed, printed
+    assert printed.count("crcmod package not found") <= 2, printed  # --workers 2
 
     local, beam = json.loads((tmp_path / "local" / "manifest.json").read_text()), None
     beam = json.loads((tmp_path / "beam" / "manifest.json").read_text())

@@ -152,7 +152,7 @@ def test_linked_actor_folders_are_followed_and_nothing_is_dropped_silently(tmp_p
         "loop": f"a link to a folder already listed ({root})",
         "gone.wav": "broken symbolic link (its target does not exist)",
     }
-    assert reasons["notes.txt"].startswith("not a media file (suffix '.txt'")
+    assert reasons["notes.txt"].startswith("not a media file (FFmpeg cannot open it: not readable media")
     # Every file seen is a clip or passed over with its reason.
     assert len(clips) + len(skipped) == 6
     only_links = tmp_path / "only_links"
@@ -180,3 +180,42 @@ def test_nothing_found(tmp_path):
         list_corpus("ravdess", tmp_path, ["a"])
     with pytest.raises(UserError, match="is not a folder"):
         list_corpus("cremad", tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_a_folder_is_listed_by_what_ffmpeg_finds_in_its_files(phone_recording, shared_dir, tmp_path):
+    import shutil
+
+    from mater_tf.corpora import list_folder_or_csv
+
+    phone_recording(tmp_path / "1003_IEO_HAP_HI.m4a")
+    shutil.copyfile(
+        shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3", tmp_path / "1004_IEO_SAD_HI.dat"
+    )
+    (tmp_path / "1005_IEO_SAD_HI.txt").write_text("a clip's name, no clip in it")
+    (tmp_path / "notes.py").write_text("print('hello')")
+    clips, skipped = list_cremad(tmp_path)
+    assert [c.path.split("/")[-1] for c in clips] == ["1003_IEO_HAP_HI.m4a", "1004_IEO_SAD_HI.dat"]
+    reasons = {path.split("/")[-1]: reason for path, reason in skipped}
+    assert reasons["1005_IEO_SAD_HI.txt"].startswith("not a media file (FFmpeg cannot open it")
+    assert reasons["notes.py"] == "not a media file (suffix '.py' is no format FFmpeg reads; not opened)"
+    (tmp_path / "cremad").mkdir()
+    phone_recording(tmp_path / "cremad" / "voice memo.m4a")  # any name: its suffix is FFmpeg's
+    found, _, kind = list_folder_or_csv(tmp_path / "cremad")
+    assert kind == "files" and [c.clip_id for c in found] == ["voice memo"]
+
+
+def test_a_folder_opens_only_files_that_may_be_clips(tmp_path, monkeypatch):
+    """A folder that links to /usr: FFmpeg opens no file whose name is neither a clip code nor a
+    suffix FFmpeg reads (122,589 such files cost minutes, 5 ms each)."""
+    opened = []
+    from mater_tf.media import Streams
+
+    monkeypatch.setattr(
+        "mater_tf.corpora.probe", lambda path: opened.append(path.name) or Streams(False, False)
+    )
+    touch(
+        tmp_path, "lib/libx.so.3", "lib/tool.py", "include/x.h", "bin/tool", "1003_IEO_HAP_HI.bin", "song.m4a"
+    )
+    list_cremad(tmp_path)
+    assert sorted(opened) == ["1003_IEO_HAP_HI.bin", "song.m4a"]

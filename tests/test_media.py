@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mater_tf.features import log_mel
-from mater_tf.media import MediaError, decode_audio, decode_audio_track, decode_video
+from mater_tf.media import MediaError, decode_audio, decode_audio_track, decode_video, is_video, probe
 from mater_tf.media.tfio_audio import decode_audio_tensor
 
 
@@ -72,8 +72,35 @@ def test_unusable_media_is_named(tmp_path):
     with pytest.raises(MediaError, match="junk.wav: audio cannot be decoded"):
         decode_audio(tmp_path / "junk.wav")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(MediaError, match="unknown media type"):
+    with pytest.raises(MediaError, match=r"notes.txt: not readable media \(Invalid data found"):
         decode_audio(tmp_path / "notes.txt")
+
+
+@pytest.mark.slow
+def test_media_is_judged_by_what_ffmpeg_finds_in_it(phone_recording, shared_dir, tmp_path):
+    import shutil
+
+    m4a, seconds = phone_recording()  # AAC in MP4, what phones record
+    assert probe(m4a).audio and not is_video(m4a)
+    # An AAC frame is 1024 samples (23 ms at 44.1 kHz): the length is the source's within one frame.
+    assert len(decode_audio(m4a)) / 16000 == pytest.approx(seconds, abs=0.025)
+    # An mp3 under another name reads as tensorflow-io reads the .mp3 (another decoder: a few ms apart).
+    mp3 = shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3"
+    reference = decode_audio(mp3)
+    for name in ("really an mp3.wav", "clip.dat", "no suffix"):
+        shutil.copyfile(mp3, tmp_path / name)
+        waveform = decode_audio(tmp_path / name)
+        assert abs(len(waveform) - len(reference)) < 0.06 * 16000, name
+        middle = reference[len(reference) // 2 : len(reference) // 2 + 8000]  # speech, not silence
+        lag = int(np.argmax(np.correlate(waveform, middle))) - len(reference) // 2  # decoder delays differ
+        assert abs(lag) < 0.06 * 16000, name
+        start = len(reference) // 2 + lag
+        assert np.corrcoef(waveform[start : start + 8000], middle)[0, 1] > 0.99, name
+        assert not is_video(tmp_path / name)
+    # Judged by content both ways: a video under an audio name has moving pictures.
+    flv = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
+    shutil.copyfile(flv, tmp_path / "video.dat")
+    assert is_video(tmp_path / "video.dat") and not is_video(mp3)
 
 
 def write_silent_video(path, seconds=1.0):

@@ -460,3 +460,47 @@ def test_predict_reads_a_tf_serving_model_base(ravdess_speech, tmp_path):
     assert result["model"] == str(version)
     flat_result = json.loads((tmp_path / "flat_out" / "03-01-01-01-01-01-01.json").read_text())
     assert result["probabilities"] == pytest.approx(flat_result["probabilities"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_phone_recording_and_a_misnamed_file_are_prepared_and_predicted(
+    phone_recording, shared_dir, tmp_path, capsys
+):
+    """Media is judged by what FFmpeg finds in it: an .m4a (AAC in MP4), an mp3 named .wav."""
+    m4a, seconds = phone_recording()
+    shutil.copyfile(
+        shared_dir / "data" / "CREMA-D" / "AudioMP3" / "1002_DFA_ANG_XX.mp3", tmp_path / "mp3.wav"
+    )
+    (tmp_path / "clips.csv").write_text("path,label,subject\nvoice memo.m4a,angry,a\nmp3.wav,sad,b\n")
+    out = tmp_path / "records"
+    argv = ["prepare", "--corpus", "csv", "--root", str(tmp_path / "clips.csv"), "--out", str(out)]
+    assert main([*argv, "--modalities", "audio"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["num_clips"] == 2 and not manifest["failed"]
+    # An AAC frame is 1024 samples (23 ms at 44.1 kHz): the length is the source's within one frame.
+    assert manifest["clips"]["voice memo"]["duration"] == pytest.approx(seconds, abs=0.025)
+    model = export_log_mel_model(tmp_path / "model", frames=48)
+    assert main(["predict", str(m4a), "--model", str(model), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "voice memo.json").read_text())
+    assert result["duration"] == pytest.approx(seconds, abs=0.025)
+    assert "unknown media type" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_on_a_folder_counts_what_it_passed_over(ravdess_speech, tmp_path, capsys):
+    """A folder that links to a tree of other files (/usr: 122,589): counts by reason, not a line each."""
+    folder = tmp_path / "clips"
+    (folder / "lib").mkdir(parents=True)
+    os.symlink(ravdess_speech("03-01-01-01-01-01-01.wav"), folder / "voice.wav")
+    for index in range(300):
+        (folder / "lib" / f"module{index}.py").write_text("pass")
+    os.symlink(tmp_path / "nowhere", folder / "gone.wav")
+    model = export_log_mel_model(tmp_path / "model", frames=48)
+    assert main(["predict", str(folder), "--model", str(model), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "mater-tf predict: 301 files passed over" in printed
+    assert "  300 passed over: not a media file (e.g." in printed
+    assert "  1 passed over: broken symbolic link (e.g." in printed
+    assert len([line for line in printed.splitlines() if "passed over" in line]) == 3
+    with (tmp_path / "out" / "passed_over.csv").open() as handle:
+        assert len(handle.read().splitlines()) == 1 + 301

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from mater_tf.errors import UserError
 
-RUN_FILES = ("summary", "score", "confusion", "index")  # index.html: the clips linked to their pages
+# index.html: the clips linked to their pages; passed_over.csv: the files of a folder that are not clips
+RUN_FILES = ("summary", "score", "confusion", "index", "passed_over")
 OUT_SUFFIXES = ("json", "csv", "png", "html")  # what write_prediction and the run write per name
 OUT_MARKER = ".mater-tf-predict"  # in every --out predict writes: its own files may be replaced
 
@@ -255,8 +256,8 @@ def run_clips(args, predictor, clips, skipped) -> int:
     finally:
         # Written however the run ends (Ctrl-C, a failure): the clips finished so far stay listed.
         summary = write_summary(args.out, rows, predictor.metadata["label_names"]) if rows else None
-    for path, reason in skipped:
-        print(f"mater-tf predict: passed over {path}: {reason}")
+    if skipped:
+        print(_passed_over(args.out, skipped))
     if media_seconds:
         print(
             f"{len(clips) - failures} clips, {media_seconds:.1f} s of media in {busy:.1f} s "
@@ -273,6 +274,23 @@ def run_clips(args, predictor, clips, skipped) -> int:
         print("mater-tf predict: no clip could be predicted (reasons above)")
     # The rule prepare follows too (README, "Exit codes"): 1 when any clip failed, however many.
     return 1 if failures else 0
+
+
+def _passed_over(out_dir: Path, skipped: list) -> str:
+    """The files passed over, counted by reason with an example each (as prepare prints them);
+    every one with its reason in `passed_over.csv` (a folder linking to /usr passes over 100,000)."""
+    from mater_tf.cli.prepare import passed_over_summary
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "passed_over.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "reason"])
+        writer.writerows(skipped)
+    lines = passed_over_summary(skipped)
+    return "\n".join(
+        [f"mater-tf predict: {len(skipped)} files passed over (each with its reason: {path})", *lines]
+    )
 
 
 def summary_row(clip, name, result, error, predictor) -> dict:

@@ -29,7 +29,15 @@ import os
 from pathlib import Path
 
 from mater_tf.errors import UserError
-from mater_tf.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
+from mater_tf.media import (
+    AUDIO_SUFFIXES,
+    MEDIA_EXTRA,
+    VIDEO_SUFFIXES,
+    MediaError,
+    ffmpeg_suffixes,
+    is_video,
+    probe,
+)
 
 RAVDESS_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 CREMAD_CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
@@ -75,31 +83,67 @@ def _walk(root: Path) -> tuple[list[Path], list]:
     return files, skipped
 
 
-def _media_files(root: Path) -> tuple[list[Path], list]:
-    """The media files under `root` (absolute paths), and every other file seen with its reason."""
+def _media_files(root: Path, named=lambda path: False) -> tuple[list[Path], list]:
+    """The media files under `root` (absolute paths), and every other file seen with its reason.
+
+    What FFmpeg finds in a file decides: one with an audio stream is media, whatever its name
+    (an .m4a, a clip saved as .dat). Files named as our audio or video files are listed without
+    opening them (a broken one fails when it is decoded, with its reason); FFmpeg opens the others
+    whose suffix one of its formats names, or whose name `named` accepts (a corpus's clip code),
+    so a folder that links to /usr costs no FFmpeg open per file.
+    """
+    import importlib.util
+
     files, skipped = _walk(Path(os.path.abspath(root)))
-    suffixes = VIDEO_SUFFIXES + AUDIO_SUFFIXES
-    media = []
+    media, ffmpeg = [], importlib.util.find_spec("av") is not None
     for path in files:
-        if path.suffix.lower() in suffixes:
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
+            media.append(path)
+            continue
+        if not ffmpeg:
+            skipped.append((str(path), f"not a media file (suffix '{suffix}'; not opened: {MEDIA_EXTRA})"))
+            continue
+        if suffix not in ffmpeg_suffixes() and not named(path):
+            skipped.append(
+                (str(path), f"not a media file (suffix '{suffix}' is no format FFmpeg reads; not opened)")
+            )
+            continue
+        try:
+            audio = probe(path).audio
+        except MediaError as error:
+            skipped.append(
+                (
+                    str(path),
+                    f"not a media file (FFmpeg cannot open it: {str(error).removeprefix(f'{path}: ')})",
+                )
+            )
+            continue
+        if audio:
             media.append(path)
         else:
-            skipped.append(
-                (str(path), f"not a media file (suffix '{path.suffix}'; read: {' '.join(suffixes)})")
-            )
+            skipped.append((str(path), "not a media file (FFmpeg finds no audio stream in it)"))
     return media, skipped
+
+
+def _audio_visual(path: Path) -> bool:
+    """Whether a clip's file has moving pictures: by its name where it is one of ours (no need to
+    open every file of a corpus), else by what FFmpeg finds in it."""
+    suffix = path.suffix.lower()
+    return suffix in VIDEO_SUFFIXES or (suffix not in AUDIO_SUFFIXES and is_video(path))
 
 
 def _prefer_video(candidates: dict[str, list[Path]]) -> tuple[dict[str, Path], list]:
     """One file per clip: the audio-visual one when both exist."""
     chosen, skipped = {}, []
     for clip_id, paths in candidates.items():
-        paths = sorted(paths, key=lambda p: (p.suffix.lower() not in VIDEO_SUFFIXES, str(p)))
+        if len(paths) > 1:
+            paths = sorted(paths, key=lambda p: (not _audio_visual(p), str(p)))
         chosen[clip_id] = paths[0]
         for path in paths[1:]:
             if os.path.samefile(path, paths[0]):
                 reason = f"the same file as {paths[0]} (reached through a link); listed once"
-            elif (path.suffix.lower() in VIDEO_SUFFIXES) == (paths[0].suffix.lower() in VIDEO_SUFFIXES):
+            elif _audio_visual(path) == _audio_visual(paths[0]):
                 reason = f"another file of the same clip {clip_id} ({paths[0]} is used)"
             else:
                 reason = f"audio-only copy of a clip (the audio-visual file is used: {paths[0].name})"
@@ -107,13 +151,23 @@ def _prefer_video(candidates: dict[str, list[Path]]) -> tuple[dict[str, Path], l
     return chosen, skipped
 
 
+def _ravdess_parts(path: Path) -> list[str] | None:
+    parts = path.stem.split("-")
+    return parts if len(parts) == 7 and all(p.isdigit() for p in parts) else None
+
+
+def _cremad_parts(path: Path) -> list[str] | None:
+    parts = path.stem.split("_")
+    return parts if len(parts) == 4 and parts[0].isdigit() else None
+
+
 def list_ravdess(root: str | Path) -> tuple[list[Clip], list]:
     """RAVDESS `MM-VV-EE-II-SS-RR-AA` files under `root` (any of its released layouts)."""
     candidates = {}
-    media, skipped = _media_files(root)
+    media, skipped = _media_files(root, _ravdess_parts)
     for path in media:
-        parts = path.stem.split("-")
-        if len(parts) != 7 or not all(p.isdigit() for p in parts):
+        parts = _ravdess_parts(path)
+        if parts is None:
             skipped.append((str(path), "name is not a RAVDESS MM-VV-EE-II-SS-RR-AA code"))
             continue
         modality, vocal, emotion = parts[0], parts[1], int(parts[2])
@@ -140,10 +194,10 @@ def list_ravdess(root: str | Path) -> tuple[list[Clip], list]:
 def list_cremad(root: str | Path) -> tuple[list[Clip], list]:
     """CREMA-D `ACTOR_SENTENCE_EMOTION_LEVEL` files (VideoFlash/, AudioWAV/, AudioMP3/)."""
     candidates = {}
-    media, skipped = _media_files(root)
+    media, skipped = _media_files(root, _cremad_parts)
     for path in media:
-        parts = path.stem.split("_")
-        if len(parts) != 4 or not parts[0].isdigit():
+        parts = _cremad_parts(path)
+        if parts is None:
             skipped.append((str(path), "name is not a CREMA-D ACTOR_SENTENCE_EMOTION_LEVEL code"))
             continue
         if parts[2] not in CREMAD_CODES:
@@ -331,7 +385,7 @@ def list_folder_or_csv(path: str | Path) -> tuple[list[Clip], list, str]:
     """
     path = Path(os.path.abspath(path))
     if path.is_dir():
-        media, skipped = _media_files(path)
+        media, skipped = _media_files(path, lambda p: _ravdess_parts(p) or _cremad_parts(p))
         for corpus, reader in (("cremad", list_cremad), ("ravdess", list_ravdess)):
             clips, passed = reader(path)
             unparsed = [p for p, reason in passed if reason.startswith("name is not")]

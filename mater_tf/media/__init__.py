@@ -15,6 +15,7 @@ the middle of an audio track is not filled in.)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import numpy as np
 from mater_tf.errors import UserError
 
 SAMPLE_RATE = 16000
+# Suffixes only choose a fast path: files named as audio files go to the TensorFlow graph
+# (`audio_graph`), and a folder's files so named are listed without opening them. What a file is
+# (media or not, moving pictures or not) is what FFmpeg finds in it: an .m4a, a .wav holding mp3.
 VIDEO_SUFFIXES = (".mp4", ".flv", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg")
 
@@ -60,22 +64,79 @@ def require_media_packages(faces: bool, command: str) -> None:
         raise UserError(f"{command} needs the media extra (missing: {', '.join(missing)}): {MEDIA_EXTRA}")
 
 
-def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
 def check_readable(path: str | Path) -> Path:
+    """The path, when it names a non-empty file (what it holds is FFmpeg's to judge)."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: empty file")
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
-        raise MediaError(
-            f"{path}: unknown media type '{suffix}'; use one of {', '.join(VIDEO_SUFFIXES + AUDIO_SUFFIXES)}"
-        )
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_suffixes() -> frozenset[str]:
+    """The file suffixes FFmpeg's demuxers name (".m4a", ".aac", ".opus", ...) and ours."""
+    import av
+
+    suffixes = set(VIDEO_SUFFIXES + AUDIO_SUFFIXES)
+    for name in av.formats_available:
+        try:
+            extensions = av.ContainerFormat(name, "r").extensions
+        except ValueError:  # a muxer only
+            continue
+        suffixes.update(f".{extension.strip().lower()}" for extension in extensions or ())
+    return frozenset(suffixes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Streams:
+    """What FFmpeg finds in a file: an audio stream, a video stream of moving pictures."""
+
+    audio: bool
+    video: bool
+
+
+def _moving_video(container) -> list:
+    """The video streams that are not a cover picture (an mp3's or m4a's album art is a
+    one-frame video stream with the attached_pic disposition)."""
+    import av
+
+    return [
+        stream
+        for stream in container.streams.video
+        if not stream.disposition & av.stream.Disposition.attached_pic
+    ]
+
+
+def probe(path: str | Path) -> Streams:
+    """The streams FFmpeg finds in a file (opened once per version of the file).
+
+    Raises:
+        MediaError: missing, empty, or nothing FFmpeg can open.
+    """
+    path = check_readable(path)
+    stat = path.stat()
+    return _probe(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe(path: str, size: int, modified: int) -> Streams:
+    with _open(path) as container:
+        return Streams(bool(container.streams.audio), bool(_moving_video(container)))
+
+
+def named_audio_file(path: str | Path) -> bool:
+    """Whether `decode_audio` tries TensorFlow's readers first (the file is named as an audio file)."""
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
+
+
+def is_video(path: str | Path) -> bool:
+    """Whether FFmpeg finds moving pictures in the file (not cover art; False where it cannot open it)."""
+    try:
+        return probe(path).video
+    except MediaError:
+        return False
 
 
 def _open(path):
@@ -84,8 +145,9 @@ def _open(path):
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as error:
+        reason = getattr(error, "strerror", None) or error  # FFmpeg's words, without the path again
         raise MediaError(
-            f"{path}: not readable media ({error}); the file may be corrupt or truncated"
+            f"{path}: not readable media ({reason}); the file may be corrupt, truncated, or not audio or video"
         ) from None
 
 
@@ -93,7 +155,7 @@ def _origin(container) -> float:
     """The container's start in seconds: the earliest start time of its audio and video streams."""
     starts = [
         float(stream.start_time * stream.time_base)
-        for stream in (*container.streams.video, *container.streams.audio)
+        for stream in (*_moving_video(container), *container.streams.audio)
         if stream.start_time is not None and stream.time_base is not None
     ]
     if starts:
@@ -114,9 +176,9 @@ def decode_video(path: str | Path, max_side: int = 640, until_seconds: float | N
     path = check_readable(path)
     frames, times = [], []
     with _open(path) as container:
-        if not container.streams.video:
+        if not _moving_video(container):
             raise MediaError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
+        stream = _moving_video(container)[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         scale = min(1.0, max_side / max(width, height)) if width and height else 1.0
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
@@ -182,9 +244,12 @@ def _mono(frame) -> np.ndarray:
 
 
 def has_video_stream(path: str | Path) -> bool:
-    """Whether a container holds a video stream (an .mp4 may carry audio only)."""
-    with _open(check_readable(path)) as container:
-        return bool(container.streams.video)
+    """Whether a container holds moving pictures (an .mp4 may carry audio only; cover art is not).
+
+    Raises:
+        MediaError: a file FFmpeg cannot open.
+    """
+    return probe(path).video
 
 
 def decode_audio_track(path: str | Path) -> np.ndarray:
@@ -260,15 +325,16 @@ def op_error_reason(message: str) -> str:
 
 
 def decode_audio(path: str | Path) -> np.ndarray:
-    """16 kHz mono audio of any clip: TensorFlow ops for audio files, PyAV for containers.
+    """16 kHz mono audio of any clip: TensorFlow ops for audio files, PyAV for everything else.
 
-    Audio files go through `mater_tf.media.audio_graph` (WAV by TensorFlow, mp3/flac/ogg by
+    Files named as audio files (`AUDIO_SUFFIXES`) go through `mater_tf.media.audio_graph` (WAV by TensorFlow, mp3/flac/ogg by
     tensorflow-io, resampled by `mater_tf.media.resample`), the same graph that
     `mater-tf prepare` maps over its clips. A file that graph cannot read (a WAV that is not
-    16-bit PCM, say) falls back to PyAV (the same file always takes the same path).
+    16-bit PCM, or a .wav that holds mp3) falls back to PyAV (the same file always takes the
+    same path). Any other file (.m4a, .mp4, .opus, no suffix) is read by PyAV.
     """
     path = check_readable(path)
-    if is_video(path):
+    if not named_audio_file(path):
         return decode_audio_track(path)
     import tensorflow as tf
 

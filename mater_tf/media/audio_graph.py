@@ -10,10 +10,12 @@
   a `_PMX` chunk: "Data too short"); the samples are in front of it. A WAV that
   is not 16-bit PCM, or whose chunks do not add up, fails with an op error and
   is read by FFmpeg instead (`mater_tf.media.decode_audio`).
-* mp3, flac, ogg: tensorflow-io (`mater_tf.media.tfio_audio`), the one step
+* .mp3, .flac, .ogg: tensorflow-io (`mater_tf.media.tfio_audio`), the one step
   still in a `tf.py_function`, behind tensorflow-io's lock.
-* Containers (mp4, flv, ...), for `decoded_audio_dataset` only: PyAV in a
-  `tf.py_function` (`decode_audio_track`, already 16 kHz), no lock.
+* Any other file (.mp4, .flv, .m4a, .opus, no suffix ...), for `decoded_audio_dataset` only:
+  PyAV in a `tf.py_function` (`decode_audio_track`, already 16 kHz), no lock. The suffix
+  only picks the reader; a file it does not fit (a .wav holding mp3) fails in the graph and
+  is read by FFmpeg, as `mater_tf.media.decode_audio` reads it.
 
 Then channels are averaged and the waveform is resampled to 16 kHz with
 `mater_tf.media.resample` (resampy's filter, the VGGish reference's resampler,
@@ -25,12 +27,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.media import AUDIO_SUFFIXES, SAMPLE_RATE, VIDEO_SUFFIXES, op_error_reason
+from mater_tf.media import AUDIO_SUFFIXES, SAMPLE_RATE, op_error_reason
 from mater_tf.media.resample import resample
 
 _WAV_PCM = 1
@@ -106,7 +107,7 @@ def _is(path, suffixes) -> tf.Tensor:
 def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
     """Graph function: an audio file's path -> float32 [samples] at 16 kHz, channels averaged.
 
-    Containers (video suffixes) are read by PyAV; everything else as the module doc says.
+    Files not named as audio files are read by PyAV; the rest as the module doc says.
     """
     from mater_tf.media import tfio_audio
 
@@ -114,9 +115,12 @@ def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
     samples, rate = tf.case(
         [
             (_is(path, (".wav",)), lambda: read_wav(path)),
-            (_is(path, VIDEO_SUFFIXES), lambda: _py_decoder(_decode_container, path)),
+            (
+                _is(path, [suffix for suffix in AUDIO_SUFFIXES if suffix != ".wav"]),
+                lambda: _py_decoder(tfio_audio.decode_other, path),
+            ),
         ],
-        default=lambda: _py_decoder(tfio_audio.decode_other, path),
+        default=lambda: _py_decoder(_decode_container, path),
     )
     mono = tf.reduce_mean(samples, axis=1)
     return resample(mono, rate, SAMPLE_RATE)
@@ -137,12 +141,9 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback, read_ahead: 
     handed to `fallback(path) -> (waveform, error, seconds)` in Python, which
     reads it with FFmpeg or says why it cannot be used.
     """
-    # A suffix mater-tf does not know goes straight to `fallback`, which refuses it with the
-    # reason (as `decode_audio` does for predict and the Beam runner): the graph would hand it
-    # to tensorflow-io, which reads some of them, and the two runners would then disagree.
-    known = [Path(path).suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES for path in paths]
-    in_graph = [path for path, graph in zip(paths, known) if graph]
-    dataset = tf.data.Dataset.from_tensor_slices(in_graph or [""]).take(len(in_graph))
+    # Every file goes through the graph, read by the decoder `decode_audio` picks for it (predict
+    # and the Beam runner), so the runners agree; one FFmpeg cannot read fails to `fallback`.
+    dataset = tf.data.Dataset.from_tensor_slices(paths or [""]).take(len(paths))
 
     # No clock in the graph: tf.timestamp fails while TensorFlow's op determinism is on (training
     # turns it on for the rest of the process), which would send every clip to `fallback`.
@@ -153,12 +154,8 @@ def decoded_audio_dataset(paths: list[str], workers: int, fallback, read_ahead: 
     options = tf.data.Options()
     options.autotune.enabled = False
     iterator = iter(decoded.prefetch(read_ahead).with_options(options))
-    for path, graph in zip(paths, known):
+    for path in paths:
         started = time.perf_counter()
-        if not graph:
-            waveform, error, seconds = fallback(path)
-            yield waveform, error, seconds + time.perf_counter() - started
-            continue
         try:
             waveform = next(iterator)
         except tf.errors.OpError as graph_error:  # this clip only: the iterator goes on with the next

@@ -16,6 +16,7 @@ from mater_tf.media import (
     MediaError,
     Video,
     _AudioTrack,
+    _moving_video,
     _open,
     _origin,
     check_readable,
@@ -38,7 +39,7 @@ def decode_clip(
         if not container.streams.audio:
             raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
         audio_stream = container.streams.audio[0]
-        video_stream = container.streams.video[0] if container.streams.video else None
+        video_stream = (_moving_video(container) or [None])[0]
         origin = _origin(container)
         track = _AudioTrack(path, origin)
         if video_stream is not None:

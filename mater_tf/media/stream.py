@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from mater_tf.media import SAMPLE_RATE, MediaError, _mono, _origin
+from mater_tf.media import SAMPLE_RATE, MediaError, _mono, _moving_video, _origin
 
 _SECONDS_TOLERANCE = 1e-9
 # Windows read ahead of the scorer at most (about 32 s of 0.5 s windows; a few MB of frames each).
@@ -97,7 +97,7 @@ def stream_windows(
         if not container.streams.audio:
             raise MediaError(f"{source}: has no audio track; MATER needs the voice (use a clip with sound)")
         audio_stream = container.streams.audio[0]
-        video_stream = container.streams.video[0] if video and container.streams.video else None
+        video_stream = (_moving_video(container) or [None])[0] if video else None
         size = None
         if video_stream is not None:
             width, height = video_stream.codec_context.width, video_stream.codec_context.height

@@ -259,13 +259,13 @@ class Predictor:
         training records came from; containers and live sources are demuxed as a
         stream, frames only for models with the face modality.
         """
-        from mater_tf.media import check_readable, decode_audio, has_video_stream, is_video
+        from mater_tf.media import check_readable, decode_audio, has_video_stream, named_audio_file
         from mater_tf.media.stream import stream_windows, waveform_windows
 
         seconds, span = self.metadata["window_seconds"], self.extractor.audio_span
         if not live:
             check_readable(source)
-            if not is_video(source):
+            if named_audio_file(source):
                 return waveform_windows(decode_audio(source), seconds, span)
         # Opening a file here first gives a corrupt one the file's message, not the live source's.
         has_video = live or has_video_stream(source)
