@@ -20,16 +20,42 @@ from mater_tf.training import tuning
 TUNE = ["tune.max_trials=2", "tune.epochs=1", "tune.num_heads=[1,2]", "tune.learning_rate=[1e-3,1e-2]"]
 
 
-def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
-    config = load_config("quickstart", list(tiny_overrides) + TUNE)
-    requested = []
+@pytest.fixture(scope="module")
+def search(tiny_overrides, tmp_path_factory):
+    """One small search, run once and inspected by several tests: a Bayesian search (its second
+    trial proposed by the Gaussian process) over a two-member ensemble, recording every dataset it
+    builds and every Gaussian-process fit. Returns (summary, tune_dir, subjects requested, fits)."""
+    import keras_tuner
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    tune_dir = tmp_path_factory.mktemp("search")
+    requested, fits = [], []
+    original_fit = GaussianProcessRegressor.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(len(args[0]))
+        return original_fit(self, *args, **kwargs)
 
     def recording(subjects, **kwargs):
         requested.append(set(subjects))
         return records.make_dataset(subjects=subjects, **kwargs)
 
-    summary = tuning.run_search(config, tmp_path, make_dataset=recording)
-    split = json.loads((tmp_path / "split.json").read_text())
+    overrides = [*tiny_overrides, *TUNE, "tune.algorithm=bayesian", "model.ensemble=2"]
+    with pytest.MonkeyPatch.context() as patch:
+        # One random start, so the second trial is proposed by the Gaussian process (scikit-learn).
+        patch.setattr(
+            keras_tuner,
+            "BayesianOptimization",
+            functools.partial(keras_tuner.BayesianOptimization, num_initial_points=1),
+        )
+        patch.setattr(GaussianProcessRegressor, "fit", counting_fit)
+        summary = tuning.run_search(load_config("quickstart", overrides), tune_dir, make_dataset=recording)
+    return summary, tune_dir, requested, fits
+
+
+def test_the_search_never_sees_a_test_subject(search):
+    summary, tune_dir, requested, _ = search
+    split = json.loads((tune_dir / "split.json").read_text())
     test_subjects = set(split["excluded_test_subjects"])
     assert test_subjects == {"s000", "s001"}
     assert requested and all(not subjects & test_subjects for subjects in requested)
@@ -39,21 +65,20 @@ def test_the_search_never_sees_a_test_subject(tiny_overrides, tmp_path):
     assert summary["objective"] == "val_loss" and summary["direction"] == "min"
     assert summary["best"] == min(summary["trials"], key=lambda t: t["val_loss"])
     assert "lowest validation loss" in summary["epoch_scored"]
-    best = load_config(tmp_path / "best_experiment.yaml")  # an ordinary experiment
+    best = load_config(tune_dir / "best_experiment.yaml")  # an ordinary experiment
     assert best.name == "quickstart_tuned"
     assert best.tune.searched_subjects == sorted(set(split["train"]) | set(split["validation"]))
     assert best.model.num_heads == summary["best"]["values"]["num_heads"]
     assert best.train.learning_rate == pytest.approx(summary["best"]["values"]["learning_rate"])
-    assert (tmp_path / "logs").is_dir()
+    assert (tune_dir / "logs").is_dir()
 
 
-def test_an_ensemble_is_searched_like_one_network(tiny_overrides, tmp_path):
+def test_an_ensemble_is_searched_like_one_network(search):
     """The tuner's datasets carry every member's targets, as training's do."""
-    config = load_config("quickstart", [*tiny_overrides, *TUNE, "tune.max_trials=1", "model.ensemble=2"])
-    summary = tuning.run_search(config, tmp_path)
-    assert len(summary["trials"]) == 1 and summary["best"][tuning.OBJECTIVE] > 0.0
+    summary, tune_dir, _, _ = search
+    assert summary["best"][tuning.OBJECTIVE] > 0.0
     assert 0.0 <= summary["best"][tuning.ACCURACY] <= 1.0
-    assert load_config(tmp_path / "best_experiment.yaml").model.ensemble == 2
+    assert load_config(tune_dir / "best_experiment.yaml").model.ensemble == 2
 
 
 def test_a_trial_is_scored_at_the_epoch_whose_weights_cv_keeps():
@@ -71,35 +96,16 @@ def test_a_trial_is_scored_at_the_epoch_whose_weights_cv_keeps():
     assert last == {"val_loss": 0.7, "val_logits_accuracy": 0.6, "loss": 0.6}
 
 
-@pytest.mark.slow
-def test_a_bayesian_search_fits_its_gaussian_process(tiny_overrides, tmp_path, monkeypatch):
-    import keras_tuner
-    from sklearn.gaussian_process import GaussianProcessRegressor
-
-    # One random start, so the second trial is proposed by the Gaussian process (scikit-learn).
-    monkeypatch.setattr(
-        keras_tuner,
-        "BayesianOptimization",
-        functools.partial(keras_tuner.BayesianOptimization, num_initial_points=1),
-    )
-    fits = []
-    original_fit = GaussianProcessRegressor.fit
-
-    def counting_fit(self, *args, **kwargs):
-        fits.append(len(args[0]))
-        return original_fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(GaussianProcessRegressor, "fit", counting_fit)
-    config = load_config("quickstart", list(tiny_overrides) + TUNE + ["tune.algorithm=bayesian"])
-    summary = tuning.run_search(config, tmp_path)
-    assert len(summary["trials"]) == 2
+def test_a_bayesian_search_fits_its_gaussian_process(search):
+    summary, tune_dir, _, fits = search
+    assert summary["algorithm"] == "bayesian" and len(summary["trials"]) == 2
     assert fits and fits[0] == 1  # fitted on the first finished trial to propose the second
-    oracle = json.loads((tmp_path / "keras_tuner" / "oracle.json").read_text())
+    oracle = json.loads((tune_dir / "keras_tuner" / "oracle.json").read_text())
     assert oracle["num_initial_points"] == 1  # the Bayesian oracle's state, not a random search's
     for trial in summary["trials"]:
         assert trial["values"]["num_heads"] in (1, 2)
         assert 1e-3 <= trial["values"]["learning_rate"] <= 1e-2
-    assert (tmp_path / "best_experiment.yaml").is_file()
+    assert (tune_dir / "best_experiment.yaml").is_file()
 
 
 def test_a_bayesian_search_without_scikit_learn_names_the_extra(
@@ -207,14 +213,14 @@ def test_a_search_space_without_a_valid_point(tiny_overrides, tmp_path):
 
 
 def _search_overrides(tiny_overrides, trials):
-    return list(tiny_overrides) + [f"tune.max_trials={trials}", "tune.epochs=2", "tune.num_heads=[1,2]"]
+    return list(tiny_overrides) + [f"tune.max_trials={trials}", "tune.epochs=1", "tune.num_heads=[1,2]"]
 
 
 @pytest.mark.slow
 def test_an_interrupted_search_continues(tiny_overrides, tmp_path, cli_command):
     from mater_tf.cli.main import main
 
-    command = cli_command("tune", tmp_path, "t", _search_overrides(tiny_overrides, trials=3))
+    command = cli_command("tune", tmp_path, "t", _search_overrides(tiny_overrides, trials=2))
     tune_dir = tmp_path / "quickstart" / "t"
     process = subprocess.Popen(
         [sys.executable, "-m", "mater_tf.cli.main", *command],
@@ -231,9 +237,9 @@ def test_an_interrupted_search_continues(tiny_overrides, tmp_path, cli_command):
     first = tune_dir / "keras_tuner" / "trial_0" / "trial.json"
     stamp = first.stat().st_mtime_ns
     assert main(command) == 0
-    assert tuning.trials_done(tune_dir) == 3
+    assert tuning.trials_done(tune_dir) == 2
     assert first.stat().st_mtime_ns == stamp  # the finished trial was not run again
-    assert len(json.loads((tune_dir / "trials.json").read_text())["trials"]) == 3
+    assert len(json.loads((tune_dir / "trials.json").read_text())["trials"]) == 2
 
 
 def _free_port():
