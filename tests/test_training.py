@@ -16,6 +16,7 @@ import pytest
 
 from mater_tf.cli.common import format_accuracy_table
 from mater_tf.cli.main import main
+from mater_tf.errors import UserError
 from mater_tf.training import cv, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
@@ -186,7 +187,6 @@ def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys
 
 
 def test_cv_summary_of_nothing(tmp_path):
-    from mater_tf.errors import UserError
 
     with pytest.raises(UserError, match="no finished folds"):
         cv.summarize(tmp_path)
@@ -457,3 +457,27 @@ def test_no_test_fold_trains_every_subject_and_reports_no_test_figure(tiny_confi
     assert metrics["test"] == {} and metrics["protocol"]["train_clips"] == 6 * 12
     assert metrics["protocol"]["test_clips"] == 0 and not list(run.root.glob("confusion_*.png"))
     assert format_test_results(metrics).startswith("no test fold (cv.test_fold=-1): every subject trained")
+
+
+@pytest.mark.parametrize(
+    "windowing, expects, fix",
+    [
+        ((6, 0.0), "expects 6 windows;", "--set data.num_windows=4"),
+        ((0, 0.25), "expects 0.25 s windows;", "--set data.window_seconds=0.5"),
+        ((6, 0.25), "expects 6 x 0.25 s windows;", "--set data.num_windows=4 --set data.window_seconds=0.5"),
+    ],
+)
+def test_records_at_another_windowing_name_only_what_the_experiment_sets(
+    tiny_config, tmp_path, windowing, expects, fix
+):
+    """The synthetic records are 4 x 0.5 s; a setting left at 0 (any) is never advised as 0.0."""
+    windows, seconds = windowing
+    config = dataclasses.replace(
+        tiny_config, data=dataclasses.replace(tiny_config.data, num_windows=windows, window_seconds=seconds)
+    )
+    records_path = task.resolve_records(config, tmp_path / "data")
+    with pytest.raises(UserError) as caught:
+        task.index_for(config, records_path)
+    line = str(caught.value)
+    assert "have 4 x 0.5 s windows" in line and expects in line and line.endswith(f"windowing: {fix}")
+    assert f"--windows {windows or 4} --window-seconds {seconds or 0.5}," in line and " 0.0" not in line
