@@ -108,6 +108,37 @@ def _weights(run_dir):
 
 
 @pytest.mark.slow
+def test_sigterm_stops_training_like_ctrl_c_with_the_line_exit_143_and_no_autograph_files(
+    tiny_overrides, tmp_path, cli_command
+):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=500"]
+    temporary = tmp_path / "tmp"  # where TensorFlow's autograph writes a file per converted function
+    temporary.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mater_tf.cli.main", *cli_command("train", tmp_path / "runs", "r", overrides)],
+        env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(temporary)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    state = tmp_path / "runs" / "quickstart" / "r" / "backup" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not state.is_file():
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be stopped"
+    assert list(temporary.glob("__autograph_generated_file*.py")), "autograph wrote no file to look for"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "mater-tf train: stopped by SIGTERM; run the same command again to resume from the last finished epoch"
+    )
+    assert "Traceback" not in stderr
+    assert not list(temporary.glob("__autograph_generated_file*.py"))  # atexit ran, as after Ctrl-C
+
+
+@pytest.mark.slow
 def test_a_run_killed_at_a_random_epoch_ends_as_if_never_interrupted(
     tiny_overrides, tmp_path, cli_command, capsys
 ):
