@@ -107,6 +107,35 @@ def _weights(run_dir):
     return keras.models.load_model(run_dir / "model.keras").get_weights()
 
 
+def test_temporary_folders_of_processes_killed_on_this_host_are_removed_at_the_next_start(
+    tmp_path, monkeypatch
+):
+    """autograph's files are deleted at exit, which kill -9 skips; each process writes them to its
+    own folder, and the next mater-tf start removes those of the processes that are gone."""
+    import socket
+    import tempfile
+
+    from mater_tf import environment
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(environment, "_private_temporary", [])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    folders = {
+        "killed": tmp_path / f"mater-tf-tmp-{host}-{gone.pid}",
+        "alive": tmp_path / f"mater-tf-tmp-{host}-{os.getppid()}",
+        "other host": tmp_path / f"mater-tf-tmp-elsewhere-{gone.pid}",
+    }
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "__autograph_generated_filex1y2z3.py").write_text("# left by a killed run\n")
+    own = environment.private_temporary_folder()
+    assert own == tmp_path / f"mater-tf-tmp-{host}-{os.getpid()}" and own.is_dir()
+    assert tempfile.gettempdir() == str(own)
+    assert not folders["killed"].exists() and folders["alive"].is_dir() and folders["other host"].is_dir()
+
+
 @pytest.mark.slow
 def test_sigterm_stops_training_like_ctrl_c_with_the_line_exit_143_and_no_autograph_files(
     tiny_overrides, tmp_path, cli_command
@@ -127,7 +156,7 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_line_exit_143_and_no_autogr
     while time.time() < deadline and process.poll() is None and not state.is_file():
         time.sleep(0.05)
     assert process.poll() is None, "training ended before it could be stopped"
-    assert list(temporary.glob("__autograph_generated_file*.py")), "autograph wrote no file to look for"
+    assert list(temporary.rglob("__autograph_generated_file*.py")), "autograph wrote no file to look for"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
@@ -135,7 +164,7 @@ def test_sigterm_stops_training_like_ctrl_c_with_the_line_exit_143_and_no_autogr
         "mater-tf train: stopped by SIGTERM; run the same command again to resume from the last finished epoch"
     )
     assert "Traceback" not in stderr
-    assert not list(temporary.glob("__autograph_generated_file*.py"))  # atexit ran, as after Ctrl-C
+    assert not list(temporary.rglob("__autograph_generated_file*.py"))  # atexit ran, as after Ctrl-C
 
 
 @pytest.mark.slow

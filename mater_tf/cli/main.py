@@ -20,7 +20,7 @@ import threading
 import warnings
 
 from mater_tf import __version__
-from mater_tf.environment import configure_environment
+from mater_tf.environment import configure_environment, private_temporary_folder
 from mater_tf.errors import UserError
 
 SUBCOMMANDS = (
@@ -185,6 +185,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     _configure_logging(args.verbose)
+    private_temporary_folder()
     prefix = f"mater-tf {args.command}: error:"
     try:
         with _sigterm_as_interrupt():
