@@ -1,9 +1,18 @@
 """Process environment that must be in place before TensorFlow runs an op."""
 
+import atexit
 import contextlib
 import os
+import shutil
+import socket
 import sys
+import tempfile
 import threading
+from pathlib import Path
+
+# This process's folder in the system's temporary folder: mater-tf-tmp-HOST-PID.
+PRIVATE_TEMPORARY_PREFIX = "mater-tf-tmp-"
+_private_temporary: list[Path] = []
 
 
 def configure_environment() -> None:
@@ -15,6 +24,43 @@ def configure_environment() -> None:
     os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def private_temporary_folder() -> Path:
+    """Points Python's temporary files at a folder of this process, removed at exit, after
+    removing the folders of this host's mater-tf processes that are gone.
+
+    TensorFlow's autograph writes a file per converted function (`__autograph_generated_file*.py`)
+    and deletes them at exit; a process killed with SIGKILL (or out of memory) left them in the
+    system's temporary folder for good. Its folder is removed at the next start instead.
+    """
+    if _private_temporary:
+        return _private_temporary[0]
+    base = Path(tempfile.gettempdir())
+    host = f"{PRIVATE_TEMPORARY_PREFIX}{socket.gethostname()}-"  # pids of other hosts (containers) differ
+    for folder in base.glob(f"{host}*"):
+        pid = folder.name[len(host) :]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    own = base / f"{host}{os.getpid()}"
+    try:
+        own.mkdir(exist_ok=True)
+    except OSError:  # a read-only temporary folder: TensorFlow says what it is, as before
+        return base
+    atexit.register(shutil.rmtree, own, True)
+    tempfile.tempdir = str(own)
+    _private_temporary.append(own)
+    return own
 
 
 @contextlib.contextmanager

@@ -346,6 +346,29 @@ def test_a_run_given_as_a_file_or_an_out_that_cannot_be_written(trained_run, tmp
     assert not loaded and not (tmp_path / "locked").exists()  # said before any work
 
 
+@pytest.mark.parametrize(
+    "embedders", [[], ["--audio-embedder", "logmel", "--face-embedder", "vggm:/weights/vgg_m.mat"]]
+)
+def test_an_export_of_the_synthetic_corpus_is_refused_for_real_media_in_one_line(tmp_path, capsys, embedders):
+    """Its records are random vectors: predict asked for embedders, then refused the ones given."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "saved_model.pb").write_bytes(b"")
+    (export / "mater_tf.json").write_text(
+        json.dumps({"corpus": "synthetic", "audio_embedder": "synthetic-v1", "face_embedder": "synthetic-v1"})
+    )
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"RIFF")
+    assert (
+        main(["predict", str(clip), "--model", str(export), "--out", str(tmp_path / "out"), *embedders]) == 2
+    )
+    line = _error_line(capsys)
+    assert line.endswith(
+        f"{export}: trained on the synthetic corpus (random vectors, not embeddings of any media), so it cannot "
+        "score real clips; train on records made by mater-tf prepare, or leave out --model to use the built-in model"
+    )
+
+
 def test_a_run_whose_records_were_prepared_again_is_refused(trained_run, tmp_path, capsys):
     """split.json says what the records were when it trained; records remade at another windowing differ."""
     run = tmp_path / "run"

@@ -190,6 +190,8 @@ def test_the_fingerprint_is_a_function_of_the_resolved_values(tmp_path):
         ("data: {synthetic: {num_classes: 3.5}}\n", r"data.synthetic.num_classes=3.5 must be an int"),
         ("paper:\n  table1:\n", "config key paper.table1 has no value; give a string"),
         ("- a\n", "must be a mapping of sections"),
+        ("", "empty; an experiment YAML sets what it changes"),
+        ("# only a comment\n", "empty; .*leave out --experiment"),
         ("model:\n  heads: 3\n", r"unknown config key 'model.heads' \(did you mean 'num_heads'\?\)"),
     ],
 )

@@ -120,6 +120,15 @@ def test_csv_that_is_not_utf8_names_the_line(tmp_path):
         list_csv(tmp_path / "clips.csv")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])  # with a byte order mark (Excel) and without
+def test_csv_in_utf16_gets_the_utf16_hint_not_the_latin1_one(tmp_path, encoding):
+    (tmp_path / "clips.csv").write_bytes("path,label,subject\na.wav,joy,p1\n".encode(encoding))
+    with pytest.raises(UserError) as caught:
+        list_csv(tmp_path / "clips.csv")
+    assert "clips.csv: UTF-16 text, not UTF-8" in str(caught.value)
+    assert "iconv -f utf-16 -t utf-8 clips.csv" in str(caught.value) and "latin1" not in str(caught.value)
+
+
 def test_csv_files_with_the_same_name_get_distinct_ids(tmp_path):
     touch(tmp_path, "s1/take.wav", "s2/take.wav", "s2/other.wav")
     (tmp_path / "clips.csv").write_text(

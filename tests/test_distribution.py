@@ -5,10 +5,12 @@ import csv
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import keras
@@ -285,6 +287,68 @@ def test_a_worker_whose_port_is_taken_stops_with_one_line(tmp_path):
     # Nothing else: no line of TensorFlow's C++ runtime ("Could not start gRPC server", the
     # cuFFT/cuDNN/cuBLAS import banner) around it.
     assert done.stderr.strip().splitlines() == lines, done.stderr
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("", 600.0), ("3", 3.0), ("0", 0.0), ("2.5", 2.5), ("-1", None), ("soon", None)]
+)
+def test_the_cluster_timeout_comes_from_the_environment(text, seconds):
+    environ = {"MATER_TF_CLUSTER_TIMEOUT": text}
+    if seconds is None:
+        with pytest.raises(UserError, match=rf"MATER_TF_CLUSTER_TIMEOUT='{text}' is not a number of seconds"):
+            distribution.cluster_timeout(environ)
+    else:
+        assert distribution.cluster_timeout(environ) == seconds
+
+
+def _lone_worker(tmp_path, timeout: str):
+    """Worker 1 of a two-worker loopback cluster whose worker 0 never starts."""
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    command = [sys.executable, "-m", "mater_tf.cli.main", "train", "--workdir", str(tmp_path), "--run", "r"]
+    command += ["--set", "train.distribution=multi_worker"]
+    env = dict(_worker_env(addresses, 1), MATER_TF_CLUSTER_TIMEOUT=timeout)
+    return addresses[0], command, env
+
+
+@pytest.mark.slow
+def test_a_worker_whose_peer_never_starts_gives_up_after_the_timeout_naming_it(tmp_path):
+    # It printed nothing, and waited an hour in TensorFlow's native code (only kill -9 ended it).
+    peer, command, env = _lone_worker(tmp_path, "3")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == (
+        f"mater-tf train: error: train.distribution=multi_worker: worker 0 at {peer} did not start within 3 s; "
+        "start the same command there with its TF_CONFIG (each worker its own task), or wait longer with "
+        "MATER_TF_CLUSTER_TIMEOUT=SECONDS (0: without end)"
+    )
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_worker_waiting_for_its_peer_says_whom_and_ends_on_sigterm_and_ctrl_c(
+    tmp_path, signal_number, code
+):
+    peer, command, env = _lone_worker(tmp_path, "0")  # no time limit: only the signal ends it
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    threading.Timer(120, process.kill).start()  # a worker deaf to signals (as it was) fails, not hangs
+    seen = []
+    for line in process.stderr:  # the line comes after 5 s of waiting
+        seen.append(line)
+        if "waiting for" in line:
+            break
+    assert seen and seen[-1].strip() == (
+        f"waiting for the other workers of TF_CONFIG to start: worker 0 at {peer} (without end; Ctrl-C ends it)"
+    ), seen
+    process.send_signal(signal_number)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == code, rest
+    assert (
+        rest.strip()
+        .splitlines()[-1]
+        .startswith("mater-tf train: stopped by SIGTERM;" if code == 143 else "mater-tf train: interrupted;")
+    )
 
 
 def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_wait():

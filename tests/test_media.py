@@ -1,5 +1,7 @@
 """Decoding real files of both corpora, and media that cannot be used."""
 
+import wave
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -101,6 +103,29 @@ def test_media_is_judged_by_what_ffmpeg_finds_in_it(phone_recording, shared_dir,
     flv = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
     shutil.copyfile(flv, tmp_path / "video.dat")
     assert is_video(tmp_path / "video.dat") and not is_video(mp3)
+
+
+def test_audio_tensorflow_cannot_read_gets_one_line_without_tensorflow_internals(tmp_path):
+    """A broken mp3 and a WAV whose header says 1 Hz: the reason, not TensorFlow's wrapping (predict's
+    line, and prepare's failure reason, which is the same text)."""
+    from pipelines.prepare import decode_clip
+
+    (tmp_path / "broken.mp3").write_bytes(b"ID3\x03" + bytes(range(96)))
+    with wave.open(str(tmp_path / "one_hz.wav"), "wb") as header_says_1_hz:
+        header_says_1_hz.setnchannels(1)
+        header_says_1_hz.setsampwidth(2)
+        header_says_1_hz.setframerate(1)
+        header_says_1_hz.writeframes(np.zeros(5, np.int16).tobytes())
+    expected = {
+        "broken.mp3": f"{tmp_path / 'broken.mp3'}: audio cannot be decoded (unknown file type); the file may be corrupt",
+        "one_hz.wav": f"{tmp_path / 'one_hz.wav'}: audio cannot be decoded (sample rate 1 Hz: too far from 16000 Hz "
+        "to resample (a filter bank too large: over 2000 phases)); the file may be corrupt",
+    }
+    for name, line in expected.items():
+        with pytest.raises(MediaError) as caught:
+            decode_audio(tmp_path / name)
+        assert str(caught.value) == line
+        assert decode_clip(str(tmp_path / name))[1] == line
 
 
 def write_silent_video(path, seconds=1.0):

@@ -16,6 +16,7 @@ import pytest
 
 from mater_tf.cli.common import format_accuracy_table
 from mater_tf.cli.main import main
+from mater_tf.errors import UserError
 from mater_tf.training import cv, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
@@ -106,6 +107,66 @@ def _weights(run_dir):
     return keras.models.load_model(run_dir / "model.keras").get_weights()
 
 
+def test_temporary_folders_of_processes_killed_on_this_host_are_removed_at_the_next_start(
+    tmp_path, monkeypatch
+):
+    """autograph's files are deleted at exit, which kill -9 skips; each process writes them to its
+    own folder, and the next mater-tf start removes those of the processes that are gone."""
+    import socket
+    import tempfile
+
+    from mater_tf import environment
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(environment, "_private_temporary", [])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    folders = {
+        "killed": tmp_path / f"mater-tf-tmp-{host}-{gone.pid}",
+        "alive": tmp_path / f"mater-tf-tmp-{host}-{os.getppid()}",
+        "other host": tmp_path / f"mater-tf-tmp-elsewhere-{gone.pid}",
+    }
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "__autograph_generated_filex1y2z3.py").write_text("# left by a killed run\n")
+    own = environment.private_temporary_folder()
+    assert own == tmp_path / f"mater-tf-tmp-{host}-{os.getpid()}" and own.is_dir()
+    assert tempfile.gettempdir() == str(own)
+    assert not folders["killed"].exists() and folders["alive"].is_dir() and folders["other host"].is_dir()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_like_ctrl_c_with_the_line_exit_143_and_no_autograph_files(
+    tiny_overrides, tmp_path, cli_command
+):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")] + ["train.epochs=500"]
+    temporary = tmp_path / "tmp"  # where TensorFlow's autograph writes a file per converted function
+    temporary.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mater_tf.cli.main", *cli_command("train", tmp_path / "runs", "r", overrides)],
+        env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(temporary)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    state = tmp_path / "runs" / "quickstart" / "r" / "backup" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not state.is_file():
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be stopped"
+    assert list(temporary.rglob("__autograph_generated_file*.py")), "autograph wrote no file to look for"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "mater-tf train: stopped by SIGTERM; run the same command again to resume from the last finished epoch"
+    )
+    assert "Traceback" not in stderr
+    assert not list(temporary.rglob("__autograph_generated_file*.py"))  # atexit ran, as after Ctrl-C
+
+
 @pytest.mark.slow
 def test_a_run_killed_at_a_random_epoch_ends_as_if_never_interrupted(
     tiny_overrides, tmp_path, cli_command, capsys, monkeypatch
@@ -189,7 +250,6 @@ def test_cross_validation_end_to_end_and_resume(tiny_overrides, tmp_path, capsys
 
 
 def test_cv_summary_of_nothing(tmp_path):
-    from mater_tf.errors import UserError
 
     with pytest.raises(UserError, match="no finished folds"):
         cv.summarize(tmp_path)
@@ -462,3 +522,27 @@ def test_no_test_fold_trains_every_subject_and_reports_no_test_figure(tiny_confi
     assert metrics["test"] == {} and metrics["protocol"]["train_clips"] == 6 * 12
     assert metrics["protocol"]["test_clips"] == 0 and not list(run.root.glob("confusion_*.png"))
     assert format_test_results(metrics).startswith("no test fold (cv.test_fold=-1): every subject trained")
+
+
+@pytest.mark.parametrize(
+    "windowing, expects, fix",
+    [
+        ((6, 0.0), "expects 6 windows;", "--set data.num_windows=4"),
+        ((0, 0.25), "expects 0.25 s windows;", "--set data.window_seconds=0.5"),
+        ((6, 0.25), "expects 6 x 0.25 s windows;", "--set data.num_windows=4 --set data.window_seconds=0.5"),
+    ],
+)
+def test_records_at_another_windowing_name_only_what_the_experiment_sets(
+    tiny_config, tmp_path, windowing, expects, fix
+):
+    """The synthetic records are 4 x 0.5 s; a setting left at 0 (any) is never advised as 0.0."""
+    windows, seconds = windowing
+    config = dataclasses.replace(
+        tiny_config, data=dataclasses.replace(tiny_config.data, num_windows=windows, window_seconds=seconds)
+    )
+    records_path = task.resolve_records(config, tmp_path / "data")
+    with pytest.raises(UserError) as caught:
+        task.index_for(config, records_path)
+    line = str(caught.value)
+    assert "have 4 x 0.5 s windows" in line and expects in line and line.endswith(f"windowing: {fix}")
+    assert f"--windows {windows or 4} --window-seconds {seconds or 0.5}," in line and " 0.0" not in line

@@ -9,15 +9,18 @@ TensorFlow's import banner and its Python warnings are hidden unless `-v`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 
 from mater_tf import __version__
-from mater_tf.environment import configure_environment
+from mater_tf.environment import configure_environment, private_temporary_folder
 from mater_tf.errors import UserError
 
 SUBCOMMANDS = (
@@ -145,6 +148,31 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a job scheduler, `docker stop`), taken like Ctrl-C: every path that keeps
+    finished work on Ctrl-C keeps it here too, and atexit (TensorFlow's autograph files) runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turns SIGTERM into `Terminated` while a command runs (main thread only: Python runs signal
+    handlers there); a handler someone else set is left alone, and the old one is restored."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv=None) -> int:
     """Runs the command line; returns the exit code (tests call this in-process)."""
     parser = build_parser()
@@ -157,9 +185,11 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     _configure_logging(args.verbose)
+    private_temporary_folder()
     prefix = f"mater-tf {args.command}: error:"
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
     except UserError as error:
         print(f"{prefix} {clean_message(error)}", file=sys.stderr)
     except ImportError as error:
@@ -171,6 +201,9 @@ def main(argv=None) -> int:
         if args.verbose:
             raise
         print(f"{prefix} {clean_message(os_error_message(error))}", file=sys.stderr)
+    except Terminated:
+        print(f"mater-tf {args.command}: stopped by SIGTERM; {INTERRUPTED[args.command]}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"mater-tf {args.command}: interrupted; {INTERRUPTED[args.command]}", file=sys.stderr)
         return 130

@@ -125,6 +125,12 @@ def _read_yaml(path: Path) -> dict:
         ) from None
     if not isinstance(loaded, DictConfig):
         raise UserError(f"{path}: an experiment YAML must be a mapping of sections (name, data, model, ...)")
+    if not loaded:
+        # An empty file (or only comments) would train the defaults silently, as if the YAML said something.
+        raise UserError(
+            f"{path}: empty; an experiment YAML sets what it changes (e.g. 'base: quickstart' and a "
+            "'data: {source: ...}' section); to run the defaults, leave out --experiment"
+        )
     return OmegaConf.to_container(loaded, resolve=False)
 
 

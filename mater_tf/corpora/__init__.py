@@ -22,6 +22,7 @@ Label sets (fixed; the label index is the position in the tuple):
 
 from __future__ import annotations
 
+import codecs
 import collections
 import csv
 import dataclasses
@@ -225,6 +226,15 @@ def _read_csv_rows(
     if not csv_path.is_file():
         raise UserError(
             f"{csv_path}: CSV not found; give --root the CSV file with columns path,label,subject"
+        )
+    with csv_path.open("rb") as handle:
+        head = handle.read(256)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        # Excel's "Unicode Text" and PowerShell write UTF-16 (NUL bytes between ASCII letters, which
+        # would even decode as UTF-8); the Latin-1 hint below would garble it.
+        raise UserError(
+            f"{csv_path}: UTF-16 text, not UTF-8; save the CSV as UTF-8 (Excel: 'CSV UTF-8'; "
+            f"or iconv -f utf-16 -t utf-8 {csv_path.name} > {csv_path.stem}-utf8.csv)"
         )
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:

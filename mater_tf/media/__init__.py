@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -312,15 +314,26 @@ class _AudioTrack:
 
 
 def op_error_reason(message: str) -> str:
-    """The line of a TensorFlow op error's message that says what went wrong.
+    """The line of a TensorFlow op error's message that says what went wrong, without TensorFlow's
+    wrapping: "sample rate 1 Hz: too far from 16000 Hz ...", "unknown file type: clip.mp3".
 
     A failure inside a `tf.function` begins "Graph execution error:" and a stack of the
-    Python lines that built the node; the reason (an assertion's text, say) comes after.
+    Python lines that built the node; the reason comes after. A failure inside a
+    `tf.py_function` carries the inner error as "module.InvalidArgumentError: {{function_node
+    ...}} reason [Op:...]", and an assertion its data as "[text] [value] [text]".
     """
-    skipped = ("Graph execution error", "Detected at node", "File ", "[[")
+    skipped = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback", "^")
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     reasons = [line for line in lines if not line.startswith(skipped)]
     reason = (reasons or lines or [message])[-1]
+    reason = re.sub(r"^(?:[\w.]+\.)?\w+(?:Error|Exception): ", "", reason)
+    reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason)
+    reason = re.sub(r"\s*\[Op:[^\]]*\]$", "", reason)
+    if reason.startswith("assertion failed: ["):
+        parts = re.findall(r"\[([^\]]*)\]", reason)
+        # assert_less_equal and friends append "Condition x <= y did not hold" and node names.
+        kept = itertools.takewhile(lambda part: not part.startswith("Condition "), parts)
+        reason = " ".join(kept)
     return reason.removeprefix("assertion failed: ")
 
 
@@ -343,7 +356,8 @@ def decode_audio(path: str | Path) -> np.ndarray:
     try:
         return tfio_audio.decode_audio_file(str(path))
     except (tf.errors.OpError, RuntimeError, ValueError) as error:
-        message = op_error_reason(getattr(error, "message", str(error)))
+        # tensorflow-io names the file again ("unknown file type: /path/clip.mp3"); the line names it first.
+        message = op_error_reason(getattr(error, "message", str(error))).replace(f": {path}", "")
         try:
             waveform = decode_audio_track(path)
         except MediaError:

@@ -75,10 +75,17 @@ def polyphase_filters(rate_in, rate_out) -> tuple[tf.Tensor, tf.Tensor, tf.Tenso
     # The bank holds about L x (M + taps) entries: a rate sharing almost no factor with 16 kHz
     # (7999 or 44101 Hz, a slightly-off recorder or a damaged header) would need GBs. Such a rate
     # is an op error, and the clip's decoder falls back to FFmpeg's resampler.
-    tf.debugging.assert_less_equal(
-        up,
-        tf.constant(MAX_PHASES, tf.int64),
-        message=f"a filter bank too large for this pair of sample rates (over {MAX_PHASES} phases)",
+    # Assert with the rates as data: its message (see `mater_tf.media.op_error_reason`) reads
+    # "sample rate 1 Hz: too far from 16000 Hz ..." where assert_less_equal's named graph nodes.
+    tf.debugging.Assert(
+        up <= MAX_PHASES,
+        [
+            "sample rate",
+            rate_in,
+            "Hz: too far from",
+            rate_out,
+            f"Hz to resample (a filter bank too large: over {MAX_PHASES} phases)",
+        ],
     )
     # Whole groups of output samples per block, at least OUTPUT_CHANNELS: the same filter bank,
     # repeated, but a conv with one output channel (48 -> 16 kHz has L = 1) runs far below the

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mater_tf.data import schema
+from mater_tf.data import schema, synthetic
 from mater_tf.errors import UserError
 from mater_tf.serving.export import METADATA_FILE, metadata_path, read_export_metadata
 
@@ -165,6 +165,14 @@ class Predictor:
         started = time.perf_counter()
         self.export_dir, self.builtin = resolve_model(model_dir)
         self.metadata = read_export_metadata(self.export_dir)
+        if self.metadata.get("audio_embedder") == synthetic.EMBEDDER:
+            # Its records are random vectors no embedder made: asking for embedders would only lead
+            # to their refusal (another name, another size).
+            raise UserError(
+                f"{self.export_dir}: trained on the synthetic corpus (random vectors, not embeddings of any "
+                "media), so it cannot score real clips; train on records made by mater-tf prepare, or leave "
+                "out --model to use the built-in model"
+            )
         self.model = (
             tf.saved_model.load(str(self.export_dir))
             if (self.export_dir / "saved_model.pb").is_file()

@@ -177,6 +177,103 @@ def check_own_port(environ: Mapping[str, str] | None = None) -> None:
         probe.close()
 
 
+# How long a worker waits for every peer of TF_CONFIG to start (seconds; 0 = without end). TensorFlow
+# waits up to an hour, in native code that Ctrl-C and SIGTERM do not reach.
+CLUSTER_TIMEOUT_VARIABLE = "MATER_TF_CLUSTER_TIMEOUT"
+DEFAULT_CLUSTER_TIMEOUT = 600.0
+# A cluster whose peers are all up forms in about a second; only a longer wait is reported.
+QUIET_WAIT_SECONDS = 5.0
+
+
+def cluster_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds a worker waits for its peers: MATER_TF_CLUSTER_TIMEOUT, else 600 (0: no limit)."""
+    text = (os.environ if environ is None else environ).get(CLUSTER_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_CLUSTER_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UserError(
+            f"{CLUSTER_TIMEOUT_VARIABLE}={text!r} is not a number of seconds; give e.g. "
+            f"{CLUSTER_TIMEOUT_VARIABLE}=600 (0 waits for the peers without end)"
+        )
+    return seconds
+
+
+def peers(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The other tasks of a TF_CONFIG that `read_tf_config` accepted: "worker 1 at host:port"."""
+    spec = json.loads((os.environ if environ is None else environ)[TF_CONFIG])
+    own = (spec["task"]["type"], spec["task"].get("index", 0))
+    return [
+        f"{task_type} {index} at {address}"
+        for task_type, addresses in spec["cluster"].items()
+        for index, address in enumerate(addresses)
+        if (task_type, index) != own
+    ]
+
+
+def _not_listening(peer: str) -> bool:
+    """Whether nothing accepts a connection at a peer's address (it has not started)."""
+    import socket
+
+    host, _, port = peer.rpartition(" at ")[2].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def wait_for_peers(environ: Mapping[str, str] | None = None) -> None:
+    """Waits, in Python, until every other task of TF_CONFIG listens at its address.
+
+    TensorFlow's own wait (inside MultiWorkerMirroredStrategy) holds the interpreter for up to an
+    hour in native code: no line, and neither Ctrl-C nor SIGTERM reach Python. Here the wait says
+    whom it waits for (after a few quiet seconds), ends on either signal, and gives up after
+    `cluster_timeout()`. Meanwhile this worker's own port accepts connections, so that peers
+    waiting the same way see it up; TensorFlow's server takes the port over once all are up.
+
+    Raises:
+        UserError: a peer did not start in time.
+    """
+    import socket
+    import time
+
+    timeout = cluster_timeout(environ)
+    others = peers(environ)
+    if not others:
+        return
+    placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        placeholder.bind(("", int(own_address(environ).rpartition(":")[2])))
+        placeholder.listen()
+    except OSError:  # not this process's to report: TensorFlow's server says what it is
+        placeholder.close()
+    started, told = time.monotonic(), False
+    try:
+        while missing := [peer for peer in others if _not_listening(peer)]:
+            waited = time.monotonic() - started
+            if timeout and waited >= timeout:
+                raise UserError(
+                    f"train.distribution=multi_worker: {', '.join(missing)} did not start within {timeout:g} s; "
+                    "start the same command there with its TF_CONFIG (each worker its own task), or wait "
+                    f"longer with {CLUSTER_TIMEOUT_VARIABLE}=SECONDS (0: without end)"
+                )
+            if not told and waited >= QUIET_WAIT_SECONDS:
+                log.info(
+                    "waiting for the other workers of TF_CONFIG to start: %s (%s; Ctrl-C ends it)",
+                    ", ".join(missing),
+                    f"up to {timeout:g} s, {CLUSTER_TIMEOUT_VARIABLE}" if timeout else "without end",
+                )
+                told = True
+            time.sleep(0.25)
+    finally:
+        placeholder.close()
+
+
 def worker(config: ExperimentConfig) -> Worker:
     """This process's role: the only worker unless `train.distribution` is multi_worker."""
     if config.train.distribution == "multi_worker":
@@ -202,6 +299,7 @@ def strategy_for(config: ExperimentConfig):
         else:
             read_tf_config()  # one clear line before TensorFlow's own errors
             check_own_port()
+            wait_for_peers()
             try:
                 with quiet_native_stderr(START_UP_LINES):
                     _strategies[setting] = tf.distribute.MultiWorkerMirroredStrategy()

@@ -37,19 +37,27 @@ def index_for(config: ExperimentConfig, records_path) -> records.RecordIndex:
     """Indexes finished records and checks them against the config's expected windowing."""
     records.check_complete(records_path)
     index = records.index_records(records_path)
-    expected = (config.data.num_windows, config.data.window_seconds)
-    if (
-        expected[0]
-        and index.num_windows != expected[0]
-        or expected[1]
-        and abs(index.window_seconds - expected[1]) > 1e-6
-    ):
+    windows, seconds = config.data.num_windows, config.data.window_seconds  # 0 = any
+    wrong_windows = bool(windows) and index.num_windows != windows
+    wrong_seconds = bool(seconds) and abs(index.window_seconds - seconds) > 1e-6
+    if wrong_windows or wrong_seconds:
+        # Name only what the experiment sets: a setting left at 0 (any) is not a windowing to prepare.
+        expected = " x ".join(part for part in (windows and f"{windows}", seconds and f"{seconds} s") if part)
+        prepare_flags = (
+            f"--windows {windows or index.num_windows} --window-seconds {seconds or index.window_seconds}"
+        )
+        records_settings = " ".join(
+            setting
+            for setting, wrong in (
+                (f"--set data.num_windows={index.num_windows}", wrong_windows),
+                (f"--set data.window_seconds={index.window_seconds}", wrong_seconds),
+            )
+            if wrong
+        )
         raise UserError(
             f"the records at {records_path} have {index.num_windows} x {index.window_seconds} s windows but the "
-            f"experiment expects {expected[0]} x {expected[1]} s; prepare them with --windows {expected[0]} "
-            f"--window-seconds {expected[1]}, point data.source at the right folder, or run the experiment "
-            f"at the records' windowing: --set data.num_windows={index.num_windows} "
-            f"--set data.window_seconds={index.window_seconds}"
+            f"experiment expects {expected} windows; prepare them with {prepare_flags}, point data.source at "
+            f"the right folder, or run the experiment at the records' windowing: {records_settings}"
         )
     return index
 
