@@ -228,7 +228,7 @@ def test_factory_follows_the_config():
 
 def test_config_names_the_model_embedding_scales_and_the_factory_passes_them():
     from mater_tf.config.model import EMBEDDING_SCALES as CONFIG_SCALES
-    from mater_tf.models.mater import EMBEDDING_SCALES
+    from mater_tf.models.modality_encoder import EMBEDDING_SCALES
 
     assert CONFIG_SCALES == EMBEDDING_SCALES
     for scale in EMBEDDING_SCALES:
