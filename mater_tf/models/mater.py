@@ -80,33 +80,20 @@ class MATER(keras.Model):
             normalisation statistics, and a conv front end's weights) is shared.
             The attention views show member 0.
         utterance_functionals: with a front end, the audio branch also reads the whole
-            clip as one vector: the functionals over its present windows' frames of the
-            log-mel and of the voice descriptors (`audio_voice_descriptors` [batch, T,
-            log_mel_frames, 18]; `UtteranceFunctionals`), standardised with the training
-            split's statistics (`utterance_normalization`, set by the task), through dropout
-            and a linear layer with an L2 penalty (`utterance_l2`, what a linear SVM on the
-            field's standard functionals is), whose logits are added to the windows' audio
-            logits. Every ensemble member has its own linear layer.
+            clip as one vector, the functionals of its log-mel and voice descriptors
+            (`audio_voice_descriptors` [batch, T, log_mel_frames, 18]; `LogMelInput`),
+            through a linear layer with an L2 penalty (what a linear SVM on the field's
+            standard functionals is) whose logits add to the windows' audio logits
+            (`ClassifierHead`). Every ensemble member has its own linear layer.
         utterance_l2: the L2 penalty of that linear layer's weights.
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
         embedding_scale: "sqrt_d_model" multiplies the projected embeddings by
-            sqrt(d_model), as the Transformer does before adding the PE
-            (Vaswani et al. 3.4); "none" adds the PE to the bare projection.
-            The embedding inputs are l2-normalised, so at initialisation their
-            projection has RMS about sqrt(2 / (D + d_model)) per component
-            (0.044 at D = d_model = 512), 16 times below the PE's 0.71: the PE
-            swamped the windows' content, and at the paper's learning rate of
-            1e-6 the projection never caught up. Scaled, the two are of the same
-            order (RMS ratio about 1.4). The scale is applied whether or not the
-            PE is on, so the PE ablation changes the PE alone. It is not applied
-            to the output of a learned audio front end: the small front end's
-            batch-normalised output already projects to about the PE's size
-            (ratio 1.4 at d_model 64, 0.6 at 512, in training mode), and scaling
-            it would put it 8-14 times above the PE; the VGGish front end's
-            output is left unscaled alike. Models saved before this option
-            existed load with "none", as they were trained.
+            sqrt(d_model) before the PE (Vaswani et al. 3.4; not a learned audio front
+            end's output: `ModalityEncoder` says why); "none" adds the PE to the bare
+            projection. Models saved before this option existed load with "none", as
+            they were trained.
     """
 
     def __init__(

@@ -28,10 +28,17 @@ class ModalityEncoder:
         encoder: one of `ENCODERS`.
         positional_encoding: add the sinusoidal PE.
         attention: keep multi-head self-attention in the encoder blocks.
-        scale_embeddings: multiply the projection by sqrt(d_model) before the PE (Vaswani et
-            al. 3.4). `MATER` does it for l2-normalised embedding inputs, whose projection is
-            otherwise about 16 times below the PE, and not for a learned audio front end's
-            output, which already projects to about the PE's size.
+        scale_embeddings: multiply the projection by sqrt(d_model) before the PE, as the
+            Transformer does (Vaswani et al. 3.4). The embedding inputs are l2-normalised, so
+            at initialisation their projection has RMS about sqrt(2 / (D + d_model)) per
+            component (0.044 at D = d_model = 512), 16 times below the PE's 0.71: the PE
+            swamped the windows' content, and at the paper's learning rate of 1e-6 the
+            projection never caught up. Scaled, the two are of the same order (RMS ratio
+            about 1.4). The scale applies whether or not the PE is on, so the PE ablation
+            changes the PE alone. `MATER` does not scale a learned audio front end's output:
+            the small front end's batch-normalised output already projects to about the PE's
+            size (ratio 1.4 at d_model 64, 0.6 at 512, in training mode), and scaling it would
+            put it 8-14 times above the PE; the VGGish front end's output is left unscaled alike.
         suffix: the layers' name suffix (`_member{k}` in an ensemble).
     """
 
