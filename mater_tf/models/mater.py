@@ -61,13 +61,13 @@ class MATER(keras.Model):
             end (conv, or band statistics), inside the network, embeds it.
         log_mel_frames: log-mel frames per window (with a front end).
         log_mel_normalization: how the front end normalises each patch: "band",
-            "patch", "clip" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+            "patch", "clip" or "none" (see `mater_tf.layers.patch_frontend.NORMALIZATIONS`).
         audio_frontend_filters: the `small` front end's channels per conv block.
         audio_frontend_pooling: how the front end pools its last feature map
-            (see `mater_tf.layers.frontends.POOLINGS`).
+            (see `mater_tf.layers.patch_frontend.POOLINGS`).
         band_statistics: what the `stats` front end (and the `band_stats`
             pooling) computes per mel band over each window
-            (`mater_tf.layers.frontends.BAND_STATISTICS`).
+            (`mater_tf.layers.band_statistics.BAND_STATISTICS`).
         window_pooling: how each branch's encoded windows become one vector:
             "mean" over the present windows (the paper, eq. 2) or "concat", the
             windows side by side (absent ones zero), so the head sees which
