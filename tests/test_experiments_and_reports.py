@@ -205,6 +205,17 @@ def test_cv_report_names_band_statistics_other_than_the_default(tmp_path):
     assert "audio front end stats (band statistics mean, change_std) on band-normalised log-mel" in text
 
 
+def test_cv_report_names_no_audio_front_end_for_a_model_without_an_audio_branch(tmp_path):
+    overrides = ["model.audio_frontend=small", "model.modalities=face"]
+    cv_dir = make_cv_dir(
+        tmp_path, "dev", "ravdess", {"av": [0.5, 0.3, 0.4]}, ("audio",), "", "ravdess-attention", overrides
+    )
+    cv_report(cv_dir, summarize(cv_dir))
+    text = (cv_dir / "report.md").read_text()
+    assert "modalities face," in text
+    assert "audio front end" not in text
+
+
 def test_report_refuses_mixed_corpora_and_unfinished_runs(tmp_path, capsys):
     from mater_tf.cli.main import main
 

@@ -60,7 +60,7 @@ def test_masked_concat_pooling_puts_the_windows_side_by_side_with_absent_ones_ze
 
 def test_config_and_model_name_the_same_window_poolings():
     from mater_tf.config.model import WINDOW_POOLINGS as CONFIG_POOLINGS
-    from mater_tf.models.mater import WINDOW_POOLINGS
+    from mater_tf.models.classifier_head import WINDOW_POOLINGS
 
     assert CONFIG_POOLINGS == tuple(WINDOW_POOLINGS)
 
@@ -151,29 +151,29 @@ def test_layer_fit_config_and_save(name, tmp_path):
 
 def test_config_and_front_end_name_the_same_normalizations():
     from mater_tf.config import LOG_MEL_NORMALIZATIONS
-    from mater_tf.layers.frontends import NORMALIZATIONS
+    from mater_tf.layers.patch_frontend import NORMALIZATIONS
 
     assert LOG_MEL_NORMALIZATIONS == NORMALIZATIONS
 
 
 def test_config_and_front_end_name_the_same_band_statistics():
     from mater_tf.config import model as config_model
-    from mater_tf.layers import frontends
+    from mater_tf.layers import band_statistics
 
-    assert config_model.BAND_STATISTICS == frontends.BAND_STATISTICS
-    assert config_model.DEFAULT_BAND_STATISTICS == frontends.DEFAULT_BAND_STATISTICS
+    assert config_model.BAND_STATISTICS == band_statistics.BAND_STATISTICS
+    assert config_model.DEFAULT_BAND_STATISTICS == band_statistics.DEFAULT_BAND_STATISTICS
 
 
 def test_the_modulation_statistic_reads_the_log_mels_frame_rate():
     from mater_tf.features.log_mel import FRAMES_PER_SECOND
-    from mater_tf.layers import frontends
+    from mater_tf.layers import band_statistics
 
-    assert frontends.FRAMES_PER_SECOND == FRAMES_PER_SECOND
+    assert band_statistics.FRAMES_PER_SECOND == FRAMES_PER_SECOND
 
 
 def test_config_and_front_end_name_the_same_poolings():
     from mater_tf.config.model import FRONTEND_POOLINGS
-    from mater_tf.layers.frontends import POOLINGS
+    from mater_tf.layers.patch_frontend import POOLINGS
 
     assert FRONTEND_POOLINGS == POOLINGS
 
@@ -188,6 +188,6 @@ def test_layers_keep_the_registered_names_saved_models_refer_to(layer):
 
 def test_config_and_front_end_give_the_small_stack_the_same_default_channels():
     from mater_tf.config import ModelConfig
-    from mater_tf.layers.frontends import SMALL_FILTERS
+    from mater_tf.layers.patch_frontend import SMALL_FILTERS
 
     assert ModelConfig().audio_frontend_filters == list(SMALL_FILTERS)

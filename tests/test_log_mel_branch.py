@@ -86,7 +86,7 @@ def test_padded_windows_never_reach_the_batch_norm_statistics():
 
 @pytest.mark.parametrize("training", [False, True])
 def test_window_front_end_alone_ignores_absent_windows(training):
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("small", 12, normalization="patch")
     patches, valid = inputs()["audio_log_mel"], np.array([[1, 1, 1, 0], [1, 1, 0, 0]], np.float32)
@@ -352,7 +352,7 @@ def test_train_on_real_speech_with_the_front_end(shared_dir, tmp_path, cli_comma
 
 
 def test_clip_normalization_standardizes_each_band_over_the_clips_present_windows():
-    from mater_tf.layers.frontends import clip_standardize
+    from mater_tf.layers import clip_standardize
 
     patches = RNG.normal(3.0, 2.0, size=(2, 4, 12, 64)).astype(np.float32)
     valid = np.array([[1, 1, 1, 0], [1, 0, 0, 0]], np.float32)
@@ -378,7 +378,7 @@ def test_clip_normalization_standardizes_each_band_over_the_clips_present_window
 def test_clip_normalization_removes_a_speakers_spectral_colouring(training):
     """A per-band level and gain that is the same over the clip (a voice's or a microphone's
     colouring) changes nothing after "clip"; the absent windows' content changes nothing."""
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("small", 12, normalization="clip")
     patches = RNG.normal(size=(2, 4, 12, 64)).astype(np.float32)
@@ -399,7 +399,7 @@ def test_clip_normalization_removes_a_speakers_spectral_colouring(training):
 
 
 def test_front_end_filters_and_time_pooling_set_its_layers_and_survive_a_save(tmp_path):
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("small", 12, filters=(8, 16), pooling="time")
     convs = [layer for layer in frontend.frontend.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -428,7 +428,7 @@ def test_front_end_filters_and_time_pooling_set_its_layers_and_survive_a_save(tm
 
 
 def test_band_stats_pooling_appends_each_bands_mean_and_std_over_time_and_survives_a_save(tmp_path):
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("small", 12, normalization="none", filters=(8, 16), pooling="band_stats")
     patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
@@ -455,7 +455,7 @@ def test_band_stats_pooling_appends_each_bands_mean_and_std_over_time_and_surviv
 
 
 def test_stats_front_end_gives_each_windows_band_statistics():
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("stats", 12, normalization="none")
     patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
@@ -473,7 +473,7 @@ def test_stats_front_end_gives_each_windows_band_statistics():
 
 
 def test_band_statistics_are_computed_in_the_order_asked_and_survive_a_save(tmp_path):
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     patches, valid = inputs()["audio_log_mel"], np.ones((2, 4), np.float32)
     frontend = WindowFrontend("stats", 12, normalization="none", statistics=("change_std", "mean"))
@@ -501,7 +501,7 @@ def test_band_statistics_are_computed_in_the_order_asked_and_survive_a_save(tmp_
 
 
 def test_modulation_is_each_band_groups_contour_spectrum_over_four_rate_ranges():
-    from mater_tf.layers.frontends import WindowFrontend
+    from mater_tf.layers import WindowFrontend
 
     frontend = WindowFrontend("stats", 48, normalization="none", statistics=("modulation",))
     patches = RNG.normal(size=(2, 3, 48, 64)).astype(np.float32)

@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -227,9 +228,34 @@ def test_factory_follows_the_config():
 
 def test_config_names_the_model_embedding_scales_and_the_factory_passes_them():
     from mater_tf.config.model import EMBEDDING_SCALES as CONFIG_SCALES
-    from mater_tf.models.mater import EMBEDDING_SCALES
+    from mater_tf.models.modality_encoder import EMBEDDING_SCALES
 
     assert CONFIG_SCALES == EMBEDDING_SCALES
     for scale in EMBEDDING_SCALES:
         config = load_config("quickstart", [f"model.embedding_scale={scale}"])
         assert build_model(config.model, 6, 4, 3, 5).embedding_scale == scale
+
+
+SAVED_BEFORE_ISSUE24 = ("stats_utterance_ensemble", "embeddings_av", "small_frontend_ensemble", "lstm_face")
+
+
+@pytest.mark.parametrize("name", SAVED_BEFORE_ISSUE24)
+def test_models_saved_before_the_backbone_head_split_load_with_the_same_outputs(name):
+    # Saved by tests/data/make_mater_before_issue24.py with the code of commit 0086b9b (MATER
+    # built in one constructor); the outputs are that code's, on the inputs saved beside them.
+    data = Path(__file__).resolve().parent / "data"
+    saved = np.load(data / f"mater_before_issue24_{name}.npz")
+    model = keras.models.load_model(data / f"mater_before_issue24_{name}.keras")
+    assert isinstance(model, MATER)
+    inputs = {key.split("/", 1)[1]: saved[key] for key in saved.files if key.startswith("input/")}
+    outputs = model(inputs, training=False)
+    expected = {key.split("/", 1)[1]: saved[key] for key in saved.files if key.startswith("output/")}
+    assert sorted(outputs) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(np.asarray(outputs[key]), value, atol=1e-6, err_msg=key)
+    scores = {key.split("/", 1)[1]: saved[key] for key in saved.files if key.startswith("attention/")}
+    if scores:
+        attention = model.attention_model()(inputs)
+        assert sorted(attention) == sorted(scores)
+        for key, value in scores.items():
+            np.testing.assert_allclose(np.asarray(attention[key]), value, atol=1e-6, err_msg=key)

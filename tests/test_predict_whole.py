@@ -63,9 +63,16 @@ def join_clips(paths, out, fps=FPS, side=SIDE):
 
 
 def export_tiny_model(
-    out, face_spec, num_windows=4, window_seconds=0.5, modalities=("audio", "face"), labels=LABELS
+    out,
+    face_spec,
+    num_windows=4,
+    window_seconds=0.5,
+    modalities=("audio", "face"),
+    labels=LABELS,
+    audio_frontend="none",
 ):
-    """An untrained tiny MATER exported as `mater-tf export` does, naming the embedders to extract with."""
+    """An untrained tiny MATER exported as `mater-tf export` does, naming the embedders to extract with
+    (and, as training does, the configured `audio_frontend`, whether or not it has an audio branch)."""
     import keras
 
     from mater_tf.features.embedders import face_embedder
@@ -85,6 +92,7 @@ def export_tiny_model(
         num_heads=2,
         ff_dim=16,
         head_hidden_dim=8,
+        audio_frontend=audio_frontend,
     )
     embedders = {"audio": {"spec": "logmel"}, "face": {"spec": face_spec} if "face" in modalities else None}
     metadata = {
@@ -92,8 +100,26 @@ def export_tiny_model(
         "window_seconds": window_seconds,
         "modalities": list(modalities),
         "embedders": embedders,
+        "audio_frontend": audio_frontend,
     }
     return export_saved_model(model, out, labels, metadata)
+
+
+@pytest.mark.slow
+def test_a_face_only_model_whose_config_names_an_audio_front_end_reads_no_log_mel(shared_dir, tmp_path):
+    # Training records the configured front end even for a face-only model; it has no audio
+    # branch to learn it in, so predict must not cut log-mel patches for it.
+    from mater_tf.serving.predictor import Predictor
+
+    export = export_tiny_model(
+        tmp_path / "export",
+        f"keras:{shared_dir / 'weights' / FER}",
+        modalities=("face",),
+        audio_frontend="small",
+    )
+    predictor = Predictor(export)
+    assert not predictor.learns_audio
+    assert not predictor.extractor.keep_log_mel
 
 
 @pytest.fixture(scope="module")

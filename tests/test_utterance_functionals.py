@@ -20,7 +20,7 @@ from mater_tf.extraction import build_extractor
 from mater_tf.features import voice_descriptors as vd
 from mater_tf.features.log_mel import LOG_OFFSET, log_mel
 from mater_tf.layers import utterance_functionals as uf
-from mater_tf.models import MATER, mater
+from mater_tf.models import MATER, log_mel_input
 
 RNG = np.random.default_rng(7)
 FRAMES = 48  # a 0.5 s window's log-mel frames
@@ -156,7 +156,7 @@ def clip_windows(samples, windows=4):
 
 
 def test_the_descriptor_columns_agree_everywhere_they_are_named():
-    assert vd.NUM_DESCRIPTORS == schema.VOICE_DESCRIPTORS == mater.VOICE_DESCRIPTORS == 18
+    assert vd.NUM_DESCRIPTORS == schema.VOICE_DESCRIPTORS == log_mel_input.VOICE_DESCRIPTORS == 18
     assert uf.LOG_MEL_FLOOR == pytest.approx(np.log(LOG_OFFSET), abs=1e-12)
     assert vd.DESCRIPTORS.index("log2_f0") == uf.F0_COLUMN
     assert vd.DESCRIPTORS.index("hnr_db") == uf.HNR_COLUMN == uf.WAVEFORM_TRACKS - 1

@@ -10,17 +10,26 @@ from mater_tf.config.fields import at_least, fraction, one_of, require, setting
 MODALITIES = ("audio", "face")
 ENCODERS = ("transformer", "lstm")
 AUDIO_FRONTENDS = ("none", "vggish", "small", "stats")
-# = mater_tf.layers.frontends.NORMALIZATIONS (a test holds them equal; config imports no TF).
+# = mater_tf.layers.patch_frontend.NORMALIZATIONS (a test holds them equal; config imports no TF).
 LOG_MEL_NORMALIZATIONS = ("band", "patch", "clip", "none")
 # = mater_tf.models.mater.EMBEDDING_SCALES (a test holds them equal).
 EMBEDDING_SCALES = ("sqrt_d_model", "none")
-# = mater_tf.layers.frontends.POOLINGS (a test holds them equal).
+# = mater_tf.layers.patch_frontend.POOLINGS (a test holds them equal).
 FRONTEND_POOLINGS = ("time_and_frequency", "time", "band_stats")
-# = mater_tf.layers.frontends.BAND_STATISTICS / DEFAULT_BAND_STATISTICS (a test holds them equal).
+# = mater_tf.layers.band_statistics.BAND_STATISTICS / DEFAULT_BAND_STATISTICS (a test holds them equal).
 BAND_STATISTICS = ("mean", "std", "change", "change_std", "modulation")
 DEFAULT_BAND_STATISTICS = ("mean", "std", "change")
 # = mater_tf.models.mater.WINDOW_POOLINGS (a test holds them equal).
 WINDOW_POOLINGS = ("mean", "concat")
+
+
+def learns_audio_frontend(audio_frontend: str, modalities) -> bool:
+    """Whether a model learns its audio front end: it names one and has an audio branch.
+
+    Then its audio input is log-mel patches, not embeddings. The model, the task, export and
+    predict all ask this one function (with a saved model's or export's own fields).
+    """
+    return audio_frontend != "none" and "audio" in modalities
 
 
 @dataclasses.dataclass
@@ -147,6 +156,11 @@ class ModelConfig:
         "the option; the PE then swamps the embeddings).",
     )
 
+    @property
+    def learns_audio(self) -> bool:
+        """Whether the model learns its audio front end (`learns_audio_frontend`)."""
+        return learns_audio_frontend(self.audio_frontend, self.modalities)
+
     def validate(self) -> None:
         """Refuses a network that cannot be built (each field, then how they fit together)."""
         require(
@@ -193,7 +207,7 @@ class ModelConfig:
             "--set model.audio_frontend=small, or leave model.augment at its defaults",
         )
         require(
-            not self.utterance_functionals or (self.audio_frontend != "none" and "audio" in self.modalities),
+            not self.utterance_functionals or self.learns_audio,
             "model.utterance_functionals reads the log-mel and voice descriptors of the audio branch's "
             "learned front end: --set model.audio_frontend=stats (with the audio modality), or "
             "--set model.utterance_functionals=false",

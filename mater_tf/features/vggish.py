@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from mater_tf.errors import UserError
-from mater_tf.layers.frontends import vggish_layers
+from mater_tf.layers import vggish_layers
 
 NUM_BANDS = 64
 EMBEDDING_FRAMES = 96

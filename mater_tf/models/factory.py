@@ -33,7 +33,7 @@ def build_model(
         dropout=config.dropout,
         head_hidden_dim=config.head_hidden_dim,
         audio_frontend=config.audio_frontend,
-        log_mel_frames=log_mel_frames if config.audio_frontend != "none" else None,
+        log_mel_frames=log_mel_frames if config.learns_audio else None,
         log_mel_normalization=config.log_mel_normalization,
         embedding_scale=config.embedding_scale,
         log_mel_augment=dataclasses.asdict(config.augment) if config.augment.active else None,

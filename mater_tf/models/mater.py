@@ -1,35 +1,27 @@
-"""The MATER network: one encoder per modality over time windows, late fusion."""
+"""The MATER network: one encoder per modality over time windows, late fusion.
+
+Its parts, each in its own file: `ModalityEncoder` (modality_encoder.py), the backbone of a
+branch; `ClassifierHead` (classifier_head.py), a branch's logits; `LogMelInput`
+(log_mel_input.py), the learned audio front end's input stage; `ensemble_outputs`
+(ensemble.py), the members' averaging; the late fusion is `mater_tf.layers.LateFusion`. The
+parts build named layers into one flat functional graph rather than nested models: a `.keras`
+file addresses weights by their place in the top-level graph, so models saved before the
+split (the built-in among them) load into this class unchanged.
+"""
 
 from __future__ import annotations
-
-import math
 
 import keras
 from keras import ops
 
-from mater_tf.data.schema import member_key
-from mater_tf.layers import (
-    PACKAGE,
-    EncoderBlock,
-    EnsembleAverage,
-    LateFusion,
-    MaskedConcatPooling,
-    MaskedMeanPooling,
-    PositionalEncoding,
-    StackMembers,
-)
-from mater_tf.layers.augment import LogMelAugment
-from mater_tf.layers.frontends import DEFAULT_BAND_STATISTICS, SMALL_FILTERS, WindowFrontend
-from mater_tf.layers.utterance_functionals import UtteranceFunctionals
-
-# The voice descriptors per log-mel frame (= mater_tf.data.schema.VOICE_DESCRIPTORS; models
-# import no data module, a test holds them equal).
-VOICE_DESCRIPTORS = 18
-
-OUTPUT_KEYS = ("logits", "audio_logits", "face_logits")
-# How the projected embeddings are scaled before the PE is added (see `MATER`).
-EMBEDDING_SCALES = ("sqrt_d_model", "none")
-WINDOW_POOLINGS = {"mean": MaskedMeanPooling, "concat": MaskedConcatPooling}
+from mater_tf.config.model import learns_audio_frontend
+from mater_tf.layers import PACKAGE, LateFusion
+from mater_tf.layers.band_statistics import DEFAULT_BAND_STATISTICS
+from mater_tf.layers.patch_frontend import SMALL_FILTERS
+from mater_tf.models.classifier_head import WINDOW_POOLINGS, ClassifierHead
+from mater_tf.models.ensemble import ensemble_outputs, member_suffix
+from mater_tf.models.log_mel_input import LogMelInput
+from mater_tf.models.modality_encoder import EMBEDDING_SCALES, ModalityEncoder
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -69,13 +61,13 @@ class MATER(keras.Model):
             end (conv, or band statistics), inside the network, embeds it.
         log_mel_frames: log-mel frames per window (with a front end).
         log_mel_normalization: how the front end normalises each patch: "band",
-            "patch", "clip" or "none" (see `mater_tf.layers.frontends.NORMALIZATIONS`).
+            "patch", "clip" or "none" (see `mater_tf.layers.patch_frontend.NORMALIZATIONS`).
         audio_frontend_filters: the `small` front end's channels per conv block.
         audio_frontend_pooling: how the front end pools its last feature map
-            (see `mater_tf.layers.frontends.POOLINGS`).
+            (see `mater_tf.layers.patch_frontend.POOLINGS`).
         band_statistics: what the `stats` front end (and the `band_stats`
             pooling) computes per mel band over each window
-            (`mater_tf.layers.frontends.BAND_STATISTICS`).
+            (`mater_tf.layers.band_statistics.BAND_STATISTICS`).
         window_pooling: how each branch's encoded windows become one vector:
             "mean" over the present windows (the paper, eq. 2) or "concat", the
             windows side by side (absent ones zero), so the head sees which
@@ -88,33 +80,20 @@ class MATER(keras.Model):
             normalisation statistics, and a conv front end's weights) is shared.
             The attention views show member 0.
         utterance_functionals: with a front end, the audio branch also reads the whole
-            clip as one vector: the functionals over its present windows' frames of the
-            log-mel and of the voice descriptors (`audio_voice_descriptors` [batch, T,
-            log_mel_frames, 18]; `UtteranceFunctionals`), standardised with the training
-            split's statistics (`utterance_normalization`, set by the task), through dropout
-            and a linear layer with an L2 penalty (`utterance_l2`, what a linear SVM on the
-            field's standard functionals is), whose logits are added to the windows' audio
-            logits. Every ensemble member has its own linear layer.
+            clip as one vector, the functionals of its log-mel and voice descriptors
+            (`audio_voice_descriptors` [batch, T, log_mel_frames, 18]; `LogMelInput`),
+            through a linear layer with an L2 penalty (what a linear SVM on the field's
+            standard functionals is) whose logits add to the windows' audio logits
+            (`ClassifierHead`). Every ensemble member has its own linear layer.
         utterance_l2: the L2 penalty of that linear layer's weights.
         log_mel_augment: with a front end, the arguments of a `LogMelAugment`
             (random gain per clip, SpecAugment masks per window; training only),
             or None for no augmentation.
         embedding_scale: "sqrt_d_model" multiplies the projected embeddings by
-            sqrt(d_model), as the Transformer does before adding the PE
-            (Vaswani et al. 3.4); "none" adds the PE to the bare projection.
-            The embedding inputs are l2-normalised, so at initialisation their
-            projection has RMS about sqrt(2 / (D + d_model)) per component
-            (0.044 at D = d_model = 512), 16 times below the PE's 0.71: the PE
-            swamped the windows' content, and at the paper's learning rate of
-            1e-6 the projection never caught up. Scaled, the two are of the same
-            order (RMS ratio about 1.4). The scale is applied whether or not the
-            PE is on, so the PE ablation changes the PE alone. It is not applied
-            to the output of a learned audio front end: the small front end's
-            batch-normalised output already projects to about the PE's size
-            (ratio 1.4 at d_model 64, 0.6 at 512, in training mode), and scaling
-            it would put it 8-14 times above the PE; the VGGish front end's
-            output is left unscaled alike. Models saved before this option
-            existed load with "none", as they were trained.
+            sqrt(d_model) before the PE (Vaswani et al. 3.4; not a learned audio front
+            end's output: `ModalityEncoder` says why); "none" adds the PE to the bare
+            projection. Models saved before this option existed load with "none", as
+            they were trained.
     """
 
     def __init__(
@@ -158,100 +137,66 @@ class MATER(keras.Model):
         if embedding_scale not in EMBEDDING_SCALES:
             raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {embedding_scale!r}")
         modalities = tuple(modalities)
-        learns_audio = audio_frontend != "none" and "audio" in modalities
+        learns_audio = learns_audio_frontend(audio_frontend, modalities)
         if utterance_functionals and not learns_audio:
             raise ValueError("utterance_functionals needs the audio branch with a learned front end")
         dims = {"audio": audio_dim, "face": face_dim}
 
         # === Layers ===
-        # One set of branches per ensemble member (layer names end in _member{k}; a single model's
-        # have no suffix, and an ensemble's averaged outputs take the output names).
+        # Per ensemble member: an encoder and a head per modality and their late fusion (layer
+        # names end in _member{k}; a single model's have no suffix). The audio input stage, when
+        # the model learns its front end, is one for all members.
         members = []
         for member in range(ensemble):
-            suffix = f"_member{member}" if ensemble > 1 else ""
-            branches = {}
+            suffix = member_suffix(member, ensemble)
+            encoders, heads = {}, {}
             for modality in modalities:
-                branch = {
-                    "projection": keras.layers.Dense(d_model, name=f"{modality}_projection{suffix}"),
-                    "input_dropout": keras.layers.Dropout(dropout, name=f"{modality}_input_dropout{suffix}"),
-                    "pooling": WINDOW_POOLINGS[window_pooling](name=f"{modality}_pooling{suffix}"),
-                    "fc1": keras.layers.Dense(
-                        head_hidden_dim, activation="relu", name=f"{modality}_fc1{suffix}"
-                    ),
-                    "head_dropout": keras.layers.Dropout(dropout, name=f"{modality}_head_dropout{suffix}"),
-                    "fc2": keras.layers.Dense(num_classes, name=f"{modality}_logits{suffix}"),
-                }
-                if modality == "audio" and utterance_functionals:
-                    branch["utterance_dropout"] = keras.layers.Dropout(
-                        dropout, name=f"utterance_dropout{suffix}"
-                    )
-                    branch["utterance_logits"] = keras.layers.Dense(
-                        num_classes,
-                        kernel_regularizer=keras.regularizers.L2(utterance_l2),
-                        name=f"utterance_logits{suffix}",
-                    )
-                if positional_encoding:
-                    branch["positional_encoding"] = PositionalEncoding(
-                        name=f"{modality}_positional_encoding{suffix}"
-                    )
-                if encoder == "transformer":
-                    branch["encoders"] = [
-                        EncoderBlock(
-                            d_model,
-                            num_heads,
-                            ff_dim,
-                            dropout=dropout,
-                            use_attention=attention,
-                            name=f"{modality}_encoder_{layer}{suffix}",
-                        )
-                        for layer in range(num_layers)
-                    ]
-                elif encoder == "lstm":
-                    branch["encoders"] = [
-                        keras.layers.LSTM(
-                            d_model, return_sequences=True, name=f"{modality}_lstm_{layer}{suffix}"
-                        )
-                        for layer in range(num_layers)
-                    ]
-                else:
-                    raise ValueError(f"encoder must be 'transformer' or 'lstm', got {encoder!r}")
-                branches[modality] = branch
-            fusion = LateFusion(name=f"logits{suffix}")
-            members.append((branches, fusion))
+                learned = modality == "audio" and learns_audio
+                encoders[modality] = ModalityEncoder(
+                    modality,
+                    d_model=d_model,
+                    num_layers=num_layers,
+                    num_heads=num_heads,
+                    ff_dim=ff_dim,
+                    dropout=dropout,
+                    encoder=encoder,
+                    positional_encoding=positional_encoding,
+                    attention=attention,
+                    scale_embeddings=embedding_scale == "sqrt_d_model" and not learned,
+                    suffix=suffix,
+                )
+                heads[modality] = ClassifierHead(
+                    modality,
+                    num_classes=num_classes,
+                    hidden_dim=head_hidden_dim,
+                    dropout=dropout,
+                    window_pooling=window_pooling,
+                    utterance_l2=utterance_l2 if learned and utterance_functionals else None,
+                    suffix=suffix,
+                )
+            members.append((encoders, heads, LateFusion(name=f"logits{suffix}")))
+        log_mel_input = None
         if learns_audio:
-            if not log_mel_frames:
-                raise ValueError("an audio front end needs log_mel_frames (frames per window)")
-            frontend = WindowFrontend(
+            log_mel_input = LogMelInput(
                 audio_frontend,
                 log_mel_frames,
                 normalization=log_mel_normalization,
                 filters=audio_frontend_filters,
                 pooling=audio_frontend_pooling,
                 statistics=band_statistics,
-                name="audio_frontend",
+                augment=log_mel_augment,
+                utterance_functionals=utterance_functionals,
             )
-            augment = LogMelAugment(**log_mel_augment, name="log_mel_augment") if log_mel_augment else None
-        if utterance_functionals:
-            functionals = UtteranceFunctionals(name="utterance_functionals")
-            # Set from the training split by the task (`adapt`), as the band normalisation is.
-            utterance_normalization = keras.layers.Normalization(axis=-1, name="utterance_normalization")
 
         # === Functional model ===
-        inputs, embeddings, valids, attention_scores = {}, {}, {}, {}
+        inputs, embeddings, valids = {}, {}, {}
         utterance = None
         for modality in modalities:
             valids[modality] = keras.Input((num_windows,), name=f"{modality}_valid")
-            if modality == "audio" and learns_audio:
-                log_mel = keras.Input((num_windows, log_mel_frames, 64), name="audio_log_mel")
-                inputs["audio_log_mel"] = log_mel
-                embeddings[modality] = frontend(augment(log_mel) if augment else log_mel, valids[modality])
-                if utterance_functionals:
-                    descriptors = keras.Input(
-                        (num_windows, log_mel_frames, VOICE_DESCRIPTORS), name="audio_voice_descriptors"
-                    )
-                    inputs["audio_voice_descriptors"] = descriptors
-                    # The functionals read the clip as recorded: no augmentation.
-                    utterance = utterance_normalization(functionals(log_mel, descriptors, valids[modality]))
+            if modality == "audio" and log_mel_input is not None:
+                audio_inputs = log_mel_input.inputs(num_windows)
+                inputs.update(audio_inputs)
+                embeddings[modality], utterance = log_mel_input(audio_inputs, valids[modality])
             else:
                 embeddings[modality] = keras.Input(
                     (num_windows, dims[modality]), name=f"{modality}_embedding"
@@ -262,48 +207,18 @@ class MATER(keras.Model):
             embeddings[modality] = embeddings[modality] * ops.expand_dims(
                 ops.cast(valids[modality], embeddings[modality].dtype), -1
             )
+        attention_scores = {}  # the attention views show member 0
         member_outputs = []  # per member: {"logits": fused, "{m}_logits": ...}
-        for member, (branches, fusion) in enumerate(members):
-            outputs = {}
+        for member, (encoders, heads, fusion) in enumerate(members):
+            logits = {}
             for modality in modalities:
-                branch, valid = branches[modality], valids[modality]
-                x = branch["projection"](embeddings[modality])
-                if embedding_scale == "sqrt_d_model" and not (modality == "audio" and learns_audio):
-                    x = x * math.sqrt(d_model)
-                if positional_encoding:
-                    x = branch["positional_encoding"](x)
-                x = branch["input_dropout"](x)
-                for layer, block in enumerate(branch["encoders"]):
-                    if encoder == "lstm":
-                        x = block(x, mask=ops.cast(valid, "bool"))
-                    elif attention and member == 0:  # the attention views show member 0
-                        x, scores = block(x, valid, return_attention_scores=True)
-                        attention_scores[f"{modality}_attention_{layer}"] = scores
-                    else:
-                        x = block(x, valid)
-                pooled = branch["pooling"](x, valid)
-                logits = branch["fc2"](branch["head_dropout"](branch["fc1"](pooled)))
-                if "utterance_logits" in branch:
-                    logits = logits + branch["utterance_logits"](branch["utterance_dropout"](utterance))
-                outputs[f"{modality}_logits"] = logits
-            outputs = {
-                "logits": fusion(
-                    [outputs[f"{m}_logits"] for m in modalities], [valids[m] for m in modalities]
-                ),
-                **outputs,
-            }
-            member_outputs.append(outputs)
-        if ensemble == 1:
-            outputs = member_outputs[0]
-        else:
-            # The ensemble's outputs average the members' probabilities; the members' own logits,
-            # side by side, are what training reads (each member on its own loss).
-            outputs = {}
-            for key in member_outputs[0]:
-                per_member = [member[key] for member in member_outputs]
-                outputs[key] = EnsembleAverage(name=key)(per_member)
-                outputs[member_key(key)] = StackMembers(name=member_key(key))(per_member)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+                encoded = encoders[modality](
+                    embeddings[modality], valids[modality], attention_scores if member == 0 else None
+                )
+                logits[f"{modality}_logits"] = heads[modality](encoded, valids[modality], utterance)
+            fused = fusion(list(logits.values()), [valids[m] for m in modalities])
+            member_outputs.append({"logits": fused, **logits})
+        super().__init__(inputs=inputs, outputs=ensemble_outputs(member_outputs), **kwargs)
 
         # === Config ===
         self.audio_dim = audio_dim

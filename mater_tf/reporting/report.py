@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mater_tf.config.model import DEFAULT_BAND_STATISTICS
+from mater_tf.config.model import DEFAULT_BAND_STATISTICS, learns_audio_frontend
 from mater_tf.errors import UserError
 from mater_tf.reporting.paper import TABLE1, TABLE3
 from mater_tf.reporting.plots import confusion_matrix_png
@@ -109,7 +109,9 @@ def cv_report(cv_dir: str | Path, summary: dict) -> Path:
                 else ""
             )
             + f" on {config['model'].get('log_mel_normalization', 'patch')}-normalised log-mel"
-            if config["model"].get("audio_frontend", "none") != "none"
+            if learns_audio_frontend(
+                config["model"].get("audio_frontend", "none"), config["model"]["modalities"]
+            )
             else ""
         )
         + (

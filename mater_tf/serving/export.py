@@ -35,6 +35,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from mater_tf.config.model import learns_audio_frontend
 from mater_tf.data import schema
 
 METADATA_FILE = "mater_tf.json"
@@ -44,7 +45,7 @@ WARMUP_CLIPS = 4  # records per warmup request: a batch, as clients send
 
 
 def _learns_audio(model) -> bool:
-    return getattr(model, "audio_frontend", "none") != "none" and "audio" in model.modalities
+    return learns_audio_frontend(getattr(model, "audio_frontend", "none"), model.modalities)
 
 
 def reads_voice_descriptors(model) -> bool:

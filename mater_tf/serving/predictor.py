@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mater_tf.config.model import learns_audio_frontend
 from mater_tf.data import schema, synthetic
 from mater_tf.errors import UserError
 from mater_tf.serving.export import METADATA_FILE, metadata_path, read_export_metadata
@@ -191,7 +192,9 @@ class Predictor:
                 "mater-tf prepare); pass --audio-embedder and --face-embedder as used for them"
             )
         modalities = ["audio", "face"] if face_spec else ["audio"]
-        self.learns_audio = self.metadata.get("audio_frontend", "none") != "none"
+        self.learns_audio = learns_audio_frontend(
+            self.metadata.get("audio_frontend", "none"), self.modalities
+        )
         # The face detector's settings of the training records (records made before they were
         # recorded were detected in every frame at 320 px, the default size then).
         detection = {

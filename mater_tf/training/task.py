@@ -95,8 +95,7 @@ class Task:
 
     @property
     def learns_audio(self) -> bool:
-        model = self.config.model
-        return model.audio_frontend != "none" and "audio" in model.modalities
+        return self.config.model.learns_audio
 
     def steps_per_epoch(self, subjects: Iterable[str]) -> int:
         return max(1, math.ceil(records.count_clips(self.index, subjects) / self.config.train.batch_size))

@@ -1,4 +1,4 @@
-"""Late fusion of the modalities' logits."""
+"""The loss of a deep ensemble: every member's cross-entropy, averaged over members."""
 
 from __future__ import annotations
 
@@ -6,47 +6,6 @@ import keras
 from keras import ops
 
 from mater_tf.layers.package import PACKAGE
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class LateFusion(keras.layers.Layer):
-    """Averages the logits of the modalities present in a clip (paper eq. 3).
-
-    With every modality present this is exactly the paper's mean. A modality
-    with no valid window in a clip (no face found anywhere, say) is left out
-    of that clip's mean instead of pulling it towards its bias.
-    """
-
-    def call(self, logits, valids):
-        total, count = 0.0, 0.0
-        for modality_logits, valid in zip(logits, valids):
-            present = ops.max(ops.cast(valid, modality_logits.dtype), axis=1, keepdims=True)
-            total = total + present * modality_logits
-            count = count + present
-        return total / ops.maximum(count, 1.0)
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class EnsembleAverage(keras.layers.Layer):
-    """The logits of a deep ensemble: log of the members' mean class probabilities.
-
-    Softmax of the output is exactly the average of the members' softmaxes
-    (Lakshminarayanan et al., 2017), so every consumer of logits (argmax,
-    softmax, the serving signature) reads the ensemble's probabilities.
-    """
-
-    def call(self, logits):
-        log_probabilities = ops.stack([ops.log_softmax(member, axis=-1) for member in logits], axis=0)
-        return ops.logsumexp(log_probabilities, axis=0) - ops.log(float(len(logits)))
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class StackMembers(keras.layers.Layer):
-    """The members' logits side by side, [batch, members, classes]: what each member's own
-    loss reads (`MemberCrossEntropy`)."""
-
-    def call(self, logits):
-        return ops.stack(logits, axis=1)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
