@@ -39,7 +39,8 @@ EXTRAS = {
     # mater-tf prepare --runner beam (pipelines/beam_prepare.py). 2.72 is the newest Beam whose [gcp]
     # extra accepts protobuf 4; pip alone had not resolved it after 17 min of backtracking among the
     # Google client libraries (their newest need protobuf >= 6.33.5): add -c constraints/beam.txt.
-    "beam": ["apache-beam[gcp]==2.72.0"],
+    # crcmod: Beam checks its files' CRCs with it, and every worker prints a notice without it.
+    "beam": ["apache-beam[gcp]==2.72.0", "crcmod==1.7"],
     "test": ["pytest>=8", "ruff>=0.5"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
