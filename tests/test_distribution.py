@@ -332,7 +332,7 @@ def test_a_worker_waiting_for_its_peer_says_whom_and_ends_on_sigterm_and_ctrl_c(
 ):
     peer, command, env = _lone_worker(tmp_path, "0")  # no time limit: only the signal ends it
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    threading.Timer(120, process.kill).start()  # a worker deaf to signals (as it was) fails, not hangs
+    threading.Timer(300, process.kill).start()  # a worker deaf to signals (as it was) fails, not hangs
     seen = []
     for line in process.stderr:  # the line comes after 5 s of waiting
         seen.append(line)
