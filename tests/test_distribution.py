@@ -331,7 +331,15 @@ def test_a_worker_waiting_for_its_peer_says_whom_and_ends_on_sigterm_and_ctrl_c(
     tmp_path, signal_number, code
 ):
     peer, command, env = _lone_worker(tmp_path, "0")  # no time limit: only the signal ends it
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        # A shell that starts pytest in the background hands its children SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     threading.Timer(300, process.kill).start()  # a worker deaf to signals (as it was) fails, not hangs
     seen = []
     for line in process.stderr:  # the line comes after 5 s of waiting

@@ -11,6 +11,7 @@ import html
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urljoin
@@ -129,10 +130,11 @@ def a_result(clip="interview.mp4", windows=3):
     }
 
 
-def test_a_page_embeds_the_json_once_and_fetches_nothing(tmp_path):
+def test_a_page_embeds_the_json_once_and_fetches_nothing(tmp_path, shared_dir):
     result = {**a_result(clip=str(tmp_path / "in" / "a <b> clip & co.mp4")), "model": "run </script><b>"}
     (tmp_path / "in").mkdir()
-    Path(result["clip"]).write_bytes(b"not played here")
+    # A real video under that name: the page's player is chosen by what FFmpeg finds in the file.
+    shutil.copyfile(shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv", result["clip"])
     page = write_page(result, tmp_path / "out", "clip", MODEL)
     written = page.read_text()
     assert embedded(page, "prediction") == result  # the clip's JSON, whole, its '</script>' harmless
