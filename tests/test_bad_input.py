@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from mater_tf.cli.main import clean_message, main
-from mater_tf.data import records
+from mater_tf.data import records, schema
 
 WAVS = ("03-01-05-01-01-01-01.wav", "03-01-05-01-01-01-02.wav", "03-01-04-01-01-01-01.wav")
 
@@ -69,7 +69,7 @@ def shard_clip_ids(out) -> list[str]:
     ids = []
     for path in sorted(out.glob("*.tfrecord")):
         for serialized in tf.data.TFRecordDataset(str(path)):
-            ids.append(records.schema.parse_serialized(serialized, 128, 1)["clip_id"].numpy().decode())
+            ids.append(schema.parse_serialized(serialized, 128, 1)["clip_id"].numpy().decode())
     return ids
 
 

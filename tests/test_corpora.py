@@ -221,7 +221,7 @@ def test_a_folder_opens_only_files_that_may_be_clips(tmp_path, monkeypatch):
     from mater_tf.media import Streams
 
     monkeypatch.setattr(
-        "mater_tf.corpora.probe", lambda path: opened.append(path.name) or Streams(False, False)
+        "mater_tf.corpora.media_files.probe", lambda path: opened.append(path.name) or Streams(False, False)
     )
     touch(
         tmp_path, "lib/libx.so.3", "lib/tool.py", "include/x.h", "bin/tool", "1003_IEO_HAP_HI.bin", "song.m4a"

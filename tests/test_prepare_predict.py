@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from mater_tf.cli.main import main
-from mater_tf.data import records
+from mater_tf.data import records, schema
 from mater_tf.extraction import ClipExtractor, Windowing
 from mater_tf.features.embedders import audio_embedder
 from mater_tf.media import MediaError
@@ -115,7 +115,7 @@ def test_prepare_keeps_and_counts_clips_without_a_face(shared_dir, faceless_vide
     assert "1 video clips with no face found" in capsys.readouterr().out
     index = records.index_records(out)
     for serialized in tf.data.TFRecordDataset(list(index.files)):
-        features = records.schema.parse_serialized(serialized, 128, 128)
+        features = schema.parse_serialized(serialized, 128, 128)
         if features["clip_id"].numpy().decode() == "nobody":
             assert features["face_valid"].numpy().sum() == 0
             assert features["audio_valid"].numpy().tolist() == [1] * 6
@@ -170,7 +170,7 @@ def test_prepare_the_cremad_sample(prepared):
     assert index.subject_ids == ["1001", "1002"]
     parsed = {}
     for serialized in tf.data.TFRecordDataset(list(index.files)):
-        features = records.schema.parse_serialized(serialized, 128, 128)
+        features = schema.parse_serialized(serialized, 128, 128)
         parsed[features["clip_id"].numpy().decode()] = features
     assert parsed["1001_DFA_ANG_XX"]["face_valid"].numpy().sum() >= 4
     assert parsed["1002_DFA_ANG_XX"]["face_valid"].numpy().sum() == 0  # mp3 only: every face window masked
