@@ -59,6 +59,7 @@ def measure(records: str, epochs: int, setting: str, extra=()) -> dict:
 
     import keras
 
+    from mater_tf.training import experiment_data, multi_worker_fit
     from mater_tf.training import task as task_module
 
     class StepTimes(keras.callbacks.Callback):
@@ -72,8 +73,8 @@ def measure(records: str, epochs: int, setting: str, extra=()) -> dict:
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
-    index = task_module.index_for(config, records)
-    split = task_module.make_split(config, index)
+    index = experiment_data.index_for(config, records)
+    split = experiment_data.make_split(config, index)
     keras.utils.set_random_seed(0)
     task = task_module.Task(config, index)
     steps = task.steps_per_epoch(split.train)
@@ -83,7 +84,7 @@ def measure(records: str, epochs: int, setting: str, extra=()) -> dict:
     timer = StepTimes()
     train = task.build_inputs(split.train, training=True, epochs=(0, epochs))
     if distribution.is_multi_worker(strategy):
-        distribution.fit_across_workers(
+        multi_worker_fit.fit_across_workers(
             model,
             strategy,
             train,

@@ -28,7 +28,8 @@ import keras  # noqa: E402
 
 from mater_tf.config import load_config  # noqa: E402
 from mater_tf.data import records  # noqa: E402
-from mater_tf.training.task import Task, index_for, make_split  # noqa: E402
+from mater_tf.training.experiment_data import index_for, make_split  # noqa: E402
+from mater_tf.training.task import Task  # noqa: E402
 
 REFERENCE_CLIPS = 840
 

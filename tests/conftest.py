@@ -54,14 +54,14 @@ def cli_command():
 def fit_in():
     """`fit_in(config, root, export=False)` -> (metrics, run): trains one run into the folder `root`
     as `mater-tf train` does (config written, records resolved, the config's split)."""
-    from mater_tf.training import rundir, task, trainer
+    from mater_tf.training import experiment_data, rundir, trainer
 
     def fit(config, root, export=False):
         run = rundir.RunDir(root)
         rundir.write_config(config, run)
-        records_path = task.resolve_records(config, root / "data")
-        index = task.index_for(config, records_path)
-        split = task.make_split(config, index)
+        records_path = experiment_data.resolve_records(config, root / "data")
+        index = experiment_data.index_for(config, records_path)
+        split = experiment_data.make_split(config, index)
         return trainer.fit_run(config, run, records_path, index, split, export=export), run
 
     return fit

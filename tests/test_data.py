@@ -330,7 +330,7 @@ def test_a_batch_of_records_parses_at_once_and_pads_shorter_clips_as_absent():
 
 def test_records_of_another_windowing_are_refused_with_both_fixes(tmp_path):
     from mater_tf.config import load_config
-    from mater_tf.training.task import index_for
+    from mater_tf.training.experiment_data import index_for
 
     path = synthetic.write_corpus(SMALL, tmp_path)
     index = records.index_records(path)

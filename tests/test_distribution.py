@@ -19,7 +19,8 @@ import pytest
 
 from mater_tf.cli.main import main
 from mater_tf.errors import UserError
-from mater_tf.training import distribution, rundir
+from mater_tf.training import cluster_wait, distribution, rundir
+from mater_tf.training.cluster import TF_CONFIG, read_tf_config
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -41,7 +42,7 @@ def cluster(workers=2, chief=False, task_type="worker", index=0) -> str:
 
 
 def test_the_chief_is_the_chief_task_else_worker_0():
-    read = distribution.read_tf_config
+    read = read_tf_config
     first, second = read({"TF_CONFIG": cluster()}), read({"TF_CONFIG": cluster(index=1)})
     assert (first.is_chief, second.is_chief, first.num_workers) == (True, False, 2)
     with_chief = cluster(chief=True, index=0)
@@ -68,7 +69,7 @@ def test_the_chief_is_the_chief_task_else_worker_0():
 )
 def test_a_bad_tf_config_is_refused_naming_the_problem(tf_config, says):
     with pytest.raises(UserError) as raised:
-        distribution.read_tf_config({"TF_CONFIG": tf_config})
+        read_tf_config({"TF_CONFIG": tf_config})
     message = str(raised.value)
     assert says in message and "TF_CONFIG" in message and "\n" not in message
 
@@ -128,16 +129,16 @@ WORKER = textwrap.dedent(
     import sys
     import numpy as np
     from mater_tf.cli.main import main
-    from mater_tf.training import distribution
+    from mater_tf.training import model_copy
 
-    copy = distribution.plain_copy
+    copy = model_copy.plain_copy
 
     def copy_and_save(*args):
         model = copy(*args)
         np.savez(sys.argv[1], *model.get_weights())
         return model
 
-    distribution.plain_copy = copy_and_save
+    model_copy.plain_copy = copy_and_save
     sys.exit(main(sys.argv[2:]))
     """
 )
@@ -226,12 +227,12 @@ AGREE = textwrap.dedent(
     import sys
     from mater_tf.config import load_config
     from mater_tf.errors import UserError
-    from mater_tf.training import distribution
+    from mater_tf.training import distribution, multi_worker_fit
 
     strategy = distribution.strategy_for(load_config("quickstart", ["train.distribution=multi_worker"]))
-    distribution.check_workers_agree(strategy, False, 3, "run")  # both at epoch 4: agreed
+    multi_worker_fit.check_workers_agree(strategy, False, 3, "run")  # both at epoch 4: agreed
     try:
-        distribution.check_workers_agree(strategy, False, int(sys.argv[1]), "run")
+        multi_worker_fit.check_workers_agree(strategy, False, int(sys.argv[1]), "run")
     except UserError as error:
         print("refused:", error)
     """
@@ -296,9 +297,9 @@ def test_the_cluster_timeout_comes_from_the_environment(text, seconds):
     environ = {"MATER_TF_CLUSTER_TIMEOUT": text}
     if seconds is None:
         with pytest.raises(UserError, match=rf"MATER_TF_CLUSTER_TIMEOUT='{text}' is not a number of seconds"):
-            distribution.cluster_timeout(environ)
+            cluster_wait.cluster_timeout(environ)
     else:
-        assert distribution.cluster_timeout(environ) == seconds
+        assert cluster_wait.cluster_timeout(environ) == seconds
 
 
 def _lone_worker(tmp_path, timeout: str):
@@ -365,9 +366,9 @@ def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
-    environ = {distribution.TF_CONFIG: _worker_env([f"127.0.0.1:{port}"], 0)["TF_CONFIG"]}
+    environ = {TF_CONFIG: _worker_env([f"127.0.0.1:{port}"], 0)["TF_CONFIG"]}
     with pytest.raises(UserError, match=f"127.0.0.1:{port} \\(its port is in use\\)"):
-        distribution.check_own_port(environ)
+        cluster_wait.check_own_port(environ)
     # A connection closed from the listening side first leaves that side's port in TIME_WAIT,
     # as an earlier run's worker does; TensorFlow's server (SO_REUSEADDR) can bind it, so must the check.
     client = socket.create_connection(("127.0.0.1", port))
@@ -380,7 +381,7 @@ def test_the_own_port_check_refuses_a_listened_port_and_passes_one_left_in_time_
     with pytest.raises(OSError):  # the port is really in TIME_WAIT: a bind without SO_REUSEADDR fails
         plain.bind(("", port))
     plain.close()
-    distribution.check_own_port(environ)
+    cluster_wait.check_own_port(environ)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from mater_tf.config import load_config
 from mater_tf.errors import UserError
 from mater_tf.layers import MemberCrossEntropy
 from mater_tf.models import MATER
-from mater_tf.training import rundir, task, trainer
+from mater_tf.training import experiment_data, rundir, task, trainer
 
 RNG = np.random.default_rng(11)
 TINY = dict(num_layers=1, d_model=8, num_heads=2, ff_dim=16, head_hidden_dim=8, dropout=0.0)
@@ -104,9 +104,9 @@ def test_an_ensemble_trains_saves_and_serves_its_averaged_probabilities(tiny_ove
     config = load_config("quickstart", [*tiny_overrides, "model.ensemble=2"])
     run = rundir.RunDir(tmp_path / "run")
     rundir.write_config(config, run)
-    records_path = task.resolve_records(config, tmp_path / "data")
-    index = task.index_for(config, records_path)
-    split = task.make_split(config, index)
+    records_path = experiment_data.resolve_records(config, tmp_path / "data")
+    index = experiment_data.index_for(config, records_path)
+    split = experiment_data.make_split(config, index)
     metrics = trainer.fit_run(config, run, records_path, index, split)
     assert 0.0 <= metrics["test"]["av"]["accuracy"] <= 1.0
     reloaded = keras.models.load_model(run.model)
@@ -126,8 +126,8 @@ def test_an_ensemble_trains_saves_and_serves_its_averaged_probabilities(tiny_ove
 
 def test_an_ensemble_trains_on_mixed_targets(tiny_overrides, tmp_path):
     config = load_config("quickstart", [*tiny_overrides, "model.ensemble=2", "train.mixup_alpha=0.4"])
-    index = task.index_for(config, task.resolve_records(config, tmp_path / "data"))
-    split = task.make_split(config, index)
+    index = experiment_data.index_for(config, experiment_data.resolve_records(config, tmp_path / "data"))
+    split = experiment_data.make_split(config, index)
     the_task = task.Task(config, index)
     data = the_task.build_inputs(split.train, training=True)
     _, targets = next(iter(data))
@@ -143,8 +143,8 @@ def test_an_ensemble_trains_on_mixed_targets(tiny_overrides, tmp_path):
 
 def test_an_ensembles_members_train_on_smoothed_targets(tiny_overrides, tmp_path):
     config = load_config("quickstart", [*tiny_overrides, "model.ensemble=2", "train.label_smoothing=0.2"])
-    index = task.index_for(config, task.resolve_records(config, tmp_path / "data"))
-    split = task.make_split(config, index)
+    index = experiment_data.index_for(config, experiment_data.resolve_records(config, tmp_path / "data"))
+    split = experiment_data.make_split(config, index)
     the_task = task.Task(config, index)
     model = the_task.build_model()
     the_task.compile(model, 1, 1)

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from mater_tf.config import load_config
 from mater_tf.data import records, synthetic
-from mater_tf.training.task import Task, index_for, make_split
+from mater_tf.training.experiment_data import index_for, make_split
+from mater_tf.training.task import Task
 
 
 def test_mixup_mixes_inputs_and_one_hot_labels_with_one_weight_per_clip():

@@ -17,7 +17,7 @@ import pytest
 from mater_tf.cli.common import format_accuracy_table
 from mater_tf.cli.main import main
 from mater_tf.errors import UserError
-from mater_tf.training import cv, task, trainer
+from mater_tf.training import cv, experiment_data, task, trainer
 from mater_tf.training.metrics import classification_metrics
 
 
@@ -498,8 +498,8 @@ def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay_each_step
         tiny_config,
         train=dataclasses.replace(tiny_config.train, learning_rate=0.01, weight_decay=weight_decay),
     )
-    records_path = task.resolve_records(config, tmp_path / "data")
-    optimizer = task.Task(config, task.index_for(config, records_path)).build_optimizer(1, 10)
+    records_path = experiment_data.resolve_records(config, tmp_path / "data")
+    optimizer = task.Task(config, experiment_data.index_for(config, records_path)).build_optimizer(1, 10)
     weight = keras.Variable(np.full((3,), 2.0, np.float32))
     optimizer.apply_gradients([(np.zeros(3, np.float32), weight)])
     # A zero gradient moves Adam nowhere; decoupled decay takes lr x decay of the weight.
@@ -540,9 +540,9 @@ def test_records_at_another_windowing_name_only_what_the_experiment_sets(
     config = dataclasses.replace(
         tiny_config, data=dataclasses.replace(tiny_config.data, num_windows=windows, window_seconds=seconds)
     )
-    records_path = task.resolve_records(config, tmp_path / "data")
+    records_path = experiment_data.resolve_records(config, tmp_path / "data")
     with pytest.raises(UserError) as caught:
-        task.index_for(config, records_path)
+        experiment_data.index_for(config, records_path)
     line = str(caught.value)
     assert "have 4 x 0.5 s windows" in line and expects in line and line.endswith(f"windowing: {fix}")
     assert f"--windows {windows or 4} --window-seconds {seconds or 0.5}," in line and " 0.0" not in line

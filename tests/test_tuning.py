@@ -144,7 +144,8 @@ def test_a_tuned_config_is_tested_only_where_its_search_never_looked(tiny_overri
 def test_trials_train_on_the_schedule_cv_uses(tiny_overrides, tmp_path):
     import keras_tuner
 
-    from mater_tf.training.task import Task, index_for, make_split, resolve_records
+    from mater_tf.training.experiment_data import index_for, make_split, resolve_records
+    from mater_tf.training.task import Task
 
     config = load_config("quickstart", list(tiny_overrides) + TUNE + ["train.lr_schedule=cosine"])
     index = index_for(config, resolve_records(config, tmp_path / "data"))

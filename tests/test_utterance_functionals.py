@@ -353,7 +353,7 @@ def test_prepare_and_predict_give_the_model_the_same_voice_descriptors(shared_di
 
 
 def test_features_that_never_vary_in_training_stay_unscaled():
-    from mater_tf.training.task import standardize
+    from mater_tf.training.audio_frontend import standardize
 
     layer = keras.layers.Normalization(axis=-1)
     training = np.stack([RNG.normal(0, 2, 32), np.full(32, 3.0)], 1).astype(np.float32)
@@ -365,7 +365,7 @@ def test_features_that_never_vary_in_training_stay_unscaled():
 def test_a_copy_of_a_trained_model_keeps_its_standardisation():
     """The multi-worker loop evaluates and exports a plain copy made with set_weights: its
     Normalization layers must use the copied statistics, not those they were built with."""
-    from mater_tf.training.task import finalize_normalizations
+    from mater_tf.training.model_copy import finalize_normalizations
 
     trained, copy = stats_model(dropout=0.0), stats_model(dropout=0.0)
     trained.get_layer("utterance_normalization").adapt(

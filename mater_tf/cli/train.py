@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.training import cv, distribution, rundir, task, trainer
+    from mater_tf.training import cv, distribution, experiment_data, rundir, trainer
 
     with common.locked_run(args, "run") as (config, run_dir):
         role = distribution.start(config)  # joins a multi-worker cluster before any TensorFlow op
@@ -32,9 +32,9 @@ def run(args) -> int:
             print(f"run directory: {run_dir}")
             if not role.is_chief:
                 print(f"{common.worker_line(role)}: the chief writes {run_dir}; this worker writes {out_dir}")
-            records_path = task.resolve_records(config, out_dir / "data")
-            index = task.index_for(config, records_path)
-            split = task.make_split(config, index)
+            records_path = experiment_data.resolve_records(config, out_dir / "data")
+            index = experiment_data.index_for(config, records_path)
+            split = experiment_data.make_split(config, index)
             cv.check_not_tuned_on_test(config, split)
             print(
                 f"{len(index.clip_ids)} clips, {len(index.subject_ids)} subjects, {index.num_classes} classes; "

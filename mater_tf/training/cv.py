@@ -34,9 +34,9 @@ from mater_tf.data import folds, records
 from mater_tf.errors import UserError
 from mater_tf.reporting.report import cv_report
 from mater_tf.training import trainer
+from mater_tf.training.experiment_data import fold_subjects, index_for, resolve_records
 from mater_tf.training.metrics import classification_metrics
 from mater_tf.training.rundir import RunDir, write_config
-from mater_tf.training.task import fold_subjects, index_for, resolve_records
 
 log = logging.getLogger(__name__)
 

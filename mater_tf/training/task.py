@@ -5,80 +5,24 @@ inputs of every split, the losses, the metrics and the optimizer from the
 config; the fit loop (`trainer.py`), the run directory (`rundir.py`), the
 callbacks (`callbacks.py`) and evaluation (`evaluation.py`) take those
 pieces. Training, cross-validation and the tuner's trials all go through it,
-so a trial trains exactly as `mater-tf cv` will.
+so a trial trains exactly as `mater-tf cv` will. The records and subjects it
+trains on come from `experiment_data`; a learned audio front end gets its
+weights and statistics in `audio_frontend`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from mater_tf.config import ExperimentConfig
-from mater_tf.data import folds, records, schema, synthetic
-from mater_tf.errors import UserError
+from mater_tf.data import records, schema
 from mater_tf.layers import MemberCrossEntropy
 from mater_tf.models import build_model
-
-
-def resolve_records(config: ExperimentConfig, data_dir: Path) -> Path:
-    """The records to train on (resolved); the synthetic corpus is written to `data_dir` once."""
-    if config.data.source == "synthetic":
-        return synthetic.write_corpus(config.data.synthetic, data_dir).resolve()
-    source = Path(config.data.source).expanduser()
-    return source.resolve() if source.exists() else source
-
-
-def index_for(config: ExperimentConfig, records_path) -> records.RecordIndex:
-    """Indexes finished records and checks them against the config's expected windowing."""
-    records.check_complete(records_path)
-    index = records.index_records(records_path)
-    windows, seconds = config.data.num_windows, config.data.window_seconds  # 0 = any
-    wrong_windows = bool(windows) and index.num_windows != windows
-    wrong_seconds = bool(seconds) and abs(index.window_seconds - seconds) > 1e-6
-    if wrong_windows or wrong_seconds:
-        # Name only what the experiment sets: a setting left at 0 (any) is not a windowing to prepare.
-        expected = " x ".join(part for part in (windows and f"{windows}", seconds and f"{seconds} s") if part)
-        prepare_flags = (
-            f"--windows {windows or index.num_windows} --window-seconds {seconds or index.window_seconds}"
-        )
-        records_settings = " ".join(
-            setting
-            for setting, wrong in (
-                (f"--set data.num_windows={index.num_windows}", wrong_windows),
-                (f"--set data.window_seconds={index.window_seconds}", wrong_seconds),
-            )
-            if wrong
-        )
-        raise UserError(
-            f"the records at {records_path} have {index.num_windows} x {index.window_seconds} s windows but the "
-            f"experiment expects {expected} windows; prepare them with {prepare_flags}, point data.source at "
-            f"the right folder, or run the experiment at the records' windowing: {records_settings}"
-        )
-    return index
-
-
-def fold_subjects(config: ExperimentConfig, index: records.RecordIndex) -> list[list[str]]:
-    """The folds of the experiment: the user's fold file (cv.folds_file) or consecutive sorted subjects."""
-    if config.cv.folds_file:
-        subjects = folds.load_folds_file(config.cv.folds_file, index.subject_ids)
-        if len(subjects) != config.cv.num_folds:
-            raise UserError(
-                f"cv.folds_file {config.cv.folds_file} has {len(subjects)} folds but cv.num_folds="
-                f"{config.cv.num_folds}: --set cv.num_folds={len(subjects)}"
-            )
-        return subjects
-    return folds.subject_disjoint_folds(index.subject_ids, config.cv.num_folds, config.cv.validation)
-
-
-def make_split(config: ExperimentConfig, index: records.RecordIndex, test_fold: int | None = None):
-    """The train / validation / test subjects of one fold of the experiment."""
-    fold = config.cv.test_fold if test_fold is None else test_fold
-    return folds.split_for_fold(fold_subjects(config, index), fold, config.cv.validation)
+from mater_tf.training.audio_frontend import prepare_audio_frontend
 
 
 class Task:
@@ -86,7 +30,7 @@ class Task:
 
     Args:
         config: the experiment.
-        index: the records it trains on (`index_for`).
+        index: the records it trains on (`experiment_data.index_for`).
     """
 
     def __init__(self, config: ExperimentConfig, index: records.RecordIndex):
@@ -144,32 +88,7 @@ class Task:
             index.log_mel_frames,
         )
         if self.learns_audio:
-            frontend_layer = model.get_layer("audio_frontend")
-            if self.config.model.audio_frontend_weights:
-                load_vggish_frontend(frontend_layer.frontend, self.config.model.audio_frontend_weights)
-            frontend_layer.frontend.trainable = self.config.model.audio_frontend_trainable
-            if train_data is not None:
-                valid_name = schema.MODEL_INPUTS["audio"][1]
-                frontend_layer.adapt(
-                    train_data.map(
-                        lambda inputs, *_: tf.boolean_mask(
-                            inputs[schema.LOG_MEL_INPUT], inputs[valid_name] > 0
-                        )
-                    )
-                )
-                if self.config.model.utterance_functionals:
-                    # Standardised with the training split's statistics, as the field's SVM baseline is.
-                    functionals = model.get_layer("utterance_functionals")
-                    standardize(
-                        model.get_layer("utterance_normalization"),
-                        train_data.map(
-                            lambda inputs, *_: functionals(
-                                inputs[schema.LOG_MEL_INPUT],
-                                inputs[schema.VOICE_DESCRIPTORS_INPUT],
-                                inputs[valid_name],
-                            )
-                        ),
-                    )
+            prepare_audio_frontend(model, self.config.model, train_data)
         return model
 
     def output_keys(self) -> list[str]:
@@ -243,36 +162,3 @@ class Task:
             metrics=self.build_metrics(),
             jit_compile=self.jit_compile,
         )
-
-
-def standardize(layer: keras.layers.Normalization, data) -> None:
-    """Adapts a Normalization layer to `data`, leaving features that never vary unscaled (variance
-    1, as scikit-learn's StandardScaler does): Keras would divide them by 1e-7, and any value
-    other than the training one would then swamp the output."""
-    layer.adapt(data)
-    variance = keras.ops.convert_to_numpy(layer.adapt_variance)
-    layer.adapt_variance.assign(np.where(variance < 1e-8, 1.0, variance).astype(variance.dtype))
-    layer.finalize_state()
-
-
-def finalize_normalizations(model: keras.Model) -> None:
-    """Makes every adapted Normalization layer of `model` use its (assigned) statistics:
-    `set_weights` assigns their variables, but the layer keeps the tensors it made at build."""
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.Normalization):
-            layer.finalize_state()
-
-
-def load_vggish_frontend(frontend: keras.Model, source: str) -> None:
-    """Fills a VGGish front end from a checkpoint, a TF-Hub folder or a converted .weights.h5."""
-    from mater_tf.features.vggish import CONV_LAYERS, build_vggish, load_vggish_weights
-
-    if source.endswith(".weights.h5"):  # made by mater-tf weights convert-vggish
-        converted = build_vggish("conv4_2")
-        converted.load_weights(source)
-        source = {
-            f"{scope}/{kind}": value
-            for layer, scope in CONV_LAYERS.items()
-            for kind, value in zip(("weights", "biases"), converted.get_layer(layer).get_weights())
-        }
-    load_vggish_weights(frontend, source)

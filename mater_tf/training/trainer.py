@@ -10,7 +10,6 @@ ends with the history, weights and metrics.json of a run never interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -108,11 +107,12 @@ def fit_run(
 ) -> dict:
     """Trains on `split.train`, selects on `split.validation` (if any), reports on `split.test`.
 
-    With `train.distribution` set, training runs under its strategy (see
-    `distribution`); evaluation, the saved model and the export are the same as
-    without. `resume_from` is the run directory whose state (finished, backup) this
-    run continues from, when it is not `run` itself: a worker that is not the chief
-    writes `run` to a temporary folder and continues the chief's run.
+    With `train.distribution` set, training runs under its strategy; the
+    `distribution.Distribution` of the run holds every difference, and evaluation,
+    the saved model and the export are the same as without. `resume_from` is the
+    run directory whose state (finished, backup) this run continues from, when it
+    is not `run` itself: a worker that is not the chief writes `run` to a temporary
+    folder and continues the chief's run.
 
     Returns the metrics written to metrics.json.
 
@@ -120,48 +120,30 @@ def fit_run(
         UserError: when the training loss stops being finite (nothing is saved or exported).
     """
     source = resume_from or run
-    strategy = distribution.strategy_for(config)
+    distributed = distribution.for_config(config)
     state = None if source.finished else run_callbacks.read_backup_state(source.backup)
-    if distribution.is_multi_worker(strategy):
-        distribution.check_workers_agree(
-            strategy, source.finished, state["epoch"] if state else 0, source.root
-        )
+    distributed.check_workers_agree(source.finished, state["epoch"] if state else 0, source.root)
     if source.finished:
         log.info("%s is finished; not training again", source.root)
         return json.loads(source.metrics.read_text())
     write_split(run, records_path, index, split)
     keras.utils.set_random_seed(config.train.seed)
     task = Task(config, index)
-    if task.jit_compile:
-        # Keras silently drops XLA while op determinism is on (an earlier run in this process may
-        # have turned it on); TensorFlow has no public switch to turn it off again.
-        from tensorflow.python.framework import config as tf_framework_config
-
-        tf_framework_config.disable_op_determinism()
-    else:
-        tf.config.experimental.enable_op_determinism()
+    set_op_determinism(task)
     epochs = config.train.epochs
     steps = task.steps_per_epoch(split.train)
     start = state["epoch"] if state else 0
     if state and state.get("stopped"):  # killed after early stopping ended it: nothing left to train
         start = epochs
-    with strategy.scope() if strategy else contextlib.nullcontext():
+    with distributed.scope():
         model = task.build_model(task.build_inputs(split.train))
         task.compile(model, epochs, steps)
         if state:
             run_callbacks.restore_weights(model, source.backup, state)
     if state:
-        if start < epochs:
-            print(f"resuming {source.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
-        else:
-            print(
-                f"resuming {source.root}: training ended after epoch {state['epoch']}; evaluating", flush=True
-            )
-    if state and source is not run:  # what the chief wrote before the resume
-        for path in ("history", "best_weights"):
-            if getattr(source, path).is_file():
-                getattr(run, path).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(getattr(source, path), getattr(run, path))
+        announce_resume(source, state, start, epochs)
+        if source is not run:
+            copy_resumed_files(source, run)
     trim_history(run, state["epoch"] if state else 0)
     run.best_weights.parent.mkdir(parents=True, exist_ok=True)
     callbacks = build_callbacks(task, run, split, state)
@@ -174,42 +156,22 @@ def fit_run(
         with warnings.catch_warnings():
             # The training dataset holds exactly the remaining epochs; Keras warns at its end.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            train_data = task.build_inputs(split.train, training=True, epochs=(start, epochs))
-            validation_data = task.build_inputs(split.validation) if split.validation else None
-            verbose = 1 if sys.stdout.isatty() else 2
-            validation_steps = task.steps_per_epoch(split.validation) if split.validation else None
-            if distribution.is_multi_worker(strategy):
-                history = distribution.fit_across_workers(
-                    model,
-                    strategy,
-                    train_data,
-                    validation_data,
-                    epochs=epochs,
-                    initial_epoch=start,
-                    steps_per_epoch=steps,
-                    validation_steps=validation_steps or 0,
-                    callbacks=callbacks,
-                    verbose=verbose,
-                )
-            else:
-                history = model.fit(
-                    train_data,
-                    validation_data=validation_data,
-                    epochs=epochs,
-                    initial_epoch=start,
-                    steps_per_epoch=steps,
-                    # Without it Keras reads one step past the end of the (unknown-length) validation
-                    # data, which adds a batch to each output's own loss count but nothing to its total:
-                    # val_logits_loss would read val_loss x n/(n+1) (Keras 3.15; see
-                    # `distribution.fit_across_workers`, which runs these steps too).
-                    validation_steps=validation_steps,
-                    shuffle=False,  # the input pipeline shuffles each epoch (seeded by the epoch)
-                    callbacks=callbacks,
-                    verbose=verbose,
-                )
-    if strategy is not None:
-        # Evaluated, saved and exported as a single-device run's model is (no collectives).
-        model = distribution.plain_copy(task, model, epochs, steps)
+            history = distributed.fit(
+                model,
+                task.build_inputs(split.train, training=True, epochs=(start, epochs)),
+                task.build_inputs(split.validation) if split.validation else None,
+                epochs=epochs,
+                initial_epoch=start,
+                steps_per_epoch=steps,
+                # Without it Keras reads one step past the end of the (unknown-length) validation
+                # data, which adds a batch to each output's own loss count but nothing to its total:
+                # val_logits_loss would read val_loss x n/(n+1) (Keras 3.15; see
+                # `multi_worker_fit.fit_across_workers`, which runs these steps too).
+                validation_steps=task.steps_per_epoch(split.validation) if split.validation else None,
+                callbacks=callbacks,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+    model = distributed.single_device_model(task, model, epochs, steps)
     check_finite(history, run)
     rows = history_rows(run)
     stopped_early = len(rows) < epochs
@@ -243,6 +205,34 @@ def fit_run(
     records.write_json(run.metrics, metrics)
     shutil.rmtree(run.backup, ignore_errors=True)
     return metrics
+
+
+def set_op_determinism(task: Task) -> None:
+    """Deterministic ops, unless the training step is XLA-compiled (which they would switch off)."""
+    if task.jit_compile:
+        # Keras silently drops XLA while op determinism is on (an earlier run in this process may
+        # have turned it on); TensorFlow has no public switch to turn it off again.
+        from tensorflow.python.framework import config as tf_framework_config
+
+        tf_framework_config.disable_op_determinism()
+    else:
+        tf.config.experimental.enable_op_determinism()
+
+
+def announce_resume(source: RunDir, state: dict, start: int, epochs: int) -> None:
+    """Says where a resumed run continues."""
+    if start < epochs:
+        print(f"resuming {source.root} from epoch {start + 1} of {epochs} ({start} finished)", flush=True)
+    else:
+        print(f"resuming {source.root}: training ended after epoch {state['epoch']}; evaluating", flush=True)
+
+
+def copy_resumed_files(source: RunDir, run: RunDir) -> None:
+    """Copies into `run` what the run it resumes (the chief's) wrote before: history, best weights."""
+    for path in ("history", "best_weights"):
+        if getattr(source, path).is_file():
+            getattr(run, path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(getattr(source, path), getattr(run, path))
 
 
 def check_finite(history, run: RunDir) -> None:

@@ -48,8 +48,9 @@ from mater_tf.config import ExperimentConfig, load_config, validate
 from mater_tf.data import records
 from mater_tf.errors import UserError
 from mater_tf.training.callbacks import learning_rate_plateau
+from mater_tf.training.experiment_data import index_for, make_split, resolve_records
 from mater_tf.training.rundir import RunDir, write_config
-from mater_tf.training.task import Task, index_for, make_split, resolve_records
+from mater_tf.training.task import Task
 
 log = logging.getLogger(__name__)
 
