@@ -368,7 +368,7 @@ def test_the_terminal_has_no_tensorflow_import_banner(tmp_path):
 
 
 def test_predict_outputs_of_clips_with_the_same_name_do_not_overwrite(tmp_path, monkeypatch):
-    from mater_tf.serving.predictor import output_names, write_prediction
+    from mater_tf.serving.prediction_files import output_names, write_prediction
 
     clips = ["a/clip.mp4", "b/clip.mp4", "x/other.wav", "a/clip.wav"]
     names = output_names(clips)

@@ -177,7 +177,7 @@ def test_export_writes_tf_servings_layout_with_warmup_from_real_records(trained_
 
 
 def test_export_adds_versions_and_predict_reads_every_layout(trained_run, served_base, tmp_path, capsys):
-    from mater_tf.serving.predictor import resolve_export
+    from mater_tf.serving.model_loading import resolve_export
 
     base = tmp_path / "mater"
     shutil.copytree(served_base, base)

@@ -11,8 +11,9 @@ from mater_tf.config import load_config
 from mater_tf.data import schema
 from mater_tf.errors import UserError
 from mater_tf.models import build_model
+from mater_tf.reporting.cv_report import cv_report
 from mater_tf.reporting.paper import TABLE1, TABLE3
-from mater_tf.reporting.report import cv_report, paper_tables
+from mater_tf.reporting.paper_tables import paper_tables
 from mater_tf.training.cv import summarize
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

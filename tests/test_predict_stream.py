@@ -118,7 +118,7 @@ class _Window:
 
 
 def test_output_names_are_unique_and_leave_the_run_files_alone():
-    from mater_tf.serving.predictor import output_names
+    from mater_tf.serving.prediction_files import output_names
 
     paths = ["/d/a/x.mp4", "/d/b/x.mp4", "/d/a_x.mp4", "/e/summary.wav", "/e/Clip.mp4", "/f/clip.wav"]
     names = output_names(paths, reserved=("summary", "score", "confusion"))

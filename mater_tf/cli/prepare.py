@@ -80,25 +80,6 @@ def _check_positive(args) -> None:
             raise UserError(f"{flag} {value} must be at least 1 (default {default})")
 
 
-def passed_over_summary(skipped: list, limit: int = 4) -> list[str]:
-    """Terminal lines: how many files were passed over, by reason, with an example of each."""
-    import collections
-
-    from mater_tf.corpora import reason_kind
-
-    kinds = collections.defaultdict(list)
-    for path, reason in skipped:
-        kinds[reason_kind(reason)].append((path, reason))
-    lines = []
-    for kind, entries in sorted(kinds.items(), key=lambda item: -len(item[1]))[:limit]:
-        path, reason = entries[0]
-        example = reason if reason.startswith(path) else f"{path}: {reason}"
-        lines.append(f"  {len(entries)} passed over: {kind} (e.g. {example})")
-    if len(kinds) > limit:
-        lines.append(f"  {sum(len(e) for k, e in list(kinds.items())[limit:])} more of other kinds")
-    return lines
-
-
 def label_summary(clips, names) -> str:
     """The label set with clip counts; a label with one clip, beside others with many, may be a typo."""
     from mater_tf.corpora import label_counts
@@ -152,6 +133,8 @@ def run(args) -> int:
         f"{len(clips)} {args.corpus} clips to prepare from {len(clips) + len(skipped)} {seen} seen "
         f"({len(skipped)} passed over) -> {args.out}"
     )
+    from mater_tf.corpora.passed_over import passed_over_summary
+
     for line in passed_over_summary(skipped):
         print(line)
     print(label_summary(clips, names))

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mater_tf.reporting.report import cv_report, paper_tables
+    from mater_tf.reporting.cv_report import cv_report
+    from mater_tf.reporting.paper_tables import paper_tables
     from mater_tf.training.cv import summarize
 
     for path in args.runs:  # (re)write each cv folder's own report too

@@ -1,4 +1,5 @@
-"""Figures: confusion matrices (as in the paper's Fig. 2)."""
+"""Figures: confusion matrices (as in the paper's Fig. 2), attention maps, and a cross-validation's
+accuracy per fold."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+
+OUTPUT_TITLES = {"av": "AV (fused)", "audio": "A (audio)", "face": "V (face)"}
 
 
 def confusion_matrix_png(
@@ -62,6 +65,35 @@ def attention_png(maps: np.ndarray, titles: Sequence[str], suptitle: str) -> byt
         axis.set_ylabel("window", fontsize=7)
         axis.tick_params(labelsize=6)
     figure.suptitle(suptitle, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def fold_accuracy_png(summary: dict) -> bytes:
+    """Grouped bars: accuracy of every fold for AV, audio and face."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    outputs = list(summary["outputs"])
+    folds = len(summary["outputs"][outputs[0]]["accuracy"]["per_fold"])
+    width = 0.8 / len(outputs)
+    figure, axes = pyplot.subplots(figsize=(max(5, folds * 0.7), 3.2), dpi=100)
+    for offset, output in enumerate(outputs):
+        # A fold with no figure for this output (modality absent, branch never trained): no bar.
+        values = [np.nan if v is None else v for v in summary["outputs"][output]["accuracy"]["per_fold"]]
+        axes.bar(np.arange(folds) + offset * width, values, width, label=OUTPUT_TITLES[output])
+    axes.set_xticks(np.arange(folds) + width * (len(outputs) - 1) / 2, labels=[str(k) for k in range(folds)])
+    axes.set_xlabel("test fold")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1)
+    axes.legend(fontsize=8)
+    prefix = "SYNTHETIC data: " if summary.get("synthetic") else ""
+    axes.set_title(f"{prefix}{summary['experiment']}: accuracy per fold", fontsize=9)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -32,7 +32,7 @@ import numpy as np
 from mater_tf.config import ExperimentConfig
 from mater_tf.data import folds, records
 from mater_tf.errors import UserError
-from mater_tf.reporting.report import cv_report
+from mater_tf.reporting.cv_report import cv_report
 from mater_tf.training import trainer
 from mater_tf.training.experiment_data import fold_subjects, index_for, resolve_records
 from mater_tf.training.metrics import classification_metrics
