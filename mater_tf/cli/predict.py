@@ -377,7 +377,7 @@ def run_live(args, predictor) -> int:
 
     from mater_tf.features.expression import FACE_LABELS
     from mater_tf.media import MediaError
-    from mater_tf.media.stream import read_ahead
+    from mater_tf.media.read_ahead import read_ahead
     from mater_tf.serving.page import model_description, write_page
     from mater_tf.serving.predictor import write_prediction
 
