@@ -125,7 +125,7 @@ def write_checkpoint(weights: dict, path: str) -> str:
 
 
 def cut_windows(frames: np.ndarray, windowing) -> np.ndarray:
-    """The project's windows (mater_tf.extraction) of a log-mel [frames, 64], silence past the end."""
+    """The project's windows (mater_tf.data.extraction) of a log-mel [frames, 64], silence past the end."""
     size = windowing.frames_per_window
     patches = np.full((windowing.num_windows, size, 64), np.log(0.01), np.float32)
     for window in range(windowing.num_windows):
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from mater_tf.corpora import label_names, list_corpus
-    from mater_tf.extraction import ClipExtractor, Windowing, build_extractor
+    from mater_tf.data.extraction import ClipExtractor, Windowing, build_extractor
     from mater_tf.features import log_mel
     from mater_tf.features.embedders import audio_embedder
     from mater_tf.media import decode_audio

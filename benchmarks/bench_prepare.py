@@ -87,7 +87,7 @@ def run_prepare(
     shared: Path, corpus: str, root: Path, windows: int, face: bool, out: Path, **detection
 ) -> dict:
     from mater_tf.corpora import label_names, list_corpus
-    from mater_tf.extraction import build_extractor
+    from mater_tf.data.extraction import build_extractor
     from pipelines.prepare import prepare
 
     clips, skipped = list_corpus(corpus, root)

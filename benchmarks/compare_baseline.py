@@ -54,7 +54,7 @@ def opensmile_features(paths: list[str], feature_set: str) -> np.ndarray:
 def mater_features(paths: list[str], windows: int = 8, window_seconds: float = 0.5) -> np.ndarray:
     """[clips, features] mater-tf's own utterance functionals (`model.utterance_functionals`: the
     log-mel and voice descriptors of the clip's T windows, as prepare cuts them), for comparison."""
-    from mater_tf.extraction import build_extractor
+    from mater_tf.data.extraction import build_extractor
     from mater_tf.layers.utterance_functionals import UtteranceFunctionals
 
     extractor, _ = build_extractor(windows, window_seconds, ["audio"], None, "logmel", keep_log_mel=True)

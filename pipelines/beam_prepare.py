@@ -272,7 +272,7 @@ def prepare_with_beam(
 
     Args:
         build_extractor: a picklable callable returning `(ClipExtractor, info)`
-            (`functools.partial(mater_tf.extraction.build_extractor, ...)`);
+            (`functools.partial(mater_tf.data.extraction.build_extractor, ...)`);
             each worker calls it once.
         windowing: the extractor's `Windowing`.
         beam_options: the `--beam-options` text (Beam's `--name=value` flags).

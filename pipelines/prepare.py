@@ -3,7 +3,7 @@
 Clips are sorted by id and cut into shards of `clips_per_shard`, so shard k
 always holds the same clips. A tf.data pipeline over the pending clips' paths
 decodes them in parallel (audio through tensorflow-io or PyAV, frames through
-PyAV) ahead of the per-clip steps of `mater_tf.extraction`, which then detect,
+PyAV) ahead of the per-clip steps of `mater_tf.data.extraction`, which then detect,
 track and embed, `workers` clips at a time in threads (`extracted_clips`; the
 outcomes come back in the clips' order). A video whose face is needed is read by
 the extractor itself, voice and frames in one pass: decoding its frames in the
@@ -49,9 +49,9 @@ import tensorflow as tf
 
 from mater_tf.corpora import Clip
 from mater_tf.data import records
+from mater_tf.data.extraction import STAGES, ClipExtractor
 from mater_tf.data.schema import ClipRecord
 from mater_tf.errors import UserError
-from mater_tf.extraction import STAGES, ClipExtractor
 from mater_tf.media import MediaError
 
 log = logging.getLogger(__name__)

@@ -146,8 +146,8 @@ def test_a_detection_setting_below_one_is_one_line(messy_csv, tmp_path, capsys, 
 
 
 def test_the_extractor_refuses_a_detection_setting_that_is_not_a_whole_number():
+    from mater_tf.data.extraction import build_extractor
     from mater_tf.errors import UserError
-    from mater_tf.extraction import build_extractor
 
     with pytest.raises(
         UserError, match=r"--detect-every 2.5 must be a whole number of at least 1 \(default 5\)"

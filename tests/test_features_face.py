@@ -81,7 +81,7 @@ def test_keras_embedder_with_the_real_fer_network(shared_dir, golden):
 
 def test_relative_embedder_paths_are_recorded_resolved(shared_dir, golden, monkeypatch):
     """predict, run from another folder, reads the spec the records name: it must lead to the same file."""
-    from mater_tf.extraction import build_extractor
+    from mater_tf.data.extraction import build_extractor
 
     monkeypatch.chdir(shared_dir)
     mat = golden[1] / "vgg-m-face-bn-fer-seeded-conv.mat"

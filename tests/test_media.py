@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from mater_tf.features import log_mel
 from mater_tf.media import MediaError, decode_audio, decode_audio_track, decode_video, is_video, probe
-from mater_tf.media.tfio_audio import decode_audio_tensor
+from mater_tf.media.audio_graph import decode_audio_tensor
 
 
 def test_stereo_ravdess_wav_is_averaged_and_resampled(shared_dir, ravdess_speech):
@@ -43,10 +43,10 @@ def test_cremad_flv_frames_and_audio_track(shared_dir):
 
 @pytest.mark.parametrize("until_seconds", [None, 1.0])
 def test_one_pass_over_a_video_gives_what_the_two_decoders_give(shared_dir, until_seconds):
-    from mater_tf.media.clip import decode_clip
+    from mater_tf.media import MediaFile
 
     path = shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
-    waveform, video = decode_clip(path, 320, until_seconds)
+    waveform, video = MediaFile.probe(path).decode_clip(320, until_seconds)
     np.testing.assert_array_equal(waveform, decode_audio(path))
     separately = decode_video(path, 320, until_seconds)
     np.testing.assert_array_equal(video.frames, separately.frames)
@@ -238,7 +238,7 @@ def test_odd_containers_rates_and_channel_counts(tmp_path, name, codecs, rate, l
 
 
 def test_an_audio_only_mp4_keeps_its_voice_with_faces_masked(tmp_path):
-    from mater_tf.extraction import ClipExtractor, Windowing
+    from mater_tf.data.extraction import ClipExtractor, Windowing
     from mater_tf.features.embedders import audio_embedder
 
     class NeverCalled:
@@ -258,7 +258,7 @@ def test_an_audio_only_mp4_keeps_its_voice_with_faces_masked(tmp_path):
 @pytest.mark.parametrize(("share", "decoded"), [(0.05, r"0.05"), (0.3, r"0.\d\d")])
 def test_a_truncated_video_is_called_truncated_not_short(shared_dir, tmp_path, share, decoded):
     """Cut to 5% (less than a window decodes) or to 30% (more than one window decodes)."""
-    from mater_tf.extraction import ClipExtractor, Windowing
+    from mater_tf.data.extraction import ClipExtractor, Windowing
     from mater_tf.features.embedders import audio_embedder
 
     source = (shared_dir / "data" / "CREMA-D" / "VideoFlash" / "1001_DFA_ANG_XX.flv").read_bytes()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mater_tf.media import decode_audio_track, decode_video
-from mater_tf.media.stream import read_ahead, stream_windows
+from mater_tf.media.read_ahead import read_ahead
+from mater_tf.media.stream import stream_windows
 
 WINDOW = 0.5
 

@@ -177,7 +177,7 @@ def test_a_segment_equals_that_span_scored_alone(predictor, whole, long_video):
     (all frames decoded at once, one log-mel over the whole clip: the path `mater-tf prepare` takes)."""
     import tensorflow as tf
 
-    from mater_tf.extraction import Windowing
+    from mater_tf.data.extraction import Windowing
 
     count = len(whole["windows"])
     extractor = predictor.extractor

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from mater_tf.cli.main import main
 from mater_tf.data import records, schema
-from mater_tf.extraction import ClipExtractor, Windowing
+from mater_tf.data.extraction import ClipExtractor, Windowing
 from mater_tf.features.embedders import audio_embedder
 from mater_tf.media import MediaError
 

@@ -15,8 +15,8 @@ from scipy.io import wavfile
 from mater_tf.cli.main import main
 from mater_tf.config import load_config
 from mater_tf.data import records, schema
+from mater_tf.data.extraction import build_extractor
 from mater_tf.errors import UserError
-from mater_tf.extraction import build_extractor
 from mater_tf.features import voice_descriptors as vd
 from mater_tf.features.log_mel import LOG_OFFSET, log_mel
 from mater_tf.layers import utterance_functionals as uf

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mater_tf.extraction import STAGES, ClipExtractor, Windowing
+from mater_tf.data.extraction import STAGES, ClipExtractor, Windowing
 from mater_tf.faces import FaceTrack
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import audio_embedder
@@ -178,8 +178,8 @@ def test_video_with_no_face_anywhere_keeps_its_voice(tmp_path):
 
 
 def test_windows_shorter_than_one_log_mel_frame_are_refused():
+    from mater_tf.data.extraction import build_extractor
     from mater_tf.errors import UserError
-    from mater_tf.extraction import build_extractor
 
     assert Windowing(4, 0.025).frames_per_window == 1  # one 400-sample frame fits exactly
     with pytest.raises(UserError, match=r"--window-seconds 0.02 is shorter than one 0.025 s log-mel frame"):

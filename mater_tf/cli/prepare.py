@@ -100,7 +100,7 @@ def run(args) -> int:
     import functools
 
     from mater_tf.corpora import label_names, list_corpus
-    from mater_tf.extraction import build_extractor
+    from mater_tf.data.extraction import build_extractor
     from mater_tf.media import require_media_packages
 
     _check_positive(args)

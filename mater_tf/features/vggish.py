@@ -6,7 +6,7 @@ conv 3x3 / stride 1 / SAME + ReLU, max-pool 2x2 / stride 2 / SAME:
 and fc 128 (no ReLU) on 96-frame patches.
 
 The paper embeds 0.5 s and 0.25 s windows (48 and 23 frames: the log-mel frames whose
-25 ms lie inside the window, see mater_tf.extraction) with the
+25 ms lie inside the window, see mater_tf.data.extraction) with the
 last conv layer (512-d after spatial averaging), which the released TF-Hub
 model cannot do (it only emits 128-d embeddings of complete 0.96 s patches).
 So the *weights* of the checkpoint or of the TF-Hub SavedModel are loaded

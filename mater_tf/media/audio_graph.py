@@ -9,13 +9,13 @@
   odd-sized chunk and its pad byte (10 of the 17 RAVDESS sample wavs end in such
   a `_PMX` chunk: "Data too short"); the samples are in front of it. A WAV that
   is not 16-bit PCM, or whose chunks do not add up, fails with an op error and
-  is read by FFmpeg instead (`mater_tf.media.decode_audio`).
+  is read by FFmpeg instead (`mater_tf.media.audio_decoding.decode_audio`).
 * .mp3, .flac, .ogg: tensorflow-io (`mater_tf.media.tfio_audio`), the one step
   still in a `tf.py_function`, behind tensorflow-io's lock.
 * Any other file (.mp4, .flv, .m4a, .opus, no suffix ...), for `decoded_audio_dataset` only:
   PyAV in a `tf.py_function` (`decode_audio_track`, already 16 kHz), no lock. The suffix
   only picks the reader; a file it does not fit (a .wav holding mp3) fails in the graph and
-  is read by FFmpeg, as `mater_tf.media.decode_audio` reads it.
+  is read by FFmpeg, as `mater_tf.media.audio_decoding.decode_audio` reads it.
 
 Then channels are averaged and the waveform is resampled to 16 kHz with
 `mater_tf.media.resample` (resampy's filter, the VGGish reference's resampler,
@@ -31,7 +31,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from mater_tf.media import AUDIO_SUFFIXES, SAMPLE_RATE, op_error_reason
+from mater_tf.media import tfio_audio
+from mater_tf.media.errors import op_error_reason
+from mater_tf.media.formats import AUDIO_SUFFIXES, SAMPLE_RATE
+from mater_tf.media.media_file import decode_audio_track
 from mater_tf.media.resample import resample
 
 _WAV_PCM = 1
@@ -87,8 +90,6 @@ def read_wav(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _decode_container(path):
-    from mater_tf.media import decode_audio_track
-
     return decode_audio_track(path.numpy().decode())[:, None], np.int32(SAMPLE_RATE)
 
 
@@ -109,8 +110,6 @@ def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
 
     Files not named as audio files are read by PyAV; the rest as the module doc says.
     """
-    from mater_tf.media import tfio_audio
-
     path = tf.convert_to_tensor(path, tf.string)
     samples, rate = tf.case(
         [

@@ -1,51 +1,42 @@
 """A video clip's audio track and frames in one pass over the container.
 
-`decode_clip` gives what `decode_audio_track` and `decode_video` give for the
-same file (the same 16 kHz resampler fed the same audio frames, the same
-origin, frames scaled alike), but demuxes the file once: prepare decoded
-every video twice before, once for its voice and once for its face.
+`decode_clip` gives what `MediaFile.decode_audio_track` and `decode_video`
+give for the same file (the same 16 kHz resampler fed the same audio frames,
+the same origin, frames scaled alike), but demuxes the file once: prepare
+decoded every video twice before, once for its voice and once for its face.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from mater_tf.media import (
-    MediaError,
-    Video,
-    _AudioTrack,
-    _moving_video,
-    _open,
-    _origin,
-    check_readable,
-)
+from mater_tf.media.audio_track import AudioTrack
+from mater_tf.media.containers import moving_video, open_container
+from mater_tf.media.errors import MediaError
+from mater_tf.media.frames import Video, rgb_frame, scaled_size
 
 
 def decode_clip(
-    path: str | Path, max_side: int = 640, until_seconds: float | None = None
+    media, max_side: int = 640, until_seconds: float | None = None
 ) -> tuple[np.ndarray, Video | None]:
-    """(16 kHz mono waveform, frames shown before `until_seconds`) of a container, read once.
+    """(16 kHz mono waveform, frames shown before `until_seconds`) of a probed file
+    (`mater_tf.media.media_file.MediaFile`), read once.
 
     The video is None when the container has no video stream (an mp4 with
-    sound only). Raises as `decode_audio_track` and `decode_video` do.
+    sound only). Raises as `MediaFile.decode_audio_track` and `decode_video` do.
     """
     import av
 
-    path = check_readable(path)
+    path, origin = media.path, media.origin
+    if not media.streams.audio:
+        raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
     frames, times = [], []
-    with _open(path) as container:
-        if not container.streams.audio:
-            raise MediaError(f"{path}: has no audio track; MATER needs the voice (use a clip with sound)")
+    with open_container(path) as container:
         audio_stream = container.streams.audio[0]
-        video_stream = (_moving_video(container) or [None])[0]
-        origin = _origin(container)
-        track = _AudioTrack(path, origin)
+        video_stream = (moving_video(container) or [None])[0]
+        track = AudioTrack(path, origin)
         if video_stream is not None:
-            width, height = video_stream.codec_context.width, video_stream.codec_context.height
-            scale = min(1.0, max_side / max(width, height)) if width and height else 1.0
-            size = (max(2, round(width * scale)), max(2, round(height * scale)))
+            size = scaled_size(media.width, media.height, max_side)
         video_done, video_error = video_stream is None, None
         streams = [audio_stream] + ([video_stream] if video_stream is not None else [])
         try:
@@ -65,9 +56,7 @@ def decode_clip(
                         if until_seconds is not None and time >= until_seconds:
                             video_done = True
                             break
-                        frames.append(
-                            frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
-                        )
+                        frames.append(rgb_frame(frame, size))
                         times.append(time)
                     continue
                 for frame in packet.decode():
@@ -83,4 +72,4 @@ def decode_clip(
             f"video cannot be decoded ({video_error})" if video_error else "no video frame could be decoded"
         )
         raise MediaError(f"{path}: {reason}")
-    return waveform, Video(np.stack(frames), np.asarray(times), width, height)
+    return waveform, Video(np.stack(frames), np.asarray(times), media.width, media.height)

@@ -5,15 +5,18 @@
 each window of `window_seconds` as soon as all of its audio and frames have
 arrived. Only the current window's frames and a window of audio are held.
 
-The samples and frames are those of `mater_tf.media.decode_audio_track` and
-`decode_video`: the same 16 kHz resampler fed the same audio frames, the same
-origin (the container's start; a later audio track is preceded by silence),
-frames scaled to the same size, frame times from the same origin. So a
-window read here holds what the whole-file decoders give for its span.
+The samples and frames are those of `MediaFile.decode_audio_track` and
+`decode_video` (`mater_tf.media.media_file`): the same 16 kHz resampler fed the
+same audio frames, the same origin (the container's start; a later audio track
+is preceded by silence: `mater_tf.media.audio_track.origin_offset`), frames
+scaled to the same size (`mater_tf.media.frames.scaled_size`), frame times from
+the same origin. So a window read here holds what the whole-file decoders give
+for its span.
 
 A window is emitted when it is complete, or at the end of the stream when at
-least half of it holds audio (the rule of `Windowing.present`), so the
-windows read form the clip's present windows, in order.
+least half of it holds audio (`mater_tf.media.window_presence`, the rule of
+`Windowing.present`), so the windows read form the clip's present windows, in
+order.
 
 `realtime=True` reads a file at its own pace (a packet is read when its time
 has come on the wall clock since the first), as a camera or a live URL
@@ -29,11 +32,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from mater_tf.media import SAMPLE_RATE, MediaError, _mono, _moving_video, _origin
-
-_SECONDS_TOLERANCE = 1e-9
-# Windows read ahead of the scorer at most (about 32 s of 0.5 s windows; a few MB of frames each).
-READ_AHEAD_WINDOWS = 64
+from mater_tf.media.audio_track import audio_resampler, mono, origin_offset
+from mater_tf.media.containers import container_origin, moving_video
+from mater_tf.media.errors import MediaError
+from mater_tf.media.formats import SAMPLE_RATE
+from mater_tf.media.frames import rgb_frame, scaled_size
+from mater_tf.media.window_presence import SECONDS_TOLERANCE, is_present, seconds_inside
 
 
 @dataclasses.dataclass
@@ -97,14 +101,12 @@ def stream_windows(
         if not container.streams.audio:
             raise MediaError(f"{source}: has no audio track; MATER needs the voice (use a clip with sound)")
         audio_stream = container.streams.audio[0]
-        video_stream = (_moving_video(container) or [None])[0] if video else None
+        video_stream = (moving_video(container) or [None])[0] if video else None
         size = None
         if video_stream is not None:
-            width, height = video_stream.codec_context.width, video_stream.codec_context.height
-            scale = min(1.0, max_side / max(width, height)) if width and height else 1.0
-            size = (max(2, round(width * scale)), max(2, round(height * scale)))
-        origin = _origin(container)
-        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+            size = scaled_size(video_stream.codec_context.width, video_stream.codec_context.height, max_side)
+        origin = container_origin(container)
+        resampler = audio_resampler()
         state = _State(window_seconds, audio_span, video_stream is not None)
         if audio_stream.duration and audio_stream.time_base:
             # A video that goes on after its sound: frames past the declared audio (and a margin of
@@ -137,7 +139,7 @@ def stream_windows(
             if not state.samples_read:
                 raise MediaError(f"{source}: audio cannot be decoded ({error})") from None
         for chunk in resampler.resample(None):
-            state.add_samples(_mono(chunk))
+            state.add_samples(mono(chunk))
         state.video_ended = True
         if not state.samples_read:
             raise MediaError(f"{source}: the audio track holds no samples")
@@ -167,14 +169,13 @@ class _State:
     def add_audio(self, frame, resampler, origin):
         if not self.track_started:
             self.track_started = True
-            track_start = frame.time if frame.time is not None else origin
-            offset = round((track_start - origin) * SAMPLE_RATE)
+            offset = origin_offset(frame, origin)
             if offset > 0:
                 self.add_samples(np.zeros(offset, np.float32))
             else:
                 self.to_drop = -offset
         for chunk in resampler.resample(frame):
-            self.add_samples(_mono(chunk))
+            self.add_samples(mono(chunk))
 
     def add_samples(self, samples):
         samples = np.asarray(samples, np.float32)
@@ -190,8 +191,7 @@ class _State:
         self.last_frame_time = max(self.last_frame_time, frame_time)
         if frame_time < self.next_window * self.window_seconds or frame_time >= self.frames_until:
             return  # before the windows still to come (or before the origin), or after the audio
-        image = frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
-        self.frames.append(image)
+        self.frames.append(rgb_frame(frame, size))
         self.frame_times.append(frame_time)
 
     def _audio(self, first, count):
@@ -222,10 +222,10 @@ class _State:
             if not final:
                 if self.samples_read < end_sample:
                     return
-                if not self.video_ended and self.last_frame_time < end - _SECONDS_TOLERANCE:
+                if not self.video_ended and self.last_frame_time < end - SECONDS_TOLERANCE:
                     return
-            inside = min(self.window_seconds, max(0.0, self.samples_read / SAMPLE_RATE - start))
-            if 2 * inside < self.window_seconds - _SECONDS_TOLERANCE:
+            inside = float(seconds_inside(self.samples_read / SAMPLE_RATE, start, self.window_seconds))
+            if not is_present(inside, self.window_seconds):
                 return
             times = np.asarray(self.frame_times, np.float64)
             mine = (times >= start) & (times < end)
@@ -258,8 +258,8 @@ def waveform_windows(
     index = 0
     while True:
         start = index * window_seconds
-        inside = min(window_seconds, max(0.0, duration - start))
-        if 2 * inside < window_seconds - _SECONDS_TOLERANCE:
+        inside = float(seconds_inside(duration, start, window_seconds))
+        if not is_present(inside, window_seconds):
             return
         first, count = audio_span(index)
         yield MediaWindow(
@@ -273,57 +273,3 @@ def waveform_windows(
             completed_at=time.monotonic(),
         )
         index += 1
-
-
-def read_ahead(
-    windows: Iterator[MediaWindow], stop, max_waiting: int = READ_AHEAD_WINDOWS
-) -> Iterator[MediaWindow]:
-    """Runs `windows` (a `stream_windows` made with `stop=stop.is_set`) in a thread, so the source is
-    read at its own pace however long each window takes to score; yields them in order.
-
-    At most `max_waiting` windows wait to be scored: a source read faster than it is scored (a file
-    given to --live without --realtime) is then read only as fast as it is scored, instead of
-    holding all its frames in memory. Closing the iterator (or Ctrl-C while waiting) sets `stop`,
-    which ends the reading.
-    """
-    import queue
-    import threading
-
-    items: queue.Queue = queue.Queue(maxsize=max_waiting + 1)  # + 1: the end marker or an error
-    done = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read():
-        try:
-            for window in windows:
-                if not put(window):
-                    return
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer
-            put(error)
-        put(done)
-
-    thread = threading.Thread(target=read, name="mater-tf-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                item = items.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            item.backlog = items.qsize()
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import tensorflow as tf
 
 # tensorflow-io's decoders are not safe to run concurrently: two mp3 decodes at
@@ -41,17 +40,3 @@ def decode_other(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     if samples.dtype == tf.int16:
         samples = tf.cast(samples, tf.float32) / 32768.0
     return tf.cast(samples, tf.float32), tf.cast(rate, tf.int32)
-
-
-def decode_audio_tensor(path: tf.Tensor) -> tf.Tensor:
-    """Graph-friendly: path -> float32 [samples] at 16 kHz mono (see `mater_tf.media.audio_graph`)."""
-    from mater_tf.media.audio_graph import decode_audio_tensor as decode
-
-    return decode(path)
-
-
-def decode_audio_file(path: str) -> np.ndarray:
-    """Eager: one audio file -> float32 numpy [samples] at 16 kHz mono (op errors pass through)."""
-    from mater_tf.media.audio_graph import compiled_decoder
-
-    return compiled_decoder()(tf.constant(path)).numpy()

@@ -131,7 +131,7 @@ def score_clip(
 def _refuse_unscorable(predictor, source, scorer, peak: float, interrupted: bool) -> None:
     """Raises MediaError for a clip whose windows say nothing: none complete, silent, cut short
     (a file whose audio ends before its length says), or no face for a face-only model."""
-    from mater_tf.extraction import SILENCE_PEAK
+    from mater_tf.data.extraction import SILENCE_PEAK
     from mater_tf.media import MediaError
 
     seconds = predictor.metadata["window_seconds"]

@@ -35,7 +35,7 @@ def predict_live(
 
     from mater_tf.features.expression import FACE_LABELS
     from mater_tf.media import MediaError
-    from mater_tf.media.stream import read_ahead
+    from mater_tf.media.read_ahead import read_ahead
     from mater_tf.serving.page import model_description, write_page
     from mater_tf.serving.prediction_files import live_name, write_prediction
 

@@ -39,7 +39,7 @@ class Predictor:
     def __init__(self, model_dir, audio_embedder: str | None = None, face_embedder: str | None = None):
         import time
 
-        from mater_tf.extraction import build_extractor
+        from mater_tf.data.extraction import build_extractor
 
         started = time.perf_counter()
         self.export_dir, self.builtin = resolve_model(model_dir)
@@ -144,7 +144,7 @@ class Predictor:
         training records came from; containers and live sources are demuxed as a
         stream, frames only for models with the face modality.
         """
-        from mater_tf.media import check_readable, decode_audio, has_video_stream, named_audio_file
+        from mater_tf.media import MediaFile, check_readable, decode_audio, named_audio_file
         from mater_tf.media.stream import stream_windows, waveform_windows
 
         seconds, span = self.metadata["window_seconds"], self.extractor.audio_span
@@ -153,7 +153,7 @@ class Predictor:
             if named_audio_file(source):
                 return waveform_windows(decode_audio(source), seconds, span)
         # Opening a file here first gives a corrupt one the file's message, not the live source's.
-        has_video = live or has_video_stream(source)
+        has_video = live or MediaFile.probe(source).streams.video
         video = ("face" in self.modalities or self.face_expression is not None) and has_video
         return stream_windows(
             source,

@@ -1,8 +1,8 @@
-"""Per-clip extraction: one clip -> the windowed embeddings of the data contract.
+"""The clip extractor: one clip -> the windowed embeddings of the data contract (`ClipExtractor`).
 
 These are the per-clip steps that `pipelines/prepare.py` runs over a corpus
 and `mater-tf predict` runs on one clip (both build the extractor with
-`build_extractor`), so a model always sees new clips prepared exactly as its
+`mater_tf.data.extraction.extractor_factory.build_extractor`), so a model always sees new clips prepared exactly as its
 training records were.
 
 Windows (paper section 2.1): T non-overlapping windows of d seconds; window t
@@ -30,65 +30,18 @@ import time
 
 import numpy as np
 
+from mater_tf.data.extraction.face_windows import clip_face_windows, stream_face_windows
+from mater_tf.data.extraction.windowing import Windowing
 from mater_tf.data.schema import ClipRecord
-from mater_tf.errors import UserError
-from mater_tf.faces import DETECT_EVERY, DETECT_SIDE
 from mater_tf.features import log_mel
 from mater_tf.features.embedders import AudioEmbedder, FaceEmbedder, l2_normalize
 from mater_tf.features.log_mel import HOP_SAMPLES, LOG_OFFSET, NUM_MEL_BANDS, WINDOW_SAMPLES
 from mater_tf.features.voice_descriptors import NUM_DESCRIPTORS, voice_descriptors
-from mater_tf.media import (
-    SAMPLE_RATE,
-    MediaError,
-    Video,
-    decode_audio,
-    decode_video,
-    is_video,
-)
+from mater_tf.media import MediaError, MediaFile, Video, check_not_truncated, decode_audio, is_video
+from mater_tf.media.formats import SAMPLE_RATE
 
 SILENCE_PEAK = 1e-4
 STAGES = ("decode", "face_detection", "face_embedding", "log_mel", "audio_embedding")
-# Sample counts from float seconds (0.5 * 3 * 16000 ...) are rounded, never floored.
-_SECONDS_TOLERANCE = 1e-9
-
-
-@dataclasses.dataclass(frozen=True)
-class Windowing:
-    """T windows of d seconds from the clip start."""
-
-    num_windows: int
-    window_seconds: float
-
-    @property
-    def window_samples(self) -> int:
-        return round(self.window_seconds * SAMPLE_RATE)
-
-    @property
-    def frames_per_window(self) -> int:
-        """Log-mel frames whose whole analysis window fits in one window (48 for 0.5 s)."""
-        return (self.window_samples - WINDOW_SAMPLES) // HOP_SAMPLES + 1
-
-    def first_frame(self, window: int) -> int:
-        """Index, in the whole clip's log-mel, of window `window`'s first frame."""
-        return round(window * self.window_seconds * SAMPLE_RATE / HOP_SAMPLES)
-
-    def bounds(self, window: int) -> tuple[float, float]:
-        return window * self.window_seconds, (window + 1) * self.window_seconds
-
-    def present(self, duration: float, face_frames_found: np.ndarray | None = None) -> np.ndarray:
-        """int64 [T]: 1 where window t counts as present, for audio and face alike.
-
-        Args:
-            duration: the clip's length in seconds.
-            face_frames_found: [T] frames of each window in which the face was
-                found; given, a window also needs at least one.
-        """
-        starts = np.arange(self.num_windows) * self.window_seconds
-        inside = np.clip(duration - starts, 0.0, self.window_seconds)
-        present = 2 * inside >= self.window_seconds - _SECONDS_TOLERANCE
-        if face_frames_found is not None:
-            present &= np.asarray(face_frames_found) > 0
-        return present.astype(np.int64)
 
 
 @dataclasses.dataclass
@@ -193,40 +146,20 @@ class ClipExtractor:
         """
         if not self.reads_frames(path):
             return decode_audio(path), None
-        from mater_tf.media.clip import decode_clip
-
-        return decode_clip(path, self.frame_side, self.windowing.num_windows * self.windowing.window_seconds)
+        media = MediaFile.probe(path)
+        return media.decode_clip(self.frame_side, self.windowing.num_windows * self.windowing.window_seconds)
 
     def face_windows(self, path, seconds: dict, video: Video | None = None):
-        """(embeddings [T, D_v], frames found [T], found rate, frames decoded); no face -> all zero."""
-        count = self.windowing.num_windows
+        """(embeddings [T, D_v], frames found [T], found rate, frames decoded); no face -> all zero.
+
+        Without `video`, the clip's frames (up to the last window's end) are decoded here.
+        """
         if video is None:
             started = time.perf_counter()
-            video = decode_video(path, self.frame_side, until_seconds=count * self.windowing.window_seconds)
+            until = self.windowing.num_windows * self.windowing.window_seconds
+            video = MediaFile.probe(path).decode_video(self.frame_side, until_seconds=until)
             seconds["decode"] += time.perf_counter() - started
-        started = time.perf_counter()
-        # Detection frames are placed per window, as a stream is read (`embed_windows`).
-        starts = np.arange(count) * self.windowing.window_seconds
-        track = self.tracker.track(video.frames, segments=np.searchsorted(starts, video.times, "right"))
-        seconds["face_detection"] += time.perf_counter() - started
-        embeddings = np.zeros((count, self.face_embedder.dim), np.float32)
-        found = np.zeros(count, np.int64)
-        if not track.found.any():
-            return embeddings, found, track.found_rate, len(video.frames)
-        from mater_tf.faces import crop_faces
-
-        started = time.perf_counter()
-        crops = crop_faces(video.frames[track.found], track.boxes[track.found])
-        per_frame = np.zeros((len(video.frames), self.face_embedder.dim), np.float32)
-        per_frame[track.found] = self.face_embedder.embed(crops)
-        for window in range(count):
-            low, high = self.windowing.bounds(window)
-            in_window = (video.times >= low) & (video.times < high) & track.found
-            found[window] = in_window.sum()
-            if found[window]:
-                embeddings[window] = l2_normalize(per_frame[in_window].mean(axis=0))
-        seconds["face_embedding"] += time.perf_counter() - started
-        return embeddings, found, track.found_rate, len(video.frames)
+        return clip_face_windows(self.windowing, self.tracker, self.face_embedder, video, seconds)
 
     def audio_span(self, window: int) -> tuple[int, int]:
         """(first sample, sample count) of the audio window `window`'s log-mel frames come from.
@@ -263,34 +196,10 @@ class ClipExtractor:
         face = np.zeros((count, self.face_dim), np.float32)
         found = np.zeros(count, np.int64)
         decoded = np.array([len(window.frame_times) for window in windows], np.int64)
-        if self.face_embedder is not None and decoded.sum():
-            frames = np.concatenate([window.frames for window in windows if len(window.frame_times)])
-            owner = np.repeat(np.arange(count), decoded)
-            # One window at a time: MTCNN's boxes move by a pixel or two with the batch they run in,
-            # so windows scored one at a time (live) and in blocks (a file) must batch alike.
-            from mater_tf.faces import FaceTrack
-
-            pieces = []
-            for window in windows:
-                if len(window.frame_times):
-                    pieces.append(self.tracker.track(window.frames, last=track_last))
-                    track_last = pieces[-1].last
-            track = FaceTrack(
-                np.concatenate([piece.boxes for piece in pieces]),
-                np.concatenate([piece.found for piece in pieces]),
-                track_last,
+        if self.face_embedder is not None:
+            face, found, track_last = stream_face_windows(
+                self.tracker, self.face_embedder, windows, track_last
             )
-            if track.found.any():
-                from mater_tf.faces import crop_faces
-
-                per_frame = self.face_embedder.embed(
-                    crop_faces(frames[track.found], track.boxes[track.found])
-                )
-                for row in range(count):
-                    mine = owner[track.found] == row
-                    found[row] = mine.sum()
-                    if found[row]:
-                        face[row] = l2_normalize(per_frame[mine].mean(axis=0))
         features = WindowFeatures(
             audio_embedding=audio.astype(np.float32),
             face_embedding=face,
@@ -309,8 +218,6 @@ class ClipExtractor:
         Raises:
             MediaError: naming the file and the lengths.
         """
-        from mater_tf.media import check_not_truncated
-
         check_not_truncated(path, duration, self.windowing.window_seconds / 2)
         if duration < self.windowing.window_seconds:
             raise MediaError(
@@ -370,69 +277,3 @@ class ClipExtractor:
             ),
         )
         return Extraction(record, found_rate, frames_decoded, seconds)
-
-
-def build_extractor(
-    windows,
-    window_seconds,
-    modalities,
-    face_spec,
-    audio_spec,
-    frame_side=640,
-    detect_side=DETECT_SIDE,
-    keep_log_mel=False,
-    detect_every=DETECT_EVERY,
-):
-    """The extractor and its embedders' description (names and weights' checksums).
-
-    `detect_side` and `detect_every` are MTCNN's frame size and every how many
-    frames it runs (`mater_tf.faces`); the description records them.
-
-    Raises:
-        UserError: naming the `mater-tf prepare` option to fix.
-    """
-    from mater_tf.features.embedders import audio_embedder, face_embedder, resolved_spec
-
-    if windows < 1 or window_seconds <= 0:
-        raise UserError(f"--windows {windows} and --window-seconds {window_seconds} must be positive")
-    if Windowing(windows, window_seconds).frames_per_window < 1:
-        raise UserError(
-            f"--window-seconds {window_seconds} is shorter than one {WINDOW_SAMPLES / SAMPLE_RATE} s "
-            "log-mel frame; use longer windows (the paper: 0.5 or 0.25)"
-        )
-    for option, value in (("--detect-every", detect_every), ("--detect-side", detect_side)):
-        if not isinstance(value, int) or value < 1:
-            default = DETECT_EVERY if option == "--detect-every" else DETECT_SIDE
-            raise UserError(f"{option} {value} must be a whole number of at least 1 (default {default})")
-    unknown = set(modalities) - {"audio", "face"}
-    if unknown or "audio" not in modalities:
-        raise UserError(f"--modalities '{','.join(modalities)}' must be audio,face or audio")
-    audio = audio_embedder(audio_spec)
-    face, tracker = None, None
-    if "face" in modalities:
-        if not face_spec:
-            raise UserError(
-                "--face-embedder is needed for the face modality: vggm:PATH or keras:PATH[:LAYER] "
-                "(or pass --modalities audio)"
-            )
-        from mater_tf.faces import FaceTracker
-
-        face = face_embedder(face_spec)
-        tracker = FaceTracker(detect_side=detect_side, detect_every=detect_every)
-    info = {
-        "audio": {"name": audio.name, "spec": resolved_spec(audio_spec), "sha256": audio.checksum},
-        "face": {
-            "name": face.name,
-            "spec": resolved_spec(face_spec),
-            "sha256": face.checksum,
-            "detect_side": detect_side,
-            "detect_every": detect_every,
-        }
-        if face
-        else None,
-    }
-    extractor = ClipExtractor(
-        Windowing(windows, window_seconds), audio, face, tracker, frame_side, keep_log_mel
-    )
-    info["keep_log_mel"] = keep_log_mel
-    return extractor, info
