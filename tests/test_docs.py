@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mater_tf.cli.main import SUBCOMMANDS, build_parser, main
+from mater_tf.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console"}
@@ -297,3 +300,68 @@ def test_the_worked_example_runs_on_the_samples(shared_dir, tmp_path, monkeypatc
     assert all(
         (clip.parent / f"{clip.name}{suffix}").is_file() for suffix in (".json", ".csv", ".png", ".html")
     )
+
+
+# The configuration reference: every setting's key, default and doc, drawn from the dataclasses
+# (`python tests/test_docs.py --write-config-reference` rewrites it after a change).
+CONFIG_PAGE = ROOT / "docs" / "configuration.md"
+REFERENCE_START = "<!-- every setting: generated from mater_tf/config by tests/test_docs.py -->"
+REFERENCE_END = "<!-- end of the generated settings -->"
+
+
+def _setting_rows(section, prefix: str):
+    sections = []
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if dataclasses.is_dataclass(value):
+            sections.append((value, f"{prefix}{field.name}."))
+            continue
+        default = "`" + (repr(value) if isinstance(value, str) else str(value)) + "`"
+        doc = " ".join(field.metadata.get("doc", "").split()).replace("|", "\\|")
+        yield f"| `{prefix}{field.name}` | {default} | {doc} |"
+    for value, nested in sections:
+        yield from _setting_rows(value, nested)
+
+
+def config_reference() -> str:
+    """The generated settings tables, one per section, in the order of the config."""
+    config, parts = ExperimentConfig(), []
+    top = [
+        field
+        for field in dataclasses.fields(config)
+        if not dataclasses.is_dataclass(getattr(config, field.name))
+    ]
+    groups = [("(top level)", config, "", top)]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            groups.append((f"`{field.name}`", value, f"{field.name}.", None))
+    for title, section, prefix, only in groups:
+        rows = list(_setting_rows(section, prefix))
+        if only is not None:
+            names = {f"`{prefix}{field.name}`" for field in only}
+            rows = [row for row in rows if row.split(" | ")[0][2:] in names]
+        parts.append(
+            f"### {title}\n\n| key | default | what it sets |\n| --- | --- | --- |\n" + "\n".join(rows)
+        )
+    return "\n\n".join(parts)
+
+
+def _reference_on_the_page() -> tuple[str, str, str]:
+    text = CONFIG_PAGE.read_text(encoding="utf-8")
+    head, rest = text.split(REFERENCE_START + "\n")
+    body, tail = rest.split(REFERENCE_END)
+    return head, body, tail
+
+
+def test_the_configuration_reference_lists_every_setting():
+    _, body, _ = _reference_on_the_page()
+    assert body.strip() == config_reference(), "run: python tests/test_docs.py --write-config-reference"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-config-reference"]:
+    head, _, tail = _reference_on_the_page()
+    CONFIG_PAGE.write_text(
+        f"{head}{REFERENCE_START}\n\n{config_reference()}\n\n{REFERENCE_END}{tail}", encoding="utf-8"
+    )
+    print(f"wrote {CONFIG_PAGE.relative_to(ROOT)}")
