@@ -53,11 +53,10 @@ class Command:
 
 
 def doc_files() -> list[Path]:
-    return [
-        ROOT / "README.md",
-        *sorted((ROOT / "docs").glob("*.md")),
-        *sorted(ROOT.glob("experiments/*/*.md")),
-    ]
+    """README.md, the guide in docs/, and the notes beside the experiments (not the runs)."""
+    experiments = [*ROOT.glob("experiments/*.md"), *ROOT.glob("experiments/*/*.md")]
+    notes = sorted(path for path in experiments if "runs" not in path.relative_to(ROOT).parts)
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *notes]
 
 
 def _logical_lines(lines: list[str], first: int):
@@ -195,6 +194,37 @@ def broken_commands(paths) -> list[str]:
             if error:
                 problems.append(f"{command.where()}: {command.text}\n    {error}")
     return problems
+
+
+def extract_yaml_commands(path: Path) -> list[Command]:
+    """The commands of an experiment YAML's header: comment lines that begin with `mater-tf`
+    (after an optional `Label:`), continued with a backslash on the next comment lines."""
+    body = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        text = re.sub(r"^#\s*(\w+:\s+)?", "", line) if line.startswith("#") else ""
+        continued = bool(body) and body[-1].rstrip().endswith("\\")
+        body.append(text if continued or text.startswith("mater-tf ") else "")
+    return [
+        Command(path, number, shlex.join(argv))
+        for number, text in _logical_lines(body, 1)
+        if text.startswith("mater-tf ")
+        for argv in commands_in_shell_line(text)
+    ]
+
+
+def test_every_command_in_the_experiment_headers_parses():
+    paths = [
+        path
+        for path in sorted(ROOT.glob("experiments/**/*.yaml"))
+        if "runs" not in path.relative_to(ROOT).parts
+    ]
+    commands = [command for path in paths for command in extract_yaml_commands(path)]
+    assert len(commands) > 40, len(commands)
+    parser = build_parser()
+    problems = [f"{c.where()}: {c.text}\n    {error}" for c in commands if (error := parse_error(c, parser))]
+    assert not problems, "commands in experiment headers that mater-tf does not parse:\n" + "\n".join(
+        problems
+    )
 
 
 def test_every_command_in_the_docs_parses():
