@@ -363,7 +363,7 @@ def test_predict_on_a_real_clip(shared_dir, ravdess_speech, trained_on_real_clip
                 str(tmp_path),
             ]
         )
-        == 1  # a clip that failed (README, "Exit codes")
+        == 1  # a clip that failed (docs/prepare.md, "Exit codes")
     )
     assert "gone.mp4: file not found" in capsys.readouterr().out
 

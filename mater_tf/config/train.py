@@ -56,7 +56,7 @@ class TrainConfig:
     jit_compile: str = setting(
         "auto",
         "XLA-compile the training step: auto (on with a GPU, as Keras chooses; off on a CPU, where it "
-        "measured slower: README, Performance), true or false. With XLA on, TensorFlow's op determinism is "
+        "measured slower: docs/performance.md), true or false. With XLA on, TensorFlow's op determinism is "
         "left off (Keras refuses XLA under it), so a resumed run matches an uninterrupted one only as "
         "far as XLA is deterministic.",
     )
@@ -65,7 +65,7 @@ class TrainConfig:
         "Where training runs: none (one device), mirrored (every GPU of this machine, "
         "tf.distribute.MirroredStrategy; one replica on a CPU-only machine) or multi_worker (several "
         "processes or machines, tf.distribute.MultiWorkerMirroredStrategy; each worker runs the same "
-        "command with its TF_CONFIG; train.batch_size is the global batch). README, Scaling out.",
+        "command with its TF_CONFIG; train.batch_size is the global batch). docs/scaling_out.md.",
     )
 
     def validate(self) -> None:

@@ -80,5 +80,5 @@ def predict_clips(predictor, clips, skipped, out, stride: int, copy_media: bool,
         raise UserError("no clip to predict (reasons above)")
     if failures == len(clips):
         print("mater-tf predict: no clip could be predicted (reasons above)")
-    # The rule prepare follows too (README, "Exit codes"): 1 when any clip failed, however many.
+    # The rule prepare follows too (docs/prepare.md, "Exit codes"): 1 when any clip failed, however many.
     return 1 if failures else 0

@@ -45,7 +45,7 @@ class Worker:
 def _bad_tf_config(problem: str) -> UserError:
     return UserError(
         f"TF_CONFIG {problem}; set it on every worker, e.g. {TF_CONFIG_EXAMPLE} "
-        "(the same cluster everywhere, each worker its own index; README, Scaling out)"
+        "(the same cluster everywhere, each worker its own index; docs/scaling_out.md)"
     )
 
 

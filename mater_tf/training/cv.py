@@ -128,7 +128,7 @@ def run_cross_validation(
             check_not_tuned_on_test(fold_config, split)
         if not run.finished or not config.cv.nested_tuning:
             # Also refuses a finished fold of another config, e.g. one trained elsewhere with
-            # `mater-tf train --set cv.test_fold=K` and copied here (README, Scaling out).
+            # `mater-tf train --set cv.test_fold=K` and copied here (docs/scaling_out.md).
             write_config(fold_config, run)
         resume_from = RunDir(fold_dir(resume_root, fold)) if resume_root else None
         metrics = trainer.fit_run(
