@@ -389,6 +389,48 @@ def test_the_configuration_reference_lists_every_setting():
     assert body.strip() == config_reference(), "run: python tests/test_docs.py --write-config-reference"
 
 
+# The layout page: every source file with the first line of its docstring, one line each
+# (`python tests/test_docs.py --write-layout` rewrites it after files move).
+LAYOUT_PAGE = ROOT / "docs" / "layout.md"
+LAYOUT_START = "<!-- every file: generated from the module docstrings by tests/test_docs.py -->"
+LAYOUT_END = "<!-- end of the generated layout -->"
+
+
+def layout_reference() -> str:
+    """Per package folder of mater_tf/ and pipelines/, its files and what each holds (the first
+    line of the module's docstring; a file without one fails the test that reads this)."""
+    import ast
+
+    groups: dict[str, list[str]] = {}
+    for path in sorted([*(ROOT / "mater_tf").rglob("*.py"), *(ROOT / "pipelines").rglob("*.py")]):
+        relative = path.relative_to(ROOT)
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
+        groups.setdefault(relative.parent.as_posix(), []).append(f"- `{relative.name}`: {first}")
+    return "\n\n".join(f"### `{folder}/`\n\n" + "\n".join(rows) for folder, rows in groups.items())
+
+
+def _layout_on_the_page() -> tuple[str, str, str]:
+    text = LAYOUT_PAGE.read_text(encoding="utf-8")
+    head, rest = text.split(LAYOUT_START + "\n")
+    body, tail = rest.split(LAYOUT_END)
+    return head, body, tail
+
+
+def test_the_layout_page_lists_every_file_with_what_it_holds():
+    _, body, _ = _layout_on_the_page()
+    assert "(no docstring)" not in layout_reference(), "every module says in its docstring what it holds"
+    assert body.strip() == layout_reference(), "run: python tests/test_docs.py --write-layout"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-layout"]:
+    head, _, tail = _layout_on_the_page()
+    LAYOUT_PAGE.write_text(
+        f"{head}{LAYOUT_START}\n\n{layout_reference()}\n\n{LAYOUT_END}{tail}", encoding="utf-8"
+    )
+    print(f"wrote {LAYOUT_PAGE.relative_to(ROOT)}")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write-config-reference"]:
     head, _, tail = _reference_on_the_page()
     CONFIG_PAGE.write_text(
