@@ -53,10 +53,12 @@ class Command:
 
 
 def doc_files() -> list[Path]:
-    """README.md, the guide in docs/, and the notes beside the experiments (not the runs)."""
+    """README.md, the guide in docs/, and the notes beside the experiments (not the runs; not
+    docs/layout.md, which quotes the modules' docstrings, synopses such as `A|B` among them)."""
     experiments = [*ROOT.glob("experiments/*.md"), *ROOT.glob("experiments/*/*.md")]
     notes = sorted(path for path in experiments if "runs" not in path.relative_to(ROOT).parts)
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *notes]
+    guide = sorted(path for path in (ROOT / "docs").glob("*.md") if path != LAYOUT_PAGE)
+    return [ROOT / "README.md", *guide, *notes]
 
 
 def _logical_lines(lines: list[str], first: int):
